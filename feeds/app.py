@@ -1,0 +1,38 @@
+"""The Flask application factory: settings, store and routes, nothing at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from .formats.text import rfc3339
+from .config import Settings, load_settings
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the views need, kept on the app as app.extensions['feeds']."""
+
+    settings: Settings
+    store: Store
+
+
+def create_app(config: Mapping[str, Any] | None = None,
+               environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from defaults, then FEEDS_* variables, then `config` overrides.
+    Raises ConfigError naming a bad setting."""
+    from . import views
+
+    settings = load_settings(environ, config)
+    app = Flask(__name__)
+    app.extensions["feeds"] = Service(settings=settings, store=Store(settings.database))
+    app.jinja_env.filters["rfc3339"] = rfc3339
+    zone = settings.zone
+    app.jinja_env.filters["local"] = lambda moment: (
+        moment.astimezone(zone).strftime("%-d %B %Y, %H:%M %Z"))
+    app.register_blueprint(views.bp)
+    return app

@@ -1,0 +1,105 @@
+"""The `feeds` command: import articles, serve the feeds, render them as static files."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from .app import Service, create_app
+from .errors import ConfigError, StoreUnavailable
+
+
+def _app() -> Flask:
+    """The app from FEEDS_* settings, its store's schema in place; exits 2 on a bad setting."""
+    try:
+        app = create_app()
+    except ConfigError as e:
+        raise click.ClickException(f"bad setting {e}") from e
+    svc: Service = app.extensions["feeds"]
+    try:
+        svc.store.create_schema(datetime.now(UTC), svc.settings.tag_authority)
+    except StoreUnavailable as e:
+        raise click.ClickException(str(e)) from e
+    return app
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="feeds")
+def main() -> None:
+    """Syndication service: newsroom article files in; RSS 2.0, Atom 1.0 and JSON Feed 1.1 out.
+
+    Settings come from FEEDS_* environment variables (see the README); the database is
+    FEEDS_DATABASE (default sqlite:///var/feeds.db).
+    """
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every file and report; store nothing.")
+def import_command(paths: tuple[Path, ...], dry_run: bool) -> None:
+    """Import article files from PATHS (default: content/).
+
+    Folders are read recursively for *.txt files; a file in a sub-folder gets that folder's
+    name as its section. Each rejected file is reported on stderr with the reason; all other
+    files are stored, in one transaction. Exits 1 when any file was rejected.
+    """
+    from .importer import collect, import_paths
+
+    app = _app()
+    svc: Service = app.extensions["feeds"]
+    roots = list(paths) or [Path("content")]
+    total = len(collect(roots)[0])
+    show = sys.stderr.isatty() and total > 200
+    with click.progressbar(length=total, label="Reading", file=sys.stderr,
+                           hidden=not show) as bar:
+        try:
+            report = import_paths(svc.store, svc.settings, roots, dry_run=dry_run,
+                                  progress=lambda: bar.update(1))
+        except StoreUnavailable as e:
+            raise click.ClickException(str(e)) from e
+    for error in report.rejected:
+        click.echo(f"rejected: {error}", err=True)
+    prefix = "dry run, nothing stored: " if dry_run else ""
+    click.echo(prefix + report.summary())
+    if report.rejected:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, metavar="HOST:PORT",
+              help="Address to listen on.")
+def serve(bind: str) -> None:
+    """Serve the feeds and pages with gunicorn (threaded workers).
+
+    Workers and threads come from FEEDS_WORKERS and FEEDS_THREADS.
+    """
+    from .server import Server, gunicorn_options
+
+    app = _app()
+    svc: Service = app.extensions["feeds"]
+    svc.store.dispose()  # no connection may cross the fork into the workers
+    Server(app, gunicorn_options(svc.settings, bind)).run()
+
+
+@main.command()
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Folder to write into (created if missing).")
+def render(out: Path) -> None:
+    """Write the three feeds and the HTML pages as static files into OUT.
+
+    Layout: feeds/rss.xml, feeds/atom.xml, feeds/feed.json, index.html and
+    articles/ID.html (serve the latter for /articles/ID, e.g. nginx
+    `try_files $uri $uri.html =404`).
+    """
+    from .static import render_site
+
+    app = _app()
+    try:
+        written = render_site(app, out)
+    except StoreUnavailable as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"wrote {written} files to {out}")

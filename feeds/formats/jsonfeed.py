@@ -1,0 +1,43 @@
+"""JSON Feed 1.1 (https://jsonfeed.org/version/1.1), written by the project."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..model import Entry, FeedDocument
+from .text import paragraphs_html, paragraphs_text, rfc3339
+
+NAME = "json"
+FILENAME = "feed.json"
+MEDIA_TYPE = "application/feed+json; charset=utf-8"
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _item(entry: Entry) -> dict[str, Any]:
+    article = entry.article
+    return {
+        "id": article.tag,
+        "url": entry.url,
+        "title": article.title,
+        "summary": article.summary,
+        "content_html": paragraphs_html(article.paragraphs),
+        "content_text": paragraphs_text(article.paragraphs),
+        "date_published": rfc3339(article.published),
+        "date_modified": rfc3339(article.updated),
+    }
+
+
+def render(doc: FeedDocument) -> bytes:
+    info = doc.info
+    feed: dict[str, Any] = {
+        "version": VERSION,
+        "title": info.title,
+        "home_page_url": info.home_url,
+        "feed_url": info.urls[NAME],
+        "description": info.description,
+        "language": info.language,
+        "authors": [{"name": info.author}],
+        "items": [_item(e) for e in doc.entries],
+    }
+    return json.dumps(feed, ensure_ascii=False, indent=2).encode() + b"\n"

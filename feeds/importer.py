@@ -1,0 +1,165 @@
+"""Article files in, one store transaction out.
+
+`import_paths` reads every file, rejects the bad ones one by one, and stores the rest in one
+transaction, following the update rules: an unchanged article is left alone; a changed one keeps
+its id and gets a later update marker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .errors import InvalidArticle
+from .model import ParsedArticle
+from .store import Reader, Store, Stored, Writer
+from .textformat import ID_PATTERN, parse_article
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[InvalidArticle] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{len(self.rejected)} rejected")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to read and the section it belongs to."""
+
+    path: Path
+    section: str | None
+
+
+def collect(paths: Iterable[Path]) -> tuple[list[Source], list[InvalidArticle]]:
+    """Files named directly (no section) and `*.txt` files below folders (section: the first
+    sub-folder below the folder named), in a stable order; hidden files are skipped."""
+    sources: list[Source] = []
+    errors: list[InvalidArticle] = []
+    for root in paths:
+        if root.is_file():
+            sources.append(Source(root, None))
+        elif root.is_dir():
+            for path in sorted(root.rglob("*.txt")):
+                relative = path.relative_to(root)
+                if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+                    continue
+                section = relative.parts[0] if len(relative.parts) > 1 else None
+                sources.append(Source(path, section))
+        else:
+            errors.append(InvalidArticle(str(root), "no such file or folder"))
+    return sources, errors
+
+
+def parse_sources(
+    sources: list[Source], settings: Settings, progress: Callable[[], None] | None = None
+) -> tuple[list[ParsedArticle], list[InvalidArticle]]:
+    """Parse every source; a duplicate id within one import rejects the later file."""
+    parsed: dict[str, ParsedArticle] = {}
+    origin: dict[str, Path] = {}
+    errors: list[InvalidArticle] = []
+    zone = settings.zone
+    for source in sources:
+        name = str(source.path)
+        try:
+            if source.section is not None and not ID_PATTERN.match(source.section):
+                raise InvalidArticle(name, f"the folder name {source.section!r} cannot be a "
+                                     "section; use only letters, digits, '.', '_', '~' and '-'")
+            article_id = source.path.stem
+            if article_id in parsed:
+                raise InvalidArticle(name, f"id {article_id!r} is already taken by "
+                                     f"{origin[article_id]} in this import; rename one file")
+            try:
+                data = source.path.read_bytes()
+            except OSError as e:
+                raise InvalidArticle(name, f"cannot be read ({e.strerror})") from e
+            parsed[article_id] = parse_article(data, name, article_id, source.section, zone)
+            origin[article_id] = source.path
+        except InvalidArticle as e:
+            errors.append(e)
+        if progress:
+            progress()
+    return list(parsed.values()), errors
+
+
+def _new_row(article: ParsedArticle, tag: str, now: datetime, floor: datetime | None
+             ) -> dict[str, Any]:
+    # Last-Modified must move for every document the article enters: a back-dated article
+    # takes the import time rather than its own, older, update marker.
+    modified = article.updated if floor is None or article.updated > floor else now
+    return {
+        "id": article.id, "tag": tag, "first_stored": now, "revision": 1,
+        "updated": article.updated, "modified": modified, **_fields(article),
+    }
+
+
+def _fields(article: ParsedArticle) -> dict[str, Any]:
+    return {
+        "section": article.section, "title": article.title, "published": article.published,
+        "paragraphs": json.dumps(list(article.paragraphs), ensure_ascii=False),
+        "source": article.source, "content_hash": article.content_hash,
+    }
+
+
+def _changed(article: ParsedArticle, old: Stored, now: datetime) -> dict[str, Any]:
+    # The marker becomes the file's Updated: time when that is later than the stored one,
+    # otherwise the import time (never before the published time).
+    if article.updated > old.updated:
+        marker = article.updated
+    else:
+        marker = max(now, article.published)
+    return {"revision": old.revision + 1, "updated": marker, "modified": max(marker, now),
+            **_fields(article)}
+
+
+def _apply(db: Reader, articles: list[ParsedArticle], settings: Settings, now: datetime,
+           report: ImportReport) -> None:
+    """Decide what each article is; when `db` is a Writer, store it."""
+    writer = db if isinstance(db, Writer) else None
+    stored = db.stored([a.id for a in articles])
+    floor = db.latest_modified()
+    new_rows = []
+    for article in articles:
+        old = stored.get(article.id)
+        if old is None:
+            report.added += 1
+            tag = f"tag:{settings.tag_authority},{now.date().isoformat()}:{article.id}"
+            new_rows.append(_new_row(article, tag, now, floor))
+        elif old.content_hash == article.content_hash and old.section == article.section:
+            report.unchanged += 1
+        else:
+            report.updated += 1
+            if writer:
+                writer.update(article.id, _changed(article, old, now))
+                if (old.published, old.section) != (article.published, article.section):
+                    writer.record_departure(article.id, old.published, old.section, now)
+    if writer:
+        writer.insert(new_rows)
+
+
+def import_paths(
+    store: Store, settings: Settings, paths: Iterable[Path], *, now: datetime | None = None,
+    dry_run: bool = False, progress: Callable[[], None] | None = None,
+) -> ImportReport:
+    """Import every article file under `paths` in one transaction; report what happened."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    sources, missing = collect(paths)
+    articles, rejected = parse_sources(sources, settings, progress)
+    report = ImportReport(rejected=missing + rejected)
+    if dry_run:
+        with store.read() as reader:
+            _apply(reader, articles, settings, moment, report)
+    else:
+        with store.write() as writer:
+            _apply(writer, articles, settings, moment, report)
+    return report

@@ -1,0 +1,88 @@
+"""The frozen records that flow between the steps; every datetime is timezone-aware UTC."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ParsedArticle:
+    """An article as read from a file, validated, before it is stored."""
+
+    id: str
+    title: str
+    published: datetime
+    updated: datetime
+    paragraphs: tuple[str, ...]
+    section: str | None
+    source: str
+
+    @property
+    def content_hash(self) -> str:
+        """A digest of what readers see; white space alone does not change it."""
+        fields = [
+            _fold(self.title),
+            self.published.isoformat(),
+            self.updated.isoformat(),
+            [_fold(p) for p in self.paragraphs],
+        ]
+        data = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class Article:
+    """A stored article: the parsed fields plus what the store minted and tracks."""
+
+    id: str
+    tag: str
+    title: str
+    published: datetime
+    updated: datetime
+    paragraphs: tuple[str, ...]
+    section: str | None
+    revision: int
+    modified: datetime  # when the article last changed as HTTP caches see it
+
+    @property
+    def summary(self) -> str:
+        return self.paragraphs[0]
+
+
+@dataclass(frozen=True)
+class FeedInfo:
+    """Feed-level metadata of one document, the same for every format."""
+
+    feed_id: str
+    title: str
+    description: str
+    language: str
+    author: str
+    home_url: str
+    urls: dict[str, str]  # format name -> absolute URL of that format's document
+    updated: datetime
+    generator: str
+    generator_version: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One article as a feed entry: a stored article plus its public URL."""
+
+    article: Article
+    url: str
+
+
+@dataclass(frozen=True)
+class FeedDocument:
+    """Everything a format needs to render one feed document."""
+
+    info: FeedInfo
+    entries: tuple[Entry, ...]

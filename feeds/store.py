@@ -1,0 +1,275 @@
+"""The article store: SQLAlchemy Core over SQLite (default) or PostgreSQL.
+
+A narrow interface for the importer and the views: `Store.read()` gives a consistent snapshot,
+`Store.write()` one transaction that holds the write lock from its first statement.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import StoreUnavailable
+from .model import Article
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC; returns them aware, in UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+articles = sa.Table(
+    "articles", metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("tag", sa.String(512), nullable=False, unique=True),
+    sa.Column("section", sa.String(255)),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("paragraphs", sa.Text, nullable=False),  # JSON array of strings
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),  # the update marker
+    # When the article last changed as HTTP caches see it (Last-Modified).
+    sa.Column("modified", UTCDateTime, nullable=False),
+    sa.Column("first_stored", UTCDateTime, nullable=False),
+)
+sa.Index("ix_articles_newest", articles.c.published.desc(), articles.c.id)
+sa.Index("ix_articles_modified", articles.c.modified)
+sa.Index("ix_articles_section_newest", articles.c.section, articles.c.published.desc(),
+         articles.c.id)
+
+# An article that left the place it had among the newest (re-dated or moved to another
+# section) leaves a record, so the documents it left get a newer Last-Modified.
+departures = sa.Table(
+    "departures", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("article_id", sa.String(255), nullable=False),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("section", sa.String(255)),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+sa.Index("ix_departures_published", departures.c.published)
+
+
+@dataclass(frozen=True)
+class Head:
+    """The few columns that decide a document's validators, read without the text."""
+
+    id: str
+    revision: int
+    published: datetime
+    updated: datetime
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the importer compares an incoming article against."""
+
+    content_hash: str
+    section: str | None
+    published: datetime
+    updated: datetime
+    revision: int
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin).
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin(conn: Connection) -> None:
+    # Writers take the write lock up front, so a lock upgrade can never fail mid-import.
+    immediate = conn.get_execution_options().get("feeds_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; for SQLite, WAL, a busy timeout and BEGIN IMMEDIATE for writes."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    sa.event.listen(engine, "begin", _begin)
+    return engine
+
+
+def _article(row: Any) -> Article:
+    return Article(id=row.id, tag=row.tag, title=row.title, published=row.published,
+                   updated=row.updated, paragraphs=tuple(json.loads(row.paragraphs)),
+                   section=row.section, revision=row.revision,
+                   modified=row.modified)
+
+
+_ARTICLE_COLUMNS = [articles.c[n] for n in (
+    "id", "tag", "title", "published", "updated", "paragraphs", "section", "revision",
+    "modified")]
+_HEAD_COLUMNS = [articles.c[n] for n in ("id", "revision", "published", "updated", "modified")]
+
+
+class Reader:
+    """Queries on one consistent snapshot of the store."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def meta(self, key: str) -> str | None:
+        return self.conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+
+    def newest_heads(self, limit: int) -> list[Head]:
+        """The newest `limit` articles by published time, newest first, ties by id."""
+        query = (sa.select(*_HEAD_COLUMNS)
+                 .order_by(articles.c.published.desc(), articles.c.id).limit(limit))
+        return [Head(*row) for row in self.conn.execute(query)]
+
+    def articles(self, ids: Sequence[str]) -> list[Article]:
+        """The articles with these ids, in the order given."""
+        if not ids:
+            return []
+        rows = self.conn.execute(sa.select(*_ARTICLE_COLUMNS).where(articles.c.id.in_(ids)))
+        found = {row.id: _article(row) for row in rows}
+        return [found[i] for i in ids if i in found]
+
+    def article(self, article_id: str) -> Article | None:
+        found = self.articles([article_id])
+        return found[0] if found else None
+
+    def latest_departure(self, since: datetime | None) -> datetime | None:
+        """When an article last left a place at or after `since` (None: anywhere)."""
+        query = sa.select(sa.func.max(departures.c.at))
+        if since is not None:
+            query = query.where(departures.c.published >= since)
+        return self.conn.scalar(query)
+
+    def all_ids(self) -> list[str]:
+        return list(self.conn.scalars(sa.select(articles.c.id).order_by(articles.c.id)))
+
+    def count(self) -> int:
+        return int(self.conn.scalar(sa.select(sa.func.count()).select_from(articles)) or 0)
+
+    def stored(self, ids: Iterable[str]) -> dict[str, Stored]:
+        """What is stored for each of these ids that exists."""
+        result: dict[str, Stored] = {}
+        id_list = list(ids)
+        columns = [articles.c[n] for n in (
+            "id", "content_hash", "section", "published", "updated", "revision")]
+        for start in range(0, len(id_list), 500):
+            chunk = id_list[start:start + 500]
+            for row in self.conn.execute(sa.select(*columns).where(articles.c.id.in_(chunk))):
+                result[row.id] = Stored(*row[1:])
+        return result
+
+    def latest_modified(self) -> datetime | None:
+        return self.conn.scalar(sa.select(sa.func.max(articles.c.modified)))
+
+
+class Writer(Reader):
+    """Statements inside one write transaction."""
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(articles.insert(), rows)
+
+    def update(self, article_id: str, values: dict[str, Any]) -> None:
+        self.conn.execute(articles.update().where(articles.c.id == article_id).values(**values))
+
+    def record_departure(self, article_id: str, published: datetime, section: str | None,
+                         at: datetime) -> None:
+        self.conn.execute(departures.insert().values(
+            article_id=article_id, published=published, section=section, at=at))
+
+    def set_meta_default(self, key: str, value: str) -> str:
+        """Store `value` under `key` unless a value is there already; return the stored one."""
+        current = self.meta(key)
+        if current is None:
+            self.conn.execute(meta.insert().values(key=key, value=value))
+            return value
+        return current
+
+
+class Store:
+    """The store of one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    def create_schema(self, now: datetime, tag_authority: str) -> None:
+        """Create missing tables; mint, once, the tag URI prefix of the store's feed ids."""
+        with self.write() as w:
+            metadata.create_all(w.conn)
+            day = now.astimezone(UTC).date().isoformat()
+            w.set_meta_default("feed_id_prefix", f"tag:{tag_authority},{day}:")
+
+    @contextmanager
+    def read(self) -> Iterator[Reader]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield Reader(conn)
+        except sa.exc.OperationalError as e:
+            raise StoreUnavailable(f"the database at {self._safe_url()} did not answer: "
+                                   f"{e.orig}") from e
+
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(feeds_write=True)
+                with conn.begin():
+                    yield Writer(conn)
+        except sa.exc.OperationalError as e:
+            raise StoreUnavailable(f"the database at {self._safe_url()} did not answer: "
+                                   f"{e.orig}") from e
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1")).all()
+                return conn.scalar(sa.select(sa.func.count()).select_from(meta)) is not None
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def _safe_url(self) -> str:
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

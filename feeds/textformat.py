@@ -1,0 +1,100 @@
+"""Reads one article file in the text layout (see CONTENT-FORMAT.md in the README).
+
+`parse_article(data, path, ...)` returns a ParsedArticle or raises InvalidArticle naming the
+file, the line where there is one, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from .errors import InvalidArticle
+from .model import ParsedArticle
+
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december")
+_SP = r"[ \u00a0]+"
+_STAMP = rf"(\d{{1,2}}){_SP}([A-Za-z]+){_SP}(\d{{4}}),{_SP}(\d{{1,2}}):(\d{{2}})"
+DATELINE = re.compile(rf"^{_STAMP}(?:{_SP}\|{_SP}Updated:{_SP}{_STAMP})?$", re.IGNORECASE)
+EXPECTED = "expected 'D Month YYYY, HH:MM', optionally followed by ' | Updated: D Month YYYY, HH:MM'"
+
+# XML 1.0 §2.2 forbids these; they are dropped, everything else is kept.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SPACES = re.compile(r"[^\S\u00a0]+")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
+
+
+def decode(data: bytes, path: str) -> str:
+    """UTF-8 with or without a byte-order mark; anything else is rejected."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidArticle(
+            path, f"not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "save the file as UTF-8") from e
+
+
+def clean_line(line: str) -> str:
+    """Drop characters XML forbids, fold runs of white space, trim both ends."""
+    return _SPACES.sub(" ", _XML_FORBIDDEN.sub("", line)).strip(" \u00a0")
+
+
+def wall_clock_to_utc(match: tuple[str, ...], zone: ZoneInfo) -> datetime:
+    """Read D Month YYYY HH MM in `zone` (PEP 495 fold=0: first occurrence; in a gap, the
+    offset before the change) and return the UTC instant. Raises ValueError if impossible."""
+    day, month_name, year, hour, minute = match
+    try:
+        month = MONTHS.index(month_name.lower()) + 1
+    except ValueError as e:
+        raise ValueError(f"{month_name!r} is not an English month name") from e
+    local = datetime(int(year), month, int(day), int(hour), int(minute), tzinfo=zone, fold=0)
+    return local.astimezone(UTC)
+
+
+def _parse_dateline(line: str, zone: ZoneInfo, path: str, number: int) -> tuple[datetime, datetime]:
+    m = DATELINE.match(line)
+    assert m is not None
+    groups = m.groups()
+    try:
+        published = wall_clock_to_utc(groups[:5], zone)
+        updated = wall_clock_to_utc(groups[5:], zone) if groups[5] else published
+    except ValueError as e:
+        raise InvalidArticle(path, f"dateline {line!r} is not a real date ({e}; {EXPECTED})",
+                             number) from e
+    if updated < published:
+        raise InvalidArticle(path, f"dateline {line!r}: the Updated: time is before the "
+                             "published time; correct one of them", number)
+    return published, updated
+
+
+def parse_article(
+    data: bytes, path: str, article_id: str, section: str | None, zone: ZoneInfo
+) -> ParsedArticle:
+    """Parse the bytes of one article file; `path` is only used in error messages."""
+    if not ID_PATTERN.match(article_id):
+        raise InvalidArticle(path, f"the file name {article_id!r} cannot be an article id; "
+                             "use only letters, digits, '.', '_', '~' and '-'")
+    text = decode(data, path)
+    lines = [clean_line(raw.removesuffix("\r")) for raw in text.split("\n")]
+    if not any(lines):
+        raise InvalidArticle(path, "the file is empty; an article needs a title, a dateline "
+                             "and at least one paragraph")
+    for index, line in enumerate(lines):
+        if DATELINE.match(line):
+            break
+    else:
+        raise InvalidArticle(path, f"no dateline found ({EXPECTED}) below the title")
+    number = index + 1
+    published, updated = _parse_dateline(lines[index], zone, path, number)
+    titles = [line for line in lines[:index] if line]
+    if not titles:
+        raise InvalidArticle(path, "no title: put the title on the line above the dateline",
+                             number)
+    paragraphs = tuple(line for line in lines[index + 1:] if line)
+    if not paragraphs:
+        raise InvalidArticle(path, "no body: add at least one paragraph below the dateline",
+                             number)
+    return ParsedArticle(id=article_id, title=titles[-1], published=published, updated=updated,
+                         paragraphs=paragraphs, section=section, source=text)
