@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Flask
 
-from .formats.text import rfc3339
 from .config import Settings, load_settings
+from .formats.text import rfc3339
 from .store import Store
 
 
@@ -21,8 +21,9 @@ class Service:
     store: Store
 
 
-def create_app(config: Mapping[str, Any] | None = None,
-               environ: Mapping[str, str] | None = None) -> Flask:
+def create_app(
+    config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Flask:
     """Build the app from defaults, then FEEDS_* variables, then `config` overrides.
     Raises ConfigError naming a bad setting."""
     from . import views
@@ -32,7 +33,8 @@ def create_app(config: Mapping[str, Any] | None = None,
     app.extensions["feeds"] = Service(settings=settings, store=Store(settings.database))
     app.jinja_env.filters["rfc3339"] = rfc3339
     zone = settings.zone
-    app.jinja_env.filters["local"] = lambda moment: (
-        moment.astimezone(zone).strftime("%-d %B %Y, %H:%M %Z"))
+    app.jinja_env.filters["local"] = lambda moment: moment.astimezone(zone).strftime(
+        "%-d %B %Y, %H:%M %Z"
+    )
     app.register_blueprint(views.bp)
     return app

@@ -54,11 +54,11 @@ def import_command(paths: tuple[Path, ...], dry_run: bool) -> None:
     roots = list(paths) or [Path("content")]
     total = len(collect(roots)[0])
     show = sys.stderr.isatty() and total > 200
-    with click.progressbar(length=total, label="Reading", file=sys.stderr,
-                           hidden=not show) as bar:
+    with click.progressbar(length=total, label="Reading", file=sys.stderr, hidden=not show) as bar:
         try:
-            report = import_paths(svc.store, svc.settings, roots, dry_run=dry_run,
-                                  progress=lambda: bar.update(1))
+            report = import_paths(
+                svc.store, svc.settings, roots, dry_run=dry_run, progress=lambda: bar.update(1)
+            )
         except StoreUnavailable as e:
             raise click.ClickException(str(e)) from e
     for error in report.rejected:
@@ -70,8 +70,13 @@ def import_command(paths: tuple[Path, ...], dry_run: bool) -> None:
 
 
 @main.command()
-@click.option("--bind", default="127.0.0.1:8000", show_default=True, metavar="HOST:PORT",
-              help="Address to listen on.")
+@click.option(
+    "--bind",
+    default="127.0.0.1:8000",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Address to listen on.",
+)
 def serve(bind: str) -> None:
     """Serve the feeds and pages with gunicorn (threaded workers).
 
@@ -86,8 +91,13 @@ def serve(bind: str) -> None:
 
 
 @main.command()
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
-              help="Folder to write into (created if missing).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder to write into (created if missing).",
+)
 def render(out: Path) -> None:
     """Write the three feeds and the HTML pages as static files into OUT.
 

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 
 # RFC 4151 §2.1: taggingEntity = authorityName; a DNS name or an e-mail address.
-_DNS_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DNS_NAME = rf"{_LABEL}(?:\.{_LABEL})*"
 _TAG_AUTHORITY = re.compile(rf"^(?:{_DNS_NAME}|[^@\s,:]+@{_DNS_NAME})$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
@@ -50,8 +51,12 @@ class Settings:
 
 
 # name of the field -> (environment variable, parser)
-_INT_FIELDS = {"page_size": (1, 1000), "max_age": (0, 31_536_000), "workers": (1, 64),
-               "threads": (1, 256)}
+_INT_FIELDS = {
+    "page_size": (1, 1000),
+    "max_age": (0, 31_536_000),
+    "workers": (1, 64),
+    "threads": (1, 256),
+}
 
 
 def _env_name(field: str) -> str:
@@ -62,22 +67,29 @@ def _check(settings: Settings) -> Settings:
     base = settings.base_url.rstrip("/")
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("FEEDS_BASE_URL", f"{settings.base_url!r} is not an absolute http(s) "
-                          "URL (e.g. https://news.example.com)")
+        raise ConfigError(
+            "FEEDS_BASE_URL",
+            f"{settings.base_url!r} is not an absolute http(s) URL (e.g. https://news.example.com)",
+        )
     if parts.query or parts.fragment:
         raise ConfigError("FEEDS_BASE_URL", "must not carry a query or a fragment")
     authority = settings.tag_authority or parts.hostname
     if not _TAG_AUTHORITY.match(authority):
-        raise ConfigError("FEEDS_TAG_AUTHORITY", f"{authority!r} is not a domain name or an "
-                          "e-mail address (RFC 4151), e.g. news.example.com")
+        raise ConfigError(
+            "FEEDS_TAG_AUTHORITY",
+            f"{authority!r} is not a domain name or an "
+            "e-mail address (RFC 4151), e.g. news.example.com",
+        )
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ConfigError("FEEDS_TIMEZONE", f"{settings.timezone!r} is not an IANA time zone "
-                          "(e.g. Europe/London)") from e
+        raise ConfigError(
+            "FEEDS_TIMEZONE", f"{settings.timezone!r} is not an IANA time zone (e.g. Europe/London)"
+        ) from e
     if not _LANGUAGE.match(settings.language):
-        raise ConfigError("FEEDS_LANGUAGE", f"{settings.language!r} is not a language tag "
-                          "(e.g. en-GB)")
+        raise ConfigError(
+            "FEEDS_LANGUAGE", f"{settings.language!r} is not a language tag (e.g. en-GB)"
+        )
     for name in ("title", "description", "author"):
         if not getattr(settings, name).strip():
             raise ConfigError(_env_name(name), "must not be empty")

@@ -31,13 +31,21 @@ def article_path(article_id: str) -> str:
 
 
 def feed_path(fmt: str) -> str:
-    return "/feeds/" + FORMATS[fmt].FILENAME
+    filename: str = FORMATS[fmt].FILENAME
+    return "/feeds/" + filename
 
 
 def _fingerprint(settings: Settings) -> bytes:
     """Everything besides the entries that shapes a document's bytes."""
-    shaping = (__version__, settings.base_url, settings.title, settings.description,
-               settings.language, settings.author, settings.page_size)
+    shaping = (
+        __version__,
+        settings.base_url,
+        settings.title,
+        settings.description,
+        settings.language,
+        settings.author,
+        settings.page_size,
+    )
     return repr(shaping).encode()
 
 

@@ -1,9 +1,9 @@
 """The one exception tree of the service.
 
-    FeedsError
-    ├── ConfigError          a FEEDS_* setting is missing or malformed
-    ├── InvalidArticle       an article file breaks the text layout (path, line, reason)
-    └── StoreUnavailable     the database does not answer
+FeedsError
+├── ConfigError          a FEEDS_* setting is missing or malformed
+├── InvalidArticle       an article file breaks the text layout (path, line, reason)
+└── StoreUnavailable     the database does not answer
 """
 
 from __future__ import annotations

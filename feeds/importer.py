@@ -29,8 +29,10 @@ class ImportReport:
     rejected: list[InvalidArticle] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{len(self.rejected)} rejected")
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.rejected)} rejected"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,18 @@ def parse_sources(
         name = str(source.path)
         try:
             if source.section is not None and not ID_PATTERN.match(source.section):
-                raise InvalidArticle(name, f"the folder name {source.section!r} cannot be a "
-                                     "section; use only letters, digits, '.', '_', '~' and '-'")
+                raise InvalidArticle(
+                    name,
+                    f"the folder name {source.section!r} cannot be a "
+                    "section; use only letters, digits, '.', '_', '~' and '-'",
+                )
             article_id = source.path.stem
             if article_id in parsed:
-                raise InvalidArticle(name, f"id {article_id!r} is already taken by "
-                                     f"{origin[article_id]} in this import; rename one file")
+                raise InvalidArticle(
+                    name,
+                    f"id {article_id!r} is already taken by "
+                    f"{origin[article_id]} in this import; rename one file",
+                )
             try:
                 data = source.path.read_bytes()
             except OSError as e:
@@ -92,22 +100,31 @@ def parse_sources(
     return list(parsed.values()), errors
 
 
-def _new_row(article: ParsedArticle, tag: str, now: datetime, floor: datetime | None
-             ) -> dict[str, Any]:
+def _new_row(
+    article: ParsedArticle, tag: str, now: datetime, floor: datetime | None
+) -> dict[str, Any]:
     # Last-Modified must move for every document the article enters: a back-dated article
     # takes the import time rather than its own, older, update marker.
     modified = article.updated if floor is None or article.updated > floor else now
     return {
-        "id": article.id, "tag": tag, "first_stored": now, "revision": 1,
-        "updated": article.updated, "modified": modified, **_fields(article),
+        "id": article.id,
+        "tag": tag,
+        "first_stored": now,
+        "revision": 1,
+        "updated": article.updated,
+        "modified": modified,
+        **_fields(article),
     }
 
 
 def _fields(article: ParsedArticle) -> dict[str, Any]:
     return {
-        "section": article.section, "title": article.title, "published": article.published,
+        "section": article.section,
+        "title": article.title,
+        "published": article.published,
         "paragraphs": json.dumps(list(article.paragraphs), ensure_ascii=False),
-        "source": article.source, "content_hash": article.content_hash,
+        "source": article.source,
+        "content_hash": article.content_hash,
     }
 
 
@@ -118,12 +135,21 @@ def _changed(article: ParsedArticle, old: Stored, now: datetime) -> dict[str, An
         marker = article.updated
     else:
         marker = max(now, article.published)
-    return {"revision": old.revision + 1, "updated": marker, "modified": max(marker, now),
-            **_fields(article)}
+    return {
+        "revision": old.revision + 1,
+        "updated": marker,
+        "modified": max(marker, now),
+        **_fields(article),
+    }
 
 
-def _apply(db: Reader, articles: list[ParsedArticle], settings: Settings, now: datetime,
-           report: ImportReport) -> None:
+def _apply(
+    db: Reader,
+    articles: list[ParsedArticle],
+    settings: Settings,
+    now: datetime,
+    report: ImportReport,
+) -> None:
     """Decide what each article is; when `db` is a Writer, store it."""
     writer = db if isinstance(db, Writer) else None
     stored = db.stored([a.id for a in articles])
@@ -148,8 +174,13 @@ def _apply(db: Reader, articles: list[ParsedArticle], settings: Settings, now: d
 
 
 def import_paths(
-    store: Store, settings: Settings, paths: Iterable[Path], *, now: datetime | None = None,
-    dry_run: bool = False, progress: Callable[[], None] | None = None,
+    store: Store,
+    settings: Settings,
+    paths: Iterable[Path],
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    progress: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import every article file under `paths` in one transaction; report what happened."""
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)

@@ -24,6 +24,8 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         "errorlog": "-",
         # The bearer of a token must never reach a log: log the path, never the query string.
         "access_log_format": '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss "%(a)s"',
+        # One control socket per user would be shared by every instance on the machine.
+        "control_socket_disable": True,
     }
 
 
@@ -37,7 +39,8 @@ class Server(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # options newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return self.application

@@ -43,13 +43,15 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 metadata = sa.MetaData()
 
 meta = sa.Table(
-    "meta", metadata,
+    "meta",
+    metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
 
 articles = sa.Table(
-    "articles", metadata,
+    "articles",
+    metadata,
     sa.Column("id", sa.String(255), primary_key=True),
     sa.Column("tag", sa.String(512), nullable=False, unique=True),
     sa.Column("section", sa.String(255)),
@@ -66,13 +68,15 @@ articles = sa.Table(
 )
 sa.Index("ix_articles_newest", articles.c.published.desc(), articles.c.id)
 sa.Index("ix_articles_modified", articles.c.modified)
-sa.Index("ix_articles_section_newest", articles.c.section, articles.c.published.desc(),
-         articles.c.id)
+sa.Index(
+    "ix_articles_section_newest", articles.c.section, articles.c.published.desc(), articles.c.id
+)
 
 # An article that left the place it had among the newest (re-dated or moved to another
 # section) leaves a record, so the documents it left get a newer Last-Modified.
 departures = sa.Table(
-    "departures", metadata,
+    "departures",
+    metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("article_id", sa.String(255), nullable=False),
     sa.Column("published", UTCDateTime, nullable=False),
@@ -134,15 +138,33 @@ def make_engine(url: str) -> Engine:
 
 
 def _article(row: Any) -> Article:
-    return Article(id=row.id, tag=row.tag, title=row.title, published=row.published,
-                   updated=row.updated, paragraphs=tuple(json.loads(row.paragraphs)),
-                   section=row.section, revision=row.revision,
-                   modified=row.modified)
+    return Article(
+        id=row.id,
+        tag=row.tag,
+        title=row.title,
+        published=row.published,
+        updated=row.updated,
+        paragraphs=tuple(json.loads(row.paragraphs)),
+        section=row.section,
+        revision=row.revision,
+        modified=row.modified,
+    )
 
 
-_ARTICLE_COLUMNS = [articles.c[n] for n in (
-    "id", "tag", "title", "published", "updated", "paragraphs", "section", "revision",
-    "modified")]
+_ARTICLE_COLUMNS = [
+    articles.c[n]
+    for n in (
+        "id",
+        "tag",
+        "title",
+        "published",
+        "updated",
+        "paragraphs",
+        "section",
+        "revision",
+        "modified",
+    )
+]
 _HEAD_COLUMNS = [articles.c[n] for n in ("id", "revision", "published", "updated", "modified")]
 
 
@@ -153,12 +175,16 @@ class Reader:
         self.conn = conn
 
     def meta(self, key: str) -> str | None:
-        return self.conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+        value: str | None = self.conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+        return value
 
     def newest_heads(self, limit: int) -> list[Head]:
         """The newest `limit` articles by published time, newest first, ties by id."""
-        query = (sa.select(*_HEAD_COLUMNS)
-                 .order_by(articles.c.published.desc(), articles.c.id).limit(limit))
+        query = (
+            sa.select(*_HEAD_COLUMNS)
+            .order_by(articles.c.published.desc(), articles.c.id)
+            .limit(limit)
+        )
         return [Head(*row) for row in self.conn.execute(query)]
 
     def articles(self, ids: Sequence[str]) -> list[Article]:
@@ -178,7 +204,8 @@ class Reader:
         query = sa.select(sa.func.max(departures.c.at))
         if since is not None:
             query = query.where(departures.c.published >= since)
-        return self.conn.scalar(query)
+        moment: datetime | None = self.conn.scalar(query)
+        return moment
 
     def all_ids(self) -> list[str]:
         return list(self.conn.scalars(sa.select(articles.c.id).order_by(articles.c.id)))
@@ -190,16 +217,19 @@ class Reader:
         """What is stored for each of these ids that exists."""
         result: dict[str, Stored] = {}
         id_list = list(ids)
-        columns = [articles.c[n] for n in (
-            "id", "content_hash", "section", "published", "updated", "revision")]
+        columns = [
+            articles.c[n]
+            for n in ("id", "content_hash", "section", "published", "updated", "revision")
+        ]
         for start in range(0, len(id_list), 500):
-            chunk = id_list[start:start + 500]
+            chunk = id_list[start : start + 500]
             for row in self.conn.execute(sa.select(*columns).where(articles.c.id.in_(chunk))):
                 result[row.id] = Stored(*row[1:])
         return result
 
     def latest_modified(self) -> datetime | None:
-        return self.conn.scalar(sa.select(sa.func.max(articles.c.modified)))
+        moment: datetime | None = self.conn.scalar(sa.select(sa.func.max(articles.c.modified)))
+        return moment
 
 
 class Writer(Reader):
@@ -212,10 +242,14 @@ class Writer(Reader):
     def update(self, article_id: str, values: dict[str, Any]) -> None:
         self.conn.execute(articles.update().where(articles.c.id == article_id).values(**values))
 
-    def record_departure(self, article_id: str, published: datetime, section: str | None,
-                         at: datetime) -> None:
-        self.conn.execute(departures.insert().values(
-            article_id=article_id, published=published, section=section, at=at))
+    def record_departure(
+        self, article_id: str, published: datetime, section: str | None, at: datetime
+    ) -> None:
+        self.conn.execute(
+            departures.insert().values(
+                article_id=article_id, published=published, section=section, at=at
+            )
+        )
 
     def set_meta_default(self, key: str, value: str) -> str:
         """Store `value` under `key` unless a value is there already; return the stored one."""
@@ -246,8 +280,9 @@ class Store:
             with self.engine.connect() as conn, conn.begin():
                 yield Reader(conn)
         except sa.exc.OperationalError as e:
-            raise StoreUnavailable(f"the database at {self._safe_url()} did not answer: "
-                                   f"{e.orig}") from e
+            raise StoreUnavailable(
+                f"the database at {self._safe_url()} did not answer: {e.orig}"
+            ) from e
 
     @contextmanager
     def write(self) -> Iterator[Writer]:
@@ -257,8 +292,9 @@ class Store:
                 with conn.begin():
                     yield Writer(conn)
         except sa.exc.OperationalError as e:
-            raise StoreUnavailable(f"the database at {self._safe_url()} did not answer: "
-                                   f"{e.orig}") from e
+            raise StoreUnavailable(
+                f"the database at {self._safe_url()} did not answer: {e.orig}"
+            ) from e
 
     def ping(self) -> bool:
         try:

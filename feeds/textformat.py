@@ -13,12 +13,26 @@ from zoneinfo import ZoneInfo
 from .errors import InvalidArticle
 from .model import ParsedArticle
 
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-          "september", "october", "november", "december")
+MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _SP = r"[ \u00a0]+"
 _STAMP = rf"(\d{{1,2}}){_SP}([A-Za-z]+){_SP}(\d{{4}}),{_SP}(\d{{1,2}}):(\d{{2}})"
 DATELINE = re.compile(rf"^{_STAMP}(?:{_SP}\|{_SP}Updated:{_SP}{_STAMP})?$", re.IGNORECASE)
-EXPECTED = "expected 'D Month YYYY, HH:MM', optionally followed by ' | Updated: D Month YYYY, HH:MM'"
+EXPECTED = (
+    "expected 'D Month YYYY, HH:MM', optionally followed by ' | Updated: D Month YYYY, HH:MM'"
+)
 
 # XML 1.0 §2.2 forbids these; they are dropped, everything else is kept.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -32,8 +46,9 @@ def decode(data: bytes, path: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise InvalidArticle(
-            path, f"not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "save the file as UTF-8") from e
+            path,
+            f"not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); save the file as UTF-8",
+        ) from e
 
 
 def clean_line(line: str) -> str:
@@ -61,11 +76,16 @@ def _parse_dateline(line: str, zone: ZoneInfo, path: str, number: int) -> tuple[
         published = wall_clock_to_utc(groups[:5], zone)
         updated = wall_clock_to_utc(groups[5:], zone) if groups[5] else published
     except ValueError as e:
-        raise InvalidArticle(path, f"dateline {line!r} is not a real date ({e}; {EXPECTED})",
-                             number) from e
+        raise InvalidArticle(
+            path, f"dateline {line!r} is not a real date ({e}; {EXPECTED})", number
+        ) from e
     if updated < published:
-        raise InvalidArticle(path, f"dateline {line!r}: the Updated: time is before the "
-                             "published time; correct one of them", number)
+        raise InvalidArticle(
+            path,
+            f"dateline {line!r}: the Updated: time is before the "
+            "published time; correct one of them",
+            number,
+        )
     return published, updated
 
 
@@ -74,27 +94,35 @@ def parse_article(
 ) -> ParsedArticle:
     """Parse the bytes of one article file; `path` is only used in error messages."""
     if not ID_PATTERN.match(article_id):
-        raise InvalidArticle(path, f"the file name {article_id!r} cannot be an article id; "
-                             "use only letters, digits, '.', '_', '~' and '-'")
+        raise InvalidArticle(
+            path,
+            f"the file name {article_id!r} cannot be an article id; "
+            "use only letters, digits, '.', '_', '~' and '-'",
+        )
     text = decode(data, path)
     lines = [clean_line(raw.removesuffix("\r")) for raw in text.split("\n")]
     if not any(lines):
-        raise InvalidArticle(path, "the file is empty; an article needs a title, a dateline "
-                             "and at least one paragraph")
-    for index, line in enumerate(lines):
-        if DATELINE.match(line):
-            break
-    else:
+        raise InvalidArticle(
+            path,
+            "the file is empty; an article needs a title, a dateline and at least one paragraph",
+        )
+    index = next((i for i, line in enumerate(lines) if DATELINE.match(line)), None)
+    if index is None:
         raise InvalidArticle(path, f"no dateline found ({EXPECTED}) below the title")
     number = index + 1
     published, updated = _parse_dateline(lines[index], zone, path, number)
     titles = [line for line in lines[:index] if line]
     if not titles:
-        raise InvalidArticle(path, "no title: put the title on the line above the dateline",
-                             number)
-    paragraphs = tuple(line for line in lines[index + 1:] if line)
+        raise InvalidArticle(path, "no title: put the title on the line above the dateline", number)
+    paragraphs = tuple(line for line in lines[index + 1 :] if line)
     if not paragraphs:
-        raise InvalidArticle(path, "no body: add at least one paragraph below the dateline",
-                             number)
-    return ParsedArticle(id=article_id, title=titles[-1], published=published, updated=updated,
-                         paragraphs=paragraphs, section=section, source=text)
+        raise InvalidArticle(path, "no body: add at least one paragraph below the dateline", number)
+    return ParsedArticle(
+        id=article_id,
+        title=titles[-1],
+        published=published,
+        updated=updated,
+        paragraphs=paragraphs,
+        section=section,
+        source=text,
+    )

@@ -51,8 +51,9 @@ def conditional_response(
     if compress:
         headers["Vary"] = "Accept-Encoding"
     variants = (found.etag, found.etag + "-gz")
-    if not_modified(request.if_none_match, request.if_modified_since, variants,
-                    found.last_modified):
+    if not_modified(
+        request.if_none_match, request.if_modified_since, variants, found.last_modified
+    ):
         del headers["Last-Modified"]  # RFC 9110 §15.4.5: validators and caching fields only
         return Response(status=304, headers=headers)
     body = render()
@@ -72,13 +73,16 @@ def feed(filename: str) -> Response:
         heads = site_heads(reader, svc.settings)
         found = validators(reader, svc.settings, heads, fmt.NAME)
         return conditional_response(
-            found, fmt.MEDIA_TYPE, lambda: fmt.render(site_document(reader, svc.settings, heads)))
+            found, fmt.MEDIA_TYPE, lambda: fmt.render(site_document(reader, svc.settings, heads))
+        )
 
 
 def _page(template: str, **context: object) -> bytes:
     settings = service().settings
-    feeds = [(name, settings.url(feed_path(name)), FORMATS[name].MEDIA_TYPE.split(";")[0])
-             for name in FORMATS]
+    feeds = [
+        (name, settings.url(feed_path(name)), FORMATS[name].MEDIA_TYPE.split(";")[0])
+        for name in FORMATS
+    ]
     return render_template(template, settings=settings, feeds=feeds, **context).encode()
 
 
@@ -106,23 +110,32 @@ def article(article_id: str) -> Response:
         found = article_validators(svc.settings, found_article)
         url = svc.settings.url(article_path(article_id))
         return conditional_response(
-            found, "text/html; charset=utf-8",
-            lambda: _page("article.html", article=found_article, url=url))
+            found,
+            "text/html; charset=utf-8",
+            lambda: _page("article.html", article=found_article, url=url),
+        )
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
     if service().store.ping():
-        return Response("ok\n", content_type="text/plain; charset=utf-8",
-                        headers={"Cache-Control": "no-store"})
-    return Response("the store does not answer\n", status=503,
-                    content_type="text/plain; charset=utf-8",
-                    headers={"Cache-Control": "no-store", "Retry-After": "10"})
+        return Response(
+            "ok\n", content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"}
+        )
+    return Response(
+        "the store does not answer\n",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "no-store", "Retry-After": "10"},
+    )
 
 
 @bp.app_errorhandler(StoreUnavailable)
 def store_unavailable(error: StoreUnavailable) -> Response:
     current_app.logger.error("%s", error)
-    return Response("The service is temporarily unavailable; try again shortly.\n",
-                    status=503, content_type="text/plain; charset=utf-8",
-                    headers={"Retry-After": "10", "Cache-Control": "no-store"})
+    return Response(
+        "The service is temporarily unavailable; try again shortly.\n",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+        headers={"Retry-After": "10", "Cache-Control": "no-store"},
+    )
