@@ -14,4 +14,6 @@ def render(doc: FeedDocument) -> bytes:
     generator = xmlfeed.build(doc, NAME)
     with xmlfeed.RENDER_LOCK:
         data: bytes = generator.rss_str(pretty=True, encoding="UTF-8")
-    return data
+    # RSS Best Practices Profile: '&' and '<' in character data as hexadecimal references,
+    # which tells validators and readers the text was escaped on purpose. Same XML infoset.
+    return data.replace(b"&lt;", b"&#x3C;").replace(b"&amp;", b"&#x26;")

@@ -6,6 +6,9 @@ are formatted here, and RSS items get `atom:updated` through a small extension.
 
 feedgen formats the channel's lastBuildDate by switching the process-wide locale around
 strftime; RENDER_LOCK keeps two threads from doing that at once.
+
+Plain text that looks like markup (see text.looks_like_markup) is sent as escaped HTML:
+`type="html"` in Atom, an HTML-escaped title in RSS, whose titles have no declared type.
 """
 
 from __future__ import annotations
@@ -21,12 +24,10 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..model import FeedDocument
-from .text import paragraphs_html, rfc3339
+from .text import looks_like_markup, paragraphs_html, rfc3339
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
-
-
 RENDER_LOCK = threading.Lock()
 
 
@@ -34,8 +35,21 @@ def _rfc822(moment: datetime) -> str:
     return format_datetime(moment, usegmt=False)
 
 
+def _rss_text(text: str) -> str:
+    return escape(text, quote=False) if looks_like_markup(text) else text
+
+
+def _atom_text(parent: Any, name: str) -> None:
+    """Declare an Atom text construct as HTML when its plain text looks like markup."""
+    # feedgen builds Atom children without a namespace; the root's default xmlns covers them.
+    element = parent.find(name)
+    if element is not None and element.text and looks_like_markup(element.text):
+        element.set("type", "html")
+        element.text = escape(element.text, quote=False)
+
+
 class _Channel(BaseExtension):  # type: ignore[misc]
-    """RSS channel fields feedgen would fill with the current time or lose."""
+    """Feed-level fields feedgen would fill with the current time, lose, or leave untyped."""
 
     build_date: datetime
     publisher: str
@@ -49,9 +63,15 @@ class _Channel(BaseExtension):  # type: ignore[misc]
         etree.SubElement(channel, f"{{{DC_NS}}}publisher").text = self.publisher
         return rss
 
+    def extend_atom(self, feed: Any) -> Any:
+        _atom_text(feed, "title")
+        _atom_text(feed, "subtitle")
+        return feed
+
 
 class _Item(BaseEntryExtension):  # type: ignore[misc]
-    """RSS item dates: pubDate, and atom:updated, which RSS itself has no element for."""
+    """RSS item dates (pubDate, and atom:updated, which RSS has no element for); Atom title
+    type."""
 
     published: datetime
     updated: datetime
@@ -61,26 +81,31 @@ class _Item(BaseEntryExtension):  # type: ignore[misc]
         etree.SubElement(item, f"{{{ATOM_NS}}}updated").text = rfc3339(self.updated)
         return item
 
+    def extend_atom(self, entry: Any) -> Any:
+        _atom_text(entry, "title")
+        return entry
+
 
 def build(doc: FeedDocument, fmt: str) -> Any:
     """A FeedGenerator holding `doc`, for `fmt` 'rss' or 'atom'."""
     info = doc.info
+    atom = fmt == "atom"
     fg = FeedGenerator()
+    fg.register_extension("feeds", _Channel, _Item, atom=True, rss=True)
+    fg.feeds.build_date = info.updated
+    fg.feeds.publisher = info.author
     fg.id(info.feed_id)
-    fg.title(info.title)
+    fg.title(info.title if atom else _rss_text(info.title))
     fg.language(info.language)
     fg.generator(info.generator, version=info.generator_version)
     fg.updated(info.updated)
-    if fmt == "atom":
+    if atom:
         fg.subtitle(info.description)
         fg.author({"name": info.author})
         fg.link(href=info.urls[fmt], rel="self", type="application/atom+xml")
         fg.link(href=info.home_url, rel="alternate", type="text/html")
     else:
-        fg.description(info.description)
-        fg.register_extension("feeds_channel", _Channel, _Item, atom=False, rss=True)
-        fg.feeds_channel.build_date = info.updated
-        fg.feeds_channel.publisher = info.author
+        fg.description(_rss_text(info.description))
         fg.link(href=info.urls[fmt], rel="self", type="application/rss+xml")
         # The channel <link> is whichever link() came last: the home page, not the feed.
         fg.link(href=info.home_url, rel="alternate")
@@ -88,16 +113,21 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         article = entry.article
         fe = fg.add_entry(order="append")
         fe.id(article.tag)
-        fe.title(article.title)
         fe.link(href=entry.url, rel="alternate", type="text/html")
         fe.content(paragraphs_html(article.paragraphs), type="html")
-        if fmt == "atom":
-            fe.summary(article.summary, type="text")
+        fe.feeds.published = article.published
+        fe.feeds.updated = article.updated
+        if atom:
+            fe.title(article.title)
+            summary = article.summary
+            if looks_like_markup(summary):
+                fe.summary(escape(summary, quote=False), type="html")
+            else:
+                fe.summary(summary, type="text")
             fe.published(article.published)
             fe.updated(article.updated)
         else:
-            # RSS description is HTML by convention: escape the plain text once more.
+            fe.title(_rss_text(article.title))
+            # RSS description is HTML by convention: the plain text is escaped once more.
             fe.description(escape(article.summary, quote=False))
-            fe.feeds_channel.published = article.published
-            fe.feeds_channel.updated = article.updated
     return fg

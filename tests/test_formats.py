@@ -1,0 +1,135 @@
+"""The three formats: golden bytes from a fixed set of articles, plus structural checks with
+real parsers (feedparser, lxml, a JSON Feed 1.1 schema)."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+import jsonschema
+import pytest
+from lxml import etree
+
+from feeds.formats import FORMATS
+from feeds.model import Article, Entry, FeedDocument, FeedInfo
+
+GOLDEN = Path(__file__).parent / "golden"
+SCHEMA = json.loads((Path(__file__).parent / "jsonfeed-1.1.schema.json").read_text())
+BASE = "https://news.example.com"
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+ARTICLES = (
+    Article(id="b-summer", tag="tag:news.example.com,2026-01-15:b-summer",
+            title="Summer <b>markup</b> & ampersands", published=utc(2019, 7, 1, 11, 0),
+            updated=utc(2019, 7, 2, 8, 30), paragraphs=("a < b && c > d", "<script>x</script>"),
+            section="world", revision=2, modified=utc(2026, 1, 15)),
+    Article(id="a-winter", tag="tag:news.example.com,2026-01-15:a-winter",
+            title="Winter \u201cquotes\u201d and caf\u00e9", published=utc(2019, 1, 4, 18, 9),
+            updated=utc(2019, 1, 4, 18, 9), paragraphs=("Only one paragraph.",), section=None,
+            revision=1, modified=utc(2026, 1, 15)),
+)
+
+
+def document() -> FeedDocument:
+    info = FeedInfo(
+        feed_id="tag:news.example.com,2026-01-15:feeds", title="The Newsroom",
+        description="Latest news & views", language="en-GB", author="The Newsroom",
+        home_url=BASE + "/", urls={n: f"{BASE}/feeds/{m.FILENAME}" for n, m in FORMATS.items()},
+        updated=utc(2019, 7, 2, 8, 30), generator="feeds", generator_version="0.1.0")
+    return FeedDocument(info, tuple(Entry(a, f"{BASE}/articles/{a.id}") for a in ARTICLES))
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_output_matches_the_golden_file(name: str) -> None:
+    golden = GOLDEN / f"site.{FORMATS[name].FILENAME}"
+    output = FORMATS[name].render(document())
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_bytes(output)
+    assert output == golden.read_bytes(), f"review and run UPDATE_GOLDEN=1 if {golden} is stale"
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_same_data_gives_the_same_bytes(name: str) -> None:
+    assert FORMATS[name].render(document()) == FORMATS[name].render(document())
+
+
+@pytest.mark.parametrize("name", ["rss", "atom"])
+def test_xml_feeds_parse_cleanly_with_true_instants(name: str) -> None:
+    parsed = feedparser.parse(FORMATS[name].render(document()))
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    first, second = parsed.entries
+    assert first.id == "tag:news.example.com,2026-01-15:b-summer"
+    # Text that looks like markup travels as escaped HTML, declared as such where possible.
+    assert first.title_detail.type == "text/html"
+    assert html.unescape(first.title) == "Summer <b>markup</b> & ampersands"
+    assert second.title == "Winter \u201cquotes\u201d and caf\u00e9"
+    assert first.link == f"{BASE}/articles/b-summer"
+    assert first.published_parsed[:5] == (2019, 7, 1, 11, 0)
+    assert first.updated_parsed[:5] == (2019, 7, 2, 8, 30)
+    assert second.published_parsed[:5] == (2019, 1, 4, 18, 9)
+    assert "<script>" not in first.content[0].value
+    assert "&lt;script&gt;" in first.content[0].value
+    assert parsed.feed.title == "The Newsroom"
+    assert parsed.feed.updated_parsed[:5] == (2019, 7, 2, 8, 30)
+
+
+def test_rss_channel_fields() -> None:
+    root = etree.fromstring(FORMATS["rss"].render(document()))
+    ns = {"atom": "http://www.w3.org/2005/Atom", "dc": "http://purl.org/dc/elements/1.1/",
+          "content": "http://purl.org/rss/1.0/modules/content/"}
+    channel = root.find("channel")
+    assert channel.findtext("link") == BASE + "/"  # the home page, not the feed
+    assert channel.find("atom:link[@rel='self']", ns).get("href") == BASE + "/feeds/rss.xml"
+    assert channel.findtext("lastBuildDate") == "Tue, 02 Jul 2019 08:30:00 +0000"
+    assert channel.findtext("language") == "en-GB"
+    assert channel.findtext("dc:publisher", namespaces=ns) == "The Newsroom"
+    item = channel.find("item")
+    assert item.find("guid").get("isPermaLink") == "false"
+    assert item.findtext("pubDate") == "Mon, 01 Jul 2019 11:00:00 +0000"
+    assert item.findtext("atom:updated", namespaces=ns) == "2019-07-02T08:30:00Z"
+    # Plain text in an HTML-by-convention field: escaped so no reader sees markup.
+    assert item.findtext("description") == "a &lt; b &amp;&amp; c &gt; d"
+    assert item.findtext("content:encoded", namespaces=ns).startswith("<p>a &lt; b &amp;&amp;")
+    assert len(channel.findall("lastBuildDate")) == 1
+
+
+def test_atom_feed_fields() -> None:
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    root = etree.fromstring(FORMATS["atom"].render(document()))
+    assert root.findtext("a:id", namespaces=ns) == "tag:news.example.com,2026-01-15:feeds"
+    assert root.findtext("a:updated", namespaces=ns) == "2019-07-02T08:30:00+00:00"
+    assert root.find("a:link[@rel='self']", ns).get("href") == BASE + "/feeds/atom.xml"
+    assert root.findtext("a:author/a:name", namespaces=ns) == "The Newsroom"
+    entry = root.find("a:entry", ns)
+    title = entry.find("a:title", ns)
+    assert (title.get("type"), html.unescape(title.text)) == (
+        "html", "Summer <b>markup</b> & ampersands")
+    assert entry.find("a:content", ns).get("type") == "html"
+    assert entry.findtext("a:published", namespaces=ns) == "2019-07-01T11:00:00+00:00"
+    assert entry.findtext("a:summary", namespaces=ns) == "a < b && c > d"
+
+
+def test_json_feed_follows_version_1_1() -> None:
+    feed = json.loads(FORMATS["json"].render(document()))
+    jsonschema.validate(feed, SCHEMA, format_checker=jsonschema.FormatChecker())
+    item = feed["items"][0]
+    assert feed["feed_url"] == BASE + "/feeds/feed.json"
+    assert item["date_published"] == "2019-07-01T11:00:00Z"
+    assert item["date_modified"] == "2019-07-02T08:30:00Z"
+    assert item["content_text"] == "a < b && c > d\n\n<script>x</script>"
+    assert "<script>" not in item["content_html"]
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_empty_feed_renders(name: str) -> None:
+    doc = document()
+    empty = FeedDocument(doc.info, ())
+    assert FORMATS[name].render(empty)

@@ -1,0 +1,174 @@
+"""Import: rejects one by one, stores the rest atomically, and the update rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from feeds.config import Settings
+from feeds.store import Store, articles
+
+from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text
+
+LATER = IMPORT_TIME + timedelta(days=3)
+
+
+def stored_rows(store: Store) -> dict[str, sa.Row[tuple[object, ...]]]:
+    with store.read() as reader:
+        return {row.id: row for row in reader.conn.execute(sa.select(articles))}
+
+
+def test_good_files_are_stored_and_bad_ones_reported(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    content.write("good.txt", article_text())
+    content.write("bad-date.txt", article_text(dateline="31 February 2020, 10:00"))
+    content.write("empty.txt", "")
+    report = run_import()
+    assert (report.added, report.updated, report.unchanged) == (1, 0, 0)
+    reasons = sorted(str(e) for e in report.rejected)
+    assert len(reasons) == 2
+    assert reasons[0].startswith(str(content.root / "bad-date.txt") + ": line 3: ")
+    assert reasons[1].startswith(str(content.root / "empty.txt") + ": the file is empty")
+    assert list(stored_rows(store)) == ["good"]
+
+
+def test_reimporting_an_unchanged_file_changes_nothing(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    content.write(SEED.name, SEED.read_bytes())
+    run_import()
+    before = stored_rows(store)
+    report = run_import(now=LATER)
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 1)
+    assert stored_rows(store) == before
+
+
+def test_white_space_alone_is_not_a_change(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    path = content.write("a.txt", article_text())
+    run_import()
+    before = stored_rows(store)
+    path.write_bytes(b"\xef\xbb\xbf" + article_text().replace("\n", "  \r\n\r\n").encode())
+    assert run_import(now=LATER).unchanged == 1
+    assert stored_rows(store) == before
+
+
+def test_new_article_gets_a_tag_id_from_the_authority_and_the_first_stored_date(
+        content: Content, run_import: ImportFn, store: Store, settings: Settings) -> None:
+    content.write("a.txt", article_text())
+    run_import()
+    row = stored_rows(store)["a"]
+    assert row.tag == "tag:news.example.com,2026-01-15:a"
+    assert row.revision == 1
+    assert row.updated == row.published == datetime(2020, 1, 4, 18, 9, tzinfo=UTC)
+
+
+def test_changed_file_keeps_its_id_and_takes_a_later_updated_time(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    path = content.write("a.txt", article_text())
+    run_import()
+    path.write_text(article_text(
+        title="New title", dateline="4 January 2020, 18:09 | Updated: 5 January 2020, 10:00"))
+    report = run_import(now=LATER)
+    assert report.updated == 1
+    row = stored_rows(store)["a"]
+    assert row.tag == "tag:news.example.com,2026-01-15:a"
+    assert row.title == "New title"
+    assert row.revision == 2
+    assert row.updated == datetime(2020, 1, 5, 10, 0, tzinfo=UTC)
+
+
+def test_change_without_a_later_updated_time_takes_the_import_time(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    path = content.write("a.txt", article_text())
+    run_import()
+    path.write_text(article_text(paragraphs=("A corrected paragraph.",)))
+    run_import(now=LATER)
+    row = stored_rows(store)["a"]
+    assert row.updated == LATER
+    assert row.published == datetime(2020, 1, 4, 18, 9, tzinfo=UTC)
+
+
+def test_published_time_follows_the_dateline(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    path = content.write("a.txt", article_text())
+    run_import()
+    path.write_text(article_text(dateline="3 January 2020, 09:00"))
+    run_import(now=LATER)
+    row = stored_rows(store)["a"]
+    assert row.published == datetime(2020, 1, 3, 9, 0, tzinfo=UTC)
+    assert row.updated == LATER
+
+
+def test_sub_folder_is_the_section(content: Content, run_import: ImportFn, store: Store) -> None:
+    content.write("world/a.txt", article_text())
+    content.write("top.txt", article_text())
+    content.write(".hidden/b.txt", article_text())
+    content.write("notes.md", "not an article")
+    run_import()
+    rows = stored_rows(store)
+    assert {i: r.section for i, r in rows.items()} == {"a": "world", "top": None}
+
+
+def test_moving_a_file_to_another_section_is_a_change(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    path = content.write("world/a.txt", article_text())
+    run_import()
+    path.rename(content.root / "a.txt")
+    assert run_import(now=LATER).updated == 1
+    assert stored_rows(store)["a"].section is None
+
+
+def test_duplicate_ids_in_one_import_reject_the_later_file(
+        content: Content, run_import: ImportFn) -> None:
+    content.write("uk/a.txt", article_text())
+    content.write("world/a.txt", article_text())
+    report = run_import()
+    assert report.added == 1
+    assert "already taken" in str(report.rejected[0])
+    assert str(report.rejected[0]).startswith(str(content.root / "world" / "a.txt"))
+
+
+def test_missing_path_is_reported(run_import: ImportFn, content: Content) -> None:
+    report = run_import(content.root / "nope")
+    assert [e.reason for e in report.rejected] == ["no such file or folder"]
+
+
+def test_dry_run_stores_nothing(content: Content, run_import: ImportFn, store: Store) -> None:
+    content.write("a.txt", article_text())
+    report = run_import(dry_run=True)
+    assert report.added == 1
+    assert stored_rows(store) == {}
+
+
+def test_import_is_one_transaction_that_readers_never_see_half_of(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    content.write("a.txt", article_text())
+    run_import()
+    with store.read() as reader:
+        # A reader's snapshot taken before a write stays whole while the write commits.
+        before = reader.newest_heads(10)
+        content.write("b.txt", article_text(dateline="5 January 2020, 10:00"))
+        content.write("c.txt", article_text(dateline="6 January 2020, 10:00"))
+        assert run_import(now=LATER).added == 2
+        assert reader.newest_heads(10) == before
+    with store.read() as reader:
+        assert [h.id for h in reader.newest_heads(10)] == ["c", "b", "a"]
+
+
+def test_a_failed_write_stores_nothing(
+        content: Content, run_import: ImportFn, store: Store) -> None:
+    content.write("a.txt", article_text())
+    content.write("b.txt", article_text())
+    with store.engine.begin() as conn:  # a row that will collide with b's tag on insert
+        conn.execute(articles.insert().values(
+            id="other", tag="tag:news.example.com,2026-01-15:b", title="t", paragraphs="[]",
+            source="", content_hash="", revision=1, published=IMPORT_TIME, updated=IMPORT_TIME,
+            modified=IMPORT_TIME, first_stored=IMPORT_TIME))
+    try:
+        run_import()
+    except sa.exc.IntegrityError:
+        pass
+    else:
+        raise AssertionError("the colliding insert should have failed")
+    assert set(stored_rows(store)) == {"other"}

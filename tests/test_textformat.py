@@ -1,0 +1,179 @@
+"""Every rule of the article text layout, one test each."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from feeds.errors import InvalidArticle
+from feeds.model import ParsedArticle
+from feeds.textformat import parse_article
+
+from .conftest import SEED, article_text
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def parse(text: str | bytes, zone: ZoneInfo = LONDON, name: str = "x") -> ParsedArticle:
+    data = text.encode() if isinstance(text, str) else text
+    return parse_article(data, f"content/{name}.txt", name, None, zone)
+
+
+def rejected(text: str | bytes) -> InvalidArticle:
+    with pytest.raises(InvalidArticle) as info:
+        parse(text)
+    return info.value
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_seed_article_is_the_reference_case() -> None:
+    article = parse(SEED.read_bytes(), name="000_c3ce8669dcb39210")
+    assert article.id == "000_c3ce8669dcb39210"
+    assert article.title == (
+        "Multiple US bases in Iraq hit with rockets in aftermath of General Soleimani killing")
+    assert article.published == utc(2020, 1, 4, 18, 9)
+    assert article.updated == utc(2020, 1, 4, 20, 58)
+    assert article.paragraphs[0].startswith("Explosions have been reported near multiple")
+    assert "Vanessa Feltz" not in " ".join((article.title, *article.paragraphs))
+    assert len(article.paragraphs) == 33
+
+
+def test_winter_time_is_gmt() -> None:
+    assert parse(article_text(dateline="4 January 2020, 18:09")).published == utc(2020, 1, 4, 18, 9)
+
+
+def test_summer_time_is_bst() -> None:
+    assert parse(article_text(dateline="1 July 2019, 12:00")).published == utc(2019, 7, 1, 11, 0)
+
+
+def test_spring_gap_uses_the_offset_before_the_change() -> None:
+    # 01:30 on 31 March 2019 never happened in London; read with GMT, fold=0.
+    article = parse(article_text(dateline="31 March 2019, 01:30"))
+    assert article.published == utc(2019, 3, 31, 1, 30)
+
+
+def test_autumn_repeat_is_read_as_the_first_occurrence() -> None:
+    # 01:30 on 27 October 2019 happened twice; the first was BST (00:30 UTC).
+    article = parse(article_text(dateline="27 October 2019, 01:30"))
+    assert article.published == utc(2019, 10, 27, 0, 30)
+
+
+def test_time_zone_is_a_setting() -> None:
+    article = parse(article_text(dateline="4 January 2020, 18:09"), ZoneInfo("America/New_York"))
+    assert article.published == utc(2020, 1, 4, 23, 9)
+
+
+def test_updated_time_is_read_and_defaults_to_published() -> None:
+    both = parse(article_text(dateline="4 January 2020, 18:09 | Updated: 5 January 2020, 09:00"))
+    assert both.updated == utc(2020, 1, 5, 9, 0)
+    assert parse(article_text()).updated == parse(article_text()).published
+
+
+def test_day_with_leading_zero() -> None:
+    assert parse(article_text(dateline="04 January 2020, 08:09")).published == utc(
+        2020, 1, 4, 8, 9)
+
+
+def test_non_breaking_spaces_separate_dateline_parts() -> None:
+    dateline = "4\u00a0January\u00a02020,\u00a018:09\u00a0|\u00a0Updated:\u00a04 January 2020, 20:58"
+    article = parse(article_text(dateline=dateline))
+    assert (article.published, article.updated) == (utc(2020, 1, 4, 18, 9), utc(2020, 1, 4, 20, 58))
+
+
+def test_bom_and_crlf_are_accepted_and_change_nothing() -> None:
+    plain = parse(article_text())
+    windows = parse(b"\xef\xbb\xbf" + article_text().replace("\n", "\r\n").encode())
+    assert replace(windows, source="") == replace(plain, source="")
+    assert windows.content_hash == plain.content_hash
+
+
+def test_trailing_white_space_and_blank_lines_are_not_content() -> None:
+    text = "Banner\n\nA title   \n\n4 January 2020, 18:09  \n\nFirst paragraph.\t \n\n\nSecond.\n"
+    article = parse(text)
+    assert article.title == "A title"
+    assert article.paragraphs == ("First paragraph.", "Second.")
+
+
+def test_control_characters_are_dropped_and_the_rest_kept() -> None:
+    article = parse(article_text(title="Bell\x07 and\x00 escape\x1b here",
+                                 paragraphs=("Tab\there, form\x0cfeed, ok \ufffe.",)))
+    assert article.title == "Bell and escape here"
+    assert article.paragraphs == ("Tab here, formfeed, ok .",)
+
+
+def test_markup_like_text_is_kept_as_characters() -> None:
+    article = parse(article_text(title="Use <b>bold</b> & <script>x</script>",
+                                 paragraphs=("a < b && c > d",)))
+    assert article.title == "Use <b>bold</b> & <script>x</script>"
+    assert article.paragraphs == ("a < b && c > d",)
+
+
+def test_title_is_the_last_non_empty_line_before_the_dateline() -> None:
+    article = parse("Radio show\nOther furniture\nThe real title\n\n1 May 2020, 10:00\nBody.\n")
+    assert article.title == "The real title"
+
+
+def test_first_dateline_shaped_line_is_the_dateline() -> None:
+    article = parse(article_text(paragraphs=("2 May 2020, 10:00", "Body.")))
+    assert article.published == utc(2020, 1, 4, 18, 9)
+    assert article.paragraphs == ("2 May 2020, 10:00", "Body.")
+
+
+@pytest.mark.parametrize("data", [
+    "A title\n4 January 2020, 18:09\nCaf\xe9 au lait\n".encode("latin-1"),
+    "A title\n4 January 2020, 18:09\nBody\n".encode("utf-16"),
+])
+def test_non_utf8_files_are_rejected(data: bytes) -> None:
+    error = rejected(data)
+    assert "not UTF-8" in error.reason and error.path == "content/x.txt"
+
+
+@pytest.mark.parametrize("dateline", [
+    "31 February 2020, 10:00",
+    "4 January 2020, 25:61",
+    "4 January 2020, 10:00 | Updated: 30 February 2020, 10:00",
+    "4 Janvier 2020, 10:00",
+])
+def test_impossible_dates_are_rejected_with_the_line(dateline: str) -> None:
+    error = rejected(article_text(dateline=dateline))
+    assert error.line == 3
+    assert "not a real date" in error.reason and "D Month YYYY, HH:MM" in error.reason
+
+
+def test_missing_dateline_is_rejected() -> None:
+    error = rejected("A title\nJanuary 4th 2020\nBody\n")
+    assert "no dateline" in error.reason
+
+
+def test_updated_before_published_is_rejected() -> None:
+    error = rejected(article_text(dateline="4 January 2020, 18:09 | Updated: 4 January 2020, 18:08"))
+    assert "before the published time" in error.reason and error.line == 3
+
+
+@pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbf", b" \n\r\n\t\n"])
+def test_empty_files_are_rejected(data: bytes) -> None:
+    assert "empty" in rejected(data).reason
+
+
+def test_missing_title_and_missing_body_are_rejected() -> None:
+    assert "no title" in rejected("4 January 2020, 18:09\nBody\n").reason
+    assert "no body" in rejected("A title\n4 January 2020, 18:09\n\n").reason
+
+
+def test_file_names_that_cannot_be_ids_are_rejected() -> None:
+    with pytest.raises(InvalidArticle, match="cannot be an article id"):
+        parse_article(article_text().encode(), "content/a b.txt", "a b", None, LONDON)
+
+
+def test_white_space_alone_does_not_change_the_content_hash() -> None:
+    one = parse(article_text(paragraphs=("Some text here.",)))
+    two = parse("Other banner\n  A   title \n4 January 2020, 18:09\n\n Some  text\there. \n")
+    three = parse(article_text(paragraphs=("Some text there.",)))
+    assert one.content_hash == two.content_hash
+    assert one.content_hash != three.content_hash
