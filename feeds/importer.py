@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,21 +100,21 @@ def parse_sources(
     return list(parsed.values()), errors
 
 
-def _new_row(
-    article: ParsedArticle, tag: str, now: datetime, floor: datetime | None
-) -> dict[str, Any]:
-    # Last-Modified must move for every document the article enters: a back-dated article
-    # takes the import time rather than its own, older, update marker.
-    modified = article.updated if floor is None or article.updated > floor else now
-    return {
-        "id": article.id,
-        "tag": tag,
-        "first_stored": now,
-        "revision": 1,
-        "updated": article.updated,
-        "modified": modified,
-        **_fields(article),
-    }
+class Markers:
+    """Hands out update markers no other article has: Atom readers and validators take two
+    entries with one `updated` value for two versions of one entry. A taken instant moves
+    on by a microsecond, so the marker stays right to the second."""
+
+    def __init__(self, db: Reader, wanted: Iterable[datetime]) -> None:
+        self.db = db
+        self.taken = db.taken_markers(wanted)
+
+    def unique(self, moment: datetime) -> datetime:
+        while moment in self.taken:
+            moment += timedelta(microseconds=1)
+            self.taken |= self.db.taken_markers([moment])
+        self.taken.add(moment)
+        return moment
 
 
 def _fields(article: ParsedArticle) -> dict[str, Any]:
@@ -128,19 +128,29 @@ def _fields(article: ParsedArticle) -> dict[str, Any]:
     }
 
 
-def _changed(article: ParsedArticle, old: Stored, now: datetime) -> dict[str, Any]:
-    # The marker becomes the file's Updated: time when that is later than the stored one,
-    # otherwise the import time (never before the published time).
-    if article.updated > old.updated:
-        marker = article.updated
-    else:
-        marker = max(now, article.published)
+def _new_row(
+    article: ParsedArticle, tag: str, marker: datetime, now: datetime, floor: datetime | None
+) -> dict[str, Any]:
+    # Last-Modified must move for every document the article enters: a back-dated article
+    # takes the import time rather than its own, older, update marker.
+    modified = marker if floor is None or marker > floor else now
     return {
-        "revision": old.revision + 1,
+        "id": article.id,
+        "tag": tag,
+        "first_stored": now,
+        "revision": 1,
         "updated": marker,
-        "modified": max(marker, now),
+        "modified": modified,
         **_fields(article),
     }
+
+
+def _next_marker(article: ParsedArticle, old: Stored, now: datetime) -> datetime:
+    """The file's Updated: time when later than the stored marker, else the import time
+    (never before the published time)."""
+    if article.updated > old.updated:
+        return article.updated
+    return max(now, article.published)
 
 
 def _apply(
@@ -154,23 +164,47 @@ def _apply(
     writer = db if isinstance(db, Writer) else None
     stored = db.stored([a.id for a in articles])
     floor = db.latest_modified()
-    new_rows = []
-    for article in articles:
-        old = stored.get(article.id)
-        if old is None:
-            report.added += 1
-            tag = f"tag:{settings.tag_authority},{now.date().isoformat()}:{article.id}"
-            new_rows.append(_new_row(article, tag, now, floor))
-        elif old.content_hash == article.content_hash and old.section == article.section:
-            report.unchanged += 1
-        else:
-            report.updated += 1
-            if writer:
-                writer.update(article.id, _changed(article, old, now))
-                if (old.published, old.section) != (article.published, article.section):
-                    writer.record_departure(article.id, old.published, old.section, now)
-    if writer:
-        writer.insert(new_rows)
+    changed = [
+        a
+        for a in articles
+        if a.id in stored
+        and (stored[a.id].content_hash, stored[a.id].section) != (a.content_hash, a.section)
+    ]
+    added = [a for a in articles if a.id not in stored]
+    report.added += len(added)
+    report.updated += len(changed)
+    report.unchanged += len(articles) - len(added) - len(changed)
+    if writer is None:
+        return
+    wanted = {a.id: _next_marker(a, stored[a.id], now) for a in changed}
+    markers = Markers(db, [*wanted.values(), *(a.updated for a in added)])
+    for article in changed:
+        old = stored[article.id]
+        marker = markers.unique(wanted[article.id])
+        writer.update(
+            article.id,
+            {
+                "revision": old.revision + 1,
+                "updated": marker,
+                "modified": max(marker, now),
+                **_fields(article),
+            },
+        )
+        if (old.published, old.section) != (article.published, article.section):
+            writer.record_departure(article.id, old.published, old.section, now)
+    day = now.date().isoformat()
+    writer.insert(
+        [
+            _new_row(
+                a,
+                f"tag:{settings.tag_authority},{day}:{a.id}",
+                markers.unique(a.updated),
+                now,
+                floor,
+            )
+            for a in added
+        ]
+    )
 
 
 def import_paths(

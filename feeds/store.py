@@ -68,6 +68,7 @@ articles = sa.Table(
 )
 sa.Index("ix_articles_newest", articles.c.published.desc(), articles.c.id)
 sa.Index("ix_articles_modified", articles.c.modified)
+sa.Index("ix_articles_updated", articles.c.updated)
 sa.Index(
     "ix_articles_section_newest", articles.c.section, articles.c.published.desc(), articles.c.id
 )
@@ -226,6 +227,19 @@ class Reader:
             for row in self.conn.execute(sa.select(*columns).where(articles.c.id.in_(chunk))):
                 result[row.id] = Stored(*row[1:])
         return result
+
+    def taken_markers(self, moments: Iterable[datetime]) -> set[datetime]:
+        """Which of these update markers some stored article already has."""
+        found: set[datetime] = set()
+        candidates = list(set(moments))
+        for start in range(0, len(candidates), 500):
+            chunk = candidates[start : start + 500]
+            found.update(
+                self.conn.scalars(
+                    sa.select(articles.c.updated).where(articles.c.updated.in_(chunk))
+                )
+            )
+        return found
 
     def latest_modified(self) -> datetime | None:
         moment: datetime | None = self.conn.scalar(sa.select(sa.func.max(articles.c.modified)))

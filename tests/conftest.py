@@ -95,8 +95,9 @@ def run_import(store: Store, settings: Settings, content: Content) -> ImportFn:
     """Import the content folder (or given paths) at IMPORT_TIME or the `now` given."""
 
     def run(*paths: Path, now: datetime = IMPORT_TIME, dry_run: bool = False) -> ImportReport:
-        return import_paths(store, settings, list(paths) or [content.root], now=now,
-                            dry_run=dry_run)
+        return import_paths(
+            store, settings, list(paths) or [content.root], now=now, dry_run=dry_run
+        )
 
     return run
 
@@ -137,24 +138,38 @@ class Served:
 
     def feeds(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run another `feeds` command against the same database and settings."""
-        return subprocess.run([str(FEEDS_BIN), *args], env=self.env, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [str(FEEDS_BIN), *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
 
     def access_log(self) -> list[str]:
-        return [line for line in self.log.read_text().splitlines() if '"GET ' in line
-                or '"HEAD ' in line]
+        return [
+            line
+            for line in self.log.read_text().splitlines()
+            if '"GET ' in line or '"HEAD ' in line
+        ]
 
 
 def start_server(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Served:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-    env.update({"FEEDS_DATABASE": f"sqlite:///{tmp_path / 'served.db'}", "FEEDS_BASE_URL": base,
-                "FEEDS_WORKERS": "2", "FEEDS_THREADS": "4"})
+    env.update(
+        {
+            "FEEDS_DATABASE": f"sqlite:///{tmp_path / 'served.db'}",
+            "FEEDS_BASE_URL": base,
+            "FEEDS_WORKERS": "2",
+            "FEEDS_THREADS": "4",
+        }
+    )
     env.update(extra_env or {})
     log = tmp_path / "server.log"
-    process = subprocess.Popen([str(FEEDS_BIN), "serve", "--bind", f"127.0.0.1:{port}"],
-                               env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(FEEDS_BIN), "serve", "--bind", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -27,23 +27,44 @@ def utc(*args: int) -> datetime:
 
 
 ARTICLES = (
-    Article(id="b-summer", tag="tag:news.example.com,2026-01-15:b-summer",
-            title="Summer <b>markup</b> & ampersands", published=utc(2019, 7, 1, 11, 0),
-            updated=utc(2019, 7, 2, 8, 30), paragraphs=("a < b && c > d", "<script>x</script>"),
-            section="world", revision=2, modified=utc(2026, 1, 15)),
-    Article(id="a-winter", tag="tag:news.example.com,2026-01-15:a-winter",
-            title="Winter \u201cquotes\u201d and caf\u00e9", published=utc(2019, 1, 4, 18, 9),
-            updated=utc(2019, 1, 4, 18, 9), paragraphs=("Only one paragraph.",), section=None,
-            revision=1, modified=utc(2026, 1, 15)),
+    Article(
+        id="b-summer",
+        tag="tag:news.example.com,2026-01-15:b-summer",
+        title="Summer <b>markup</b> & ampersands",
+        published=utc(2019, 7, 1, 11, 0),
+        updated=utc(2019, 7, 2, 8, 30),
+        paragraphs=("a < b && c > d", "<script>x</script>"),
+        section="world",
+        revision=2,
+        modified=utc(2026, 1, 15),
+    ),
+    Article(
+        id="a-winter",
+        tag="tag:news.example.com,2026-01-15:a-winter",
+        title="Winter \u201cquotes\u201d and caf\u00e9",
+        published=utc(2019, 1, 4, 18, 9),
+        updated=utc(2019, 1, 4, 18, 9),
+        paragraphs=("Only one paragraph.",),
+        section=None,
+        revision=1,
+        modified=utc(2026, 1, 15),
+    ),
 )
 
 
 def document() -> FeedDocument:
     info = FeedInfo(
-        feed_id="tag:news.example.com,2026-01-15:feeds", title="The Newsroom",
-        description="Latest news & views", language="en-GB", author="The Newsroom",
-        home_url=BASE + "/", urls={n: f"{BASE}/feeds/{m.FILENAME}" for n, m in FORMATS.items()},
-        updated=utc(2019, 7, 2, 8, 30), generator="feeds", generator_version="0.1.0")
+        feed_id="tag:news.example.com,2026-01-15:feeds",
+        title="The Newsroom",
+        description="Latest news & views",
+        language="en-GB",
+        author="The Newsroom",
+        home_url=BASE + "/",
+        urls={n: f"{BASE}/feeds/{m.FILENAME}" for n, m in FORMATS.items()},
+        updated=utc(2019, 7, 2, 8, 30),
+        generator="feeds",
+        generator_version="0.1.0",
+    )
     return FeedDocument(info, tuple(Entry(a, f"{BASE}/articles/{a.id}") for a in ARTICLES))
 
 
@@ -83,8 +104,11 @@ def test_xml_feeds_parse_cleanly_with_true_instants(name: str) -> None:
 
 def test_rss_channel_fields() -> None:
     root = etree.fromstring(FORMATS["rss"].render(document()))
-    ns = {"atom": "http://www.w3.org/2005/Atom", "dc": "http://purl.org/dc/elements/1.1/",
-          "content": "http://purl.org/rss/1.0/modules/content/"}
+    ns = {
+        "atom": "http://www.w3.org/2005/Atom",
+        "dc": "http://purl.org/dc/elements/1.1/",
+        "content": "http://purl.org/rss/1.0/modules/content/",
+    }
     channel = root.find("channel")
     assert channel.findtext("link") == BASE + "/"  # the home page, not the feed
     assert channel.find("atom:link[@rel='self']", ns).get("href") == BASE + "/feeds/rss.xml"
@@ -111,7 +135,9 @@ def test_atom_feed_fields() -> None:
     entry = root.find("a:entry", ns)
     title = entry.find("a:title", ns)
     assert (title.get("type"), html.unescape(title.text)) == (
-        "html", "Summer <b>markup</b> & ampersands")
+        "html",
+        "Summer <b>markup</b> & ampersands",
+    )
     assert entry.find("a:content", ns).get("type") == "html"
     assert entry.findtext("a:published", namespaces=ns) == "2019-07-01T11:00:00+00:00"
     assert entry.findtext("a:summary", namespaces=ns) == "a < b && c > d"

@@ -20,7 +20,8 @@ def stored_rows(store: Store) -> dict[str, sa.Row[tuple[object, ...]]]:
 
 
 def test_good_files_are_stored_and_bad_ones_reported(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     content.write("good.txt", article_text())
     content.write("bad-date.txt", article_text(dateline="31 February 2020, 10:00"))
     content.write("empty.txt", "")
@@ -34,7 +35,8 @@ def test_good_files_are_stored_and_bad_ones_reported(
 
 
 def test_reimporting_an_unchanged_file_changes_nothing(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     content.write(SEED.name, SEED.read_bytes())
     run_import()
     before = stored_rows(store)
@@ -44,7 +46,8 @@ def test_reimporting_an_unchanged_file_changes_nothing(
 
 
 def test_white_space_alone_is_not_a_change(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     path = content.write("a.txt", article_text())
     run_import()
     before = stored_rows(store)
@@ -54,7 +57,8 @@ def test_white_space_alone_is_not_a_change(
 
 
 def test_new_article_gets_a_tag_id_from_the_authority_and_the_first_stored_date(
-        content: Content, run_import: ImportFn, store: Store, settings: Settings) -> None:
+    content: Content, run_import: ImportFn, store: Store, settings: Settings
+) -> None:
     content.write("a.txt", article_text())
     run_import()
     row = stored_rows(store)["a"]
@@ -64,11 +68,15 @@ def test_new_article_gets_a_tag_id_from_the_authority_and_the_first_stored_date(
 
 
 def test_changed_file_keeps_its_id_and_takes_a_later_updated_time(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     path = content.write("a.txt", article_text())
     run_import()
-    path.write_text(article_text(
-        title="New title", dateline="4 January 2020, 18:09 | Updated: 5 January 2020, 10:00"))
+    path.write_text(
+        article_text(
+            title="New title", dateline="4 January 2020, 18:09 | Updated: 5 January 2020, 10:00"
+        )
+    )
     report = run_import(now=LATER)
     assert report.updated == 1
     row = stored_rows(store)["a"]
@@ -79,7 +87,8 @@ def test_changed_file_keeps_its_id_and_takes_a_later_updated_time(
 
 
 def test_change_without_a_later_updated_time_takes_the_import_time(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     path = content.write("a.txt", article_text())
     run_import()
     path.write_text(article_text(paragraphs=("A corrected paragraph.",)))
@@ -90,7 +99,8 @@ def test_change_without_a_later_updated_time_takes_the_import_time(
 
 
 def test_published_time_follows_the_dateline(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     path = content.write("a.txt", article_text())
     run_import()
     path.write_text(article_text(dateline="3 January 2020, 09:00"))
@@ -111,7 +121,8 @@ def test_sub_folder_is_the_section(content: Content, run_import: ImportFn, store
 
 
 def test_moving_a_file_to_another_section_is_a_change(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     path = content.write("world/a.txt", article_text())
     run_import()
     path.rename(content.root / "a.txt")
@@ -120,7 +131,8 @@ def test_moving_a_file_to_another_section_is_a_change(
 
 
 def test_duplicate_ids_in_one_import_reject_the_later_file(
-        content: Content, run_import: ImportFn) -> None:
+    content: Content, run_import: ImportFn
+) -> None:
     content.write("uk/a.txt", article_text())
     content.write("world/a.txt", article_text())
     report = run_import()
@@ -142,7 +154,8 @@ def test_dry_run_stores_nothing(content: Content, run_import: ImportFn, store: S
 
 
 def test_import_is_one_transaction_that_readers_never_see_half_of(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     content.write("a.txt", article_text())
     run_import()
     with store.read() as reader:
@@ -157,14 +170,26 @@ def test_import_is_one_transaction_that_readers_never_see_half_of(
 
 
 def test_a_failed_write_stores_nothing(
-        content: Content, run_import: ImportFn, store: Store) -> None:
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
     content.write("a.txt", article_text())
     content.write("b.txt", article_text())
     with store.engine.begin() as conn:  # a row that will collide with b's tag on insert
-        conn.execute(articles.insert().values(
-            id="other", tag="tag:news.example.com,2026-01-15:b", title="t", paragraphs="[]",
-            source="", content_hash="", revision=1, published=IMPORT_TIME, updated=IMPORT_TIME,
-            modified=IMPORT_TIME, first_stored=IMPORT_TIME))
+        conn.execute(
+            articles.insert().values(
+                id="other",
+                tag="tag:news.example.com,2026-01-15:b",
+                title="t",
+                paragraphs="[]",
+                source="",
+                content_hash="",
+                revision=1,
+                published=IMPORT_TIME,
+                updated=IMPORT_TIME,
+                modified=IMPORT_TIME,
+                first_stored=IMPORT_TIME,
+            )
+        )
     try:
         run_import()
     except sa.exc.IntegrityError:
@@ -172,3 +197,20 @@ def test_a_failed_write_stores_nothing(
     else:
         raise AssertionError("the colliding insert should have failed")
     assert set(stored_rows(store)) == {"other"}
+
+
+def test_no_two_articles_share_an_update_marker(
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
+    for name in ("a", "b", "c"):
+        content.write(f"{name}.txt", article_text())  # the same dateline three times
+    run_import()
+    markers = [r.updated for r in stored_rows(store).values()]
+    assert len(set(markers)) == 3
+    assert all(m.replace(microsecond=0) == datetime(2020, 1, 4, 18, 9, tzinfo=UTC) for m in markers)
+    for name in ("a", "b", "c"):  # three corrections in one import all take the import time
+        content.write(f"{name}.txt", article_text(paragraphs=(f"Corrected {name}.",)))
+    run_import(now=LATER)
+    markers = [r.updated for r in stored_rows(store).values()]
+    assert len(set(markers)) == 3
+    assert all(m.replace(microsecond=0) == LATER for m in markers)

@@ -36,7 +36,8 @@ def test_seed_article_is_the_reference_case() -> None:
     article = parse(SEED.read_bytes(), name="000_c3ce8669dcb39210")
     assert article.id == "000_c3ce8669dcb39210"
     assert article.title == (
-        "Multiple US bases in Iraq hit with rockets in aftermath of General Soleimani killing")
+        "Multiple US bases in Iraq hit with rockets in aftermath of General Soleimani killing"
+    )
     assert article.published == utc(2020, 1, 4, 18, 9)
     assert article.updated == utc(2020, 1, 4, 20, 58)
     assert article.paragraphs[0].startswith("Explosions have been reported near multiple")
@@ -76,12 +77,13 @@ def test_updated_time_is_read_and_defaults_to_published() -> None:
 
 
 def test_day_with_leading_zero() -> None:
-    assert parse(article_text(dateline="04 January 2020, 08:09")).published == utc(
-        2020, 1, 4, 8, 9)
+    assert parse(article_text(dateline="04 January 2020, 08:09")).published == utc(2020, 1, 4, 8, 9)
 
 
 def test_non_breaking_spaces_separate_dateline_parts() -> None:
-    dateline = "4\u00a0January\u00a02020,\u00a018:09\u00a0|\u00a0Updated:\u00a04 January 2020, 20:58"
+    dateline = (
+        "4\u00a0January\u00a02020,\u00a018:09\u00a0|\u00a0Updated:\u00a04 January 2020, 20:58"
+    )
     article = parse(article_text(dateline=dateline))
     assert (article.published, article.updated) == (utc(2020, 1, 4, 18, 9), utc(2020, 1, 4, 20, 58))
 
@@ -101,15 +103,20 @@ def test_trailing_white_space_and_blank_lines_are_not_content() -> None:
 
 
 def test_control_characters_are_dropped_and_the_rest_kept() -> None:
-    article = parse(article_text(title="Bell\x07 and\x00 escape\x1b here",
-                                 paragraphs=("Tab\there, form\x0cfeed, ok \ufffe.",)))
+    article = parse(
+        article_text(
+            title="Bell\x07 and\x00 escape\x1b here",
+            paragraphs=("Tab\there, form\x0cfeed, ok \ufffe.",),
+        )
+    )
     assert article.title == "Bell and escape here"
     assert article.paragraphs == ("Tab here, formfeed, ok .",)
 
 
 def test_markup_like_text_is_kept_as_characters() -> None:
-    article = parse(article_text(title="Use <b>bold</b> & <script>x</script>",
-                                 paragraphs=("a < b && c > d",)))
+    article = parse(
+        article_text(title="Use <b>bold</b> & <script>x</script>", paragraphs=("a < b && c > d",))
+    )
     assert article.title == "Use <b>bold</b> & <script>x</script>"
     assert article.paragraphs == ("a < b && c > d",)
 
@@ -125,21 +132,27 @@ def test_first_dateline_shaped_line_is_the_dateline() -> None:
     assert article.paragraphs == ("2 May 2020, 10:00", "Body.")
 
 
-@pytest.mark.parametrize("data", [
-    "A title\n4 January 2020, 18:09\nCaf\xe9 au lait\n".encode("latin-1"),
-    "A title\n4 January 2020, 18:09\nBody\n".encode("utf-16"),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "A title\n4 January 2020, 18:09\nCaf\xe9 au lait\n".encode("latin-1"),
+        "A title\n4 January 2020, 18:09\nBody\n".encode("utf-16"),
+    ],
+)
 def test_non_utf8_files_are_rejected(data: bytes) -> None:
     error = rejected(data)
     assert "not UTF-8" in error.reason and error.path == "content/x.txt"
 
 
-@pytest.mark.parametrize("dateline", [
-    "31 February 2020, 10:00",
-    "4 January 2020, 25:61",
-    "4 January 2020, 10:00 | Updated: 30 February 2020, 10:00",
-    "4 Janvier 2020, 10:00",
-])
+@pytest.mark.parametrize(
+    "dateline",
+    [
+        "31 February 2020, 10:00",
+        "4 January 2020, 25:61",
+        "4 January 2020, 10:00 | Updated: 30 February 2020, 10:00",
+        "4 Janvier 2020, 10:00",
+    ],
+)
 def test_impossible_dates_are_rejected_with_the_line(dateline: str) -> None:
     error = rejected(article_text(dateline=dateline))
     assert error.line == 3
@@ -152,7 +165,9 @@ def test_missing_dateline_is_rejected() -> None:
 
 
 def test_updated_before_published_is_rejected() -> None:
-    error = rejected(article_text(dateline="4 January 2020, 18:09 | Updated: 4 January 2020, 18:08"))
+    error = rejected(
+        article_text(dateline="4 January 2020, 18:09 | Updated: 4 January 2020, 18:08")
+    )
     assert "before the published time" in error.reason and error.line == 3
 
 

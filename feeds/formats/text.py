@@ -25,8 +25,10 @@ def looks_like_markup(text: str) -> bool:
     character reference. Such text goes out as escaped HTML where a format allows it."""
     if _END_TAG.search(text):
         return True
-    return any(name in name2codepoint or name == "apos" or not name.isalpha()
-               for name in _ENTITY.findall(text))
+    return any(
+        name in name2codepoint or name == "apos" or not name.isalpha()
+        for name in _ENTITY.findall(text)
+    )
 
 
 def rfc3339(moment: datetime) -> str:

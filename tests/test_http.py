@@ -1,0 +1,267 @@
+"""HTTP behaviour through the Flask test client: media types, validators, conditional GET,
+HEAD, gzip, caching headers, canonical URLs and errors."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.http import http_date
+
+from feeds import create_app
+from feeds.formats import FORMATS
+
+from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text
+
+FEEDS = {
+    "/feeds/rss.xml": "application/rss+xml; charset=utf-8",
+    "/feeds/atom.xml": "application/atom+xml; charset=utf-8",
+    "/feeds/feed.json": "application/feed+json; charset=utf-8",
+}
+
+
+@pytest.fixture
+def seeded(content: Content, run_import: ImportFn) -> Content:
+    content.write(SEED.name, SEED.read_bytes())
+    run_import()
+    return content
+
+
+@pytest.mark.parametrize(("path", "media_type"), FEEDS.items())
+def test_feed_media_types_and_caching_headers(
+    seeded: Content, client: FlaskClient, path: str, media_type: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == media_type
+    assert response.headers["Cache-Control"] == "public, max-age=300"
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["ETag"].startswith('"') and not response.headers["ETag"].startswith(
+        "W/"
+    )
+    # The update marker: the seed article's Updated: time, 20:58 GMT.
+    assert response.headers["Last-Modified"] == "Sat, 04 Jan 2020 20:58:00 GMT"
+
+
+@pytest.mark.parametrize("path", FEEDS)
+def test_if_none_match_gets_304_with_the_same_headers_and_no_body(
+    seeded: Content, client: FlaskClient, path: str
+) -> None:
+    first = client.get(path)
+    etag = first.headers["ETag"]
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*", '"x", *'):
+        again = client.get(path, headers={"If-None-Match": header})
+        assert again.status_code == 304, header
+        assert again.data == b""
+        for name in ("ETag", "Cache-Control", "Vary"):
+            assert again.headers[name] == first.headers[name]
+    assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_if_modified_since(seeded: Content, client: FlaskClient) -> None:
+    last_modified = client.get("/feeds/atom.xml").headers["Last-Modified"]
+    assert (
+        client.get("/feeds/atom.xml", headers={"If-Modified-Since": last_modified}).status_code
+        == 304
+    )
+    earlier = "Sat, 04 Jan 2020 20:57:59 GMT"
+    assert client.get("/feeds/atom.xml", headers={"If-Modified-Since": earlier}).status_code == 200
+    assert (
+        client.get("/feeds/atom.xml", headers={"If-Modified-Since": "not a date"}).status_code
+        == 200
+    )
+
+
+def test_if_none_match_wins_over_if_modified_since(seeded: Content, client: FlaskClient) -> None:
+    first = client.get("/feeds/rss.xml")
+    stale = client.get(
+        "/feeds/rss.xml",
+        headers={"If-None-Match": '"stale"', "If-Modified-Since": first.headers["Last-Modified"]},
+    )
+    assert stale.status_code == 200
+    fresh = client.get(
+        "/feeds/rss.xml",
+        headers={
+            "If-None-Match": first.headers["ETag"],
+            "If-Modified-Since": "Mon, 01 Jan 1990 00:00:00 GMT",
+        },
+    )
+    assert fresh.status_code == 304
+
+
+def test_answering_304_never_renders(
+    seeded: Content, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etag = client.get("/feeds/rss.xml").headers["ETag"]
+
+    def refuse(*args: object) -> bytes:
+        raise AssertionError("rendered while answering a conditional request")
+
+    for module in FORMATS.values():
+        monkeypatch.setattr(module, "render", refuse)
+    assert client.get("/feeds/rss.xml", headers={"If-None-Match": etag}).status_code == 304
+
+
+@pytest.mark.parametrize("path", FEEDS)
+def test_head_is_get_without_a_body(seeded: Content, client: FlaskClient, path: str) -> None:
+    get = client.get(path)
+    head = client.head(path)
+    assert head.status_code == 200 and head.data == b""
+    for name in ("ETag", "Last-Modified", "Content-Type", "Content-Length", "Cache-Control"):
+        assert head.headers[name] == get.headers[name]
+
+
+@pytest.mark.parametrize("path", FEEDS)
+def test_gzip_when_accepted(seeded: Content, client: FlaskClient, path: str) -> None:
+    plain = client.get(path)
+    packed = client.get(path, headers={"Accept-Encoding": "br;q=1, gzip;q=0.8"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert packed.headers["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(packed.data) == plain.data
+    assert packed.headers["ETag"] != plain.headers["ETag"]
+    refused = client.get(path, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers
+    revalidated = client.get(
+        path, headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]}
+    )
+    assert revalidated.status_code == 304
+    assert revalidated.headers["ETag"] == packed.headers["ETag"]
+
+
+def test_same_data_same_bytes_and_etag(
+    seeded: Content, client: FlaskClient, run_import: ImportFn
+) -> None:
+    before = {path: client.get(path) for path in FEEDS}
+    report = run_import(now=IMPORT_TIME + timedelta(days=30))
+    assert report.unchanged == 1
+    for path, response in before.items():
+        again = client.get(path)
+        assert again.data == response.data
+        assert again.headers["ETag"] == response.headers["ETag"]
+        assert again.headers["Last-Modified"] == response.headers["Last-Modified"]
+
+
+def test_a_change_moves_etag_and_last_modified_at_once(
+    seeded: Content, client: FlaskClient, run_import: ImportFn
+) -> None:
+    first = client.get("/feeds/atom.xml")
+    seeded.write(SEED.name, SEED.read_text().replace("Two rockets", "Three rockets"))
+    later = IMPORT_TIME + timedelta(days=1)
+    assert run_import(now=later).updated == 1
+    second = client.get("/feeds/atom.xml", headers={"If-None-Match": first.headers["ETag"]})
+    assert second.status_code == 200
+    assert second.headers["ETag"] != first.headers["ETag"]
+    assert second.headers["Last-Modified"] == http_date(later)
+    by_date = client.get(
+        "/feeds/atom.xml", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+    )
+    assert by_date.status_code == 200
+
+
+def test_back_dated_change_still_moves_last_modified(
+    content: Content, client: FlaskClient, run_import: ImportFn
+) -> None:
+    # Article a is updated to a time before b's marker: the feed's newest marker stays b's,
+    # yet a client revalidating by date alone must see the change.
+    content.write("a.txt", article_text(dateline="1 May 2020, 10:00"))
+    content.write("b.txt", article_text(dateline="2 May 2020, 10:00 | Updated: 9 May 2020, 10:00"))
+    run_import()
+    first = client.get("/feeds/rss.xml")
+    content.write("a.txt", article_text(dateline="1 May 2020, 10:00 | Updated: 3 May 2020, 10:00"))
+    run_import(now=IMPORT_TIME + timedelta(hours=1))
+    again = client.get(
+        "/feeds/rss.xml", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+    )
+    assert again.status_code == 200
+
+
+def test_host_and_forwarded_headers_never_change_a_feed(
+    seeded: Content, client: FlaskClient
+) -> None:
+    for path in FEEDS:
+        plain = client.get(path)
+        spoofed = client.get(
+            path,
+            headers={
+                "Host": "evil.example",
+                "X-Forwarded-Host": "evil.example",
+                "X-Forwarded-Proto": "gopher",
+                "X-Forwarded-Prefix": "/x",
+            },
+        )
+        assert spoofed.data == plain.data
+        assert spoofed.headers["ETag"] == plain.headers["ETag"]
+        assert b"evil" not in spoofed.data
+        assert b"https://news.example.com/" in plain.data
+
+
+def test_unknown_paths_404_and_other_methods_405(seeded: Content, client: FlaskClient) -> None:
+    assert client.get("/feeds/rss.json").status_code == 404
+    assert client.get("/nope").status_code == 404
+    assert client.get("/articles/unknown").status_code == 404
+    for method in ("post", "put", "delete", "patch"):
+        assert getattr(client, method)("/feeds/rss.xml").status_code == 405
+
+
+def test_index_links_feeds_with_autodiscovery(seeded: Content, client: FlaskClient) -> None:
+    page = client.get("/", headers={"Host": "evil.example"})
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    text = page.get_data(as_text=True)
+    for path, media_type in FEEDS.items():
+        link = f'<link rel="alternate" type="{media_type.split(";")[0]}"'
+        assert link in text
+        assert f'href="https://news.example.com{path}"' in text
+    assert "https://news.example.com/articles/000_c3ce8669dcb39210" in text
+    assert "<script" not in text and "evil" not in text
+
+
+def test_article_page(seeded: Content, client: FlaskClient) -> None:
+    page = client.get("/articles/000_c3ce8669dcb39210")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Multiple US bases in Iraq hit with rockets" in text
+    assert 'datetime="2020-01-04T18:09:00Z"' in text and "Vanessa Feltz" not in text
+    assert page.headers["ETag"]
+    assert (
+        client.get(
+            "/articles/000_c3ce8669dcb39210", headers={"If-None-Match": page.headers["ETag"]}
+        ).status_code
+        == 304
+    )
+
+
+def test_markup_in_articles_is_escaped_on_pages(
+    content: Content, run_import: ImportFn, client: FlaskClient
+) -> None:
+    content.write(
+        "x.txt",
+        article_text(
+            title="<script>alert(1)</script>", paragraphs=("<img src=x onerror=alert(1)>",)
+        ),
+    )
+    run_import()
+    text = client.get("/articles/x").get_data(as_text=True)
+    assert "<script>alert" not in text and "<img" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_empty_store_serves_valid_empty_feeds(client: FlaskClient) -> None:
+    for path in FEEDS:
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["Last-Modified"] == "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def test_healthz(client: FlaskClient, tmp_path: Path) -> None:
+    assert client.get("/healthz").status_code == 200
+    # A database path that is a folder: the store cannot answer.
+    broken_app = create_app({"database": f"sqlite:///{tmp_path}"}, environ={})
+    broken = broken_app.test_client().get("/healthz")
+    assert broken.status_code == 503
+    assert broken.headers["Retry-After"]
+    feed = broken_app.test_client().get("/feeds/rss.xml")
+    assert feed.status_code == 503 and feed.headers["Retry-After"]
