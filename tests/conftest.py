@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pytest
 from flask import Flask
@@ -132,6 +133,7 @@ class Served:
     env: dict[str, str]
     process: subprocess.Popen[bytes]
     log: Path
+    log_file: IO[bytes]
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -141,6 +143,11 @@ class Served:
         return subprocess.run(
             [str(FEEDS_BIN), *args], env=self.env, capture_output=True, text=True, timeout=120
         )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log_file.close()
 
     def access_log(self) -> list[str]:
         return [
@@ -164,23 +171,28 @@ def start_server(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Ser
     )
     env.update(extra_env or {})
     log = tmp_path / "server.log"
+    log_file = log.open("wb")
     process = subprocess.Popen(
         [str(FEEDS_BIN), "serve", "--bind", f"127.0.0.1:{port}"],
         env=env,
-        stdout=log.open("wb"),
+        stdout=log_file,
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            process.wait()
+            log_file.close()
             raise RuntimeError(f"feeds serve exited: {log.read_text()}")
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
                 if response.status == 200:
-                    return Served(base, env, process, log)
+                    return Served(base, env, process, log, log_file)
         except OSError:
             time.sleep(0.1)
     process.kill()
+    process.wait()
+    log_file.close()
     raise RuntimeError(f"feeds serve did not answer: {log.read_text()}")
 
 
@@ -189,5 +201,4 @@ def served(tmp_path: Path) -> Iterator[Served]:
     """A real gunicorn process (`feeds serve`) on a free loopback port, max-age 0."""
     server = start_server(tmp_path, {"FEEDS_MAX_AGE": "0"})
     yield server
-    server.process.terminate()
-    server.process.wait(timeout=30)
+    server.stop()
