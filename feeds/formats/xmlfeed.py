@@ -48,8 +48,8 @@ def _atom_text(parent: Any, name: str) -> None:
         element.text = escape(element.text, quote=False)
 
 
-class _Channel(BaseExtension):  # type: ignore[misc]
-    """Feed-level fields feedgen would fill with the current time, lose, or leave untyped."""
+class _RssChannel(BaseExtension):  # type: ignore[misc]
+    """Channel fields feedgen would fill with the current time or lose."""
 
     build_date: datetime
     publisher: str
@@ -63,15 +63,9 @@ class _Channel(BaseExtension):  # type: ignore[misc]
         etree.SubElement(channel, f"{{{DC_NS}}}publisher").text = self.publisher
         return rss
 
-    def extend_atom(self, feed: Any) -> Any:
-        _atom_text(feed, "title")
-        _atom_text(feed, "subtitle")
-        return feed
 
-
-class _Item(BaseEntryExtension):  # type: ignore[misc]
-    """RSS item dates (pubDate, and atom:updated, which RSS has no element for); Atom title
-    type."""
+class _RssItem(BaseEntryExtension):  # type: ignore[misc]
+    """Item dates: pubDate, and atom:updated, which RSS has no element for."""
 
     published: datetime
     updated: datetime
@@ -81,6 +75,15 @@ class _Item(BaseEntryExtension):  # type: ignore[misc]
         etree.SubElement(item, f"{{{ATOM_NS}}}updated").text = rfc3339(self.updated)
         return item
 
+
+class _AtomFeed(BaseExtension):  # type: ignore[misc]
+    def extend_atom(self, feed: Any) -> Any:
+        _atom_text(feed, "title")
+        _atom_text(feed, "subtitle")
+        return feed
+
+
+class _AtomEntry(BaseEntryExtension):  # type: ignore[misc]
     def extend_atom(self, entry: Any) -> Any:
         _atom_text(entry, "title")
         return entry
@@ -91,9 +94,12 @@ def build(doc: FeedDocument, fmt: str) -> Any:
     info = doc.info
     atom = fmt == "atom"
     fg = FeedGenerator()
-    fg.register_extension("feeds", _Channel, _Item, atom=True, rss=True)
-    fg.feeds.build_date = info.updated
-    fg.feeds.publisher = info.author
+    if atom:
+        fg.register_extension("feeds", _AtomFeed, _AtomEntry, atom=True, rss=False)
+    else:
+        fg.register_extension("feeds", _RssChannel, _RssItem, atom=False, rss=True)
+        fg.feeds.build_date = info.updated
+        fg.feeds.publisher = info.author
     fg.id(info.feed_id)
     fg.title(info.title if atom else _rss_text(info.title))
     fg.language(info.language)
@@ -115,8 +121,6 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fe.id(article.tag)
         fe.link(href=entry.url, rel="alternate", type="text/html")
         fe.content(paragraphs_html(article.paragraphs), type="html")
-        fe.feeds.published = article.published
-        fe.feeds.updated = article.updated
         if atom:
             fe.title(article.title)
             summary = article.summary
@@ -128,6 +132,8 @@ def build(doc: FeedDocument, fmt: str) -> Any:
             fe.updated(article.updated)
         else:
             fe.title(_rss_text(article.title))
+            fe.feeds.published = article.published
+            fe.feeds.updated = article.updated
             # RSS description is HTML by convention: the plain text is escaped once more.
             fe.description(escape(article.summary, quote=False))
     return fg
