@@ -34,8 +34,16 @@ EXPECTED = (
     "expected 'D Month YYYY, HH:MM', optionally followed by ' | Updated: D Month YYYY, HH:MM'"
 )
 
-# XML 1.0 §2.2 forbids these; they are dropped, everything else is kept.
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Dropped: what XML 1.0 §2.2 forbids (C0 controls, U+FFFE, U+FFFF), what it discourages and
+# feed validators reject (DEL and the C1 controls, in UTF-8 text only ever the debris of a
+# wrong decoding), U+FFFD, the mark such a decoding left, and the Unicode noncharacters,
+# which HTML parsers reject. Everything else is kept.
+_NONCHARACTERS = "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
+)
+_XML_FORBIDDEN = re.compile(
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffd{_NONCHARACTERS}]"
+)
 _SPACES = re.compile(r"[^\S\u00a0]+")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
+import html5lib
 import jsonschema
 import pytest
 from lxml import etree
@@ -159,3 +160,41 @@ def test_empty_feed_renders(name: str) -> None:
     doc = document()
     empty = FeedDocument(doc.info, ())
     assert FORMATS[name].render(empty)
+
+
+def test_no_article_text_can_break_a_feed() -> None:
+    """Every code point an article file can hold goes through ingest and all three formats."""
+    from zoneinfo import ZoneInfo
+
+    from feeds.textformat import parse_article
+
+    chars = "".join(chr(c) for c in range(0x0, 0x3000) if not 0xD800 <= c < 0xE000)
+    chars += "\ufdd0\ufeff\ufffd\ufffe\uffff\U0001f600\U0010fffd]]>&lt;<![CDATA[</p>"
+    lines = [chars[i : i + 300] for i in range(0, len(chars), 300)]
+    text = "\n".join(["Banner", "Title " + chars[:200], "4 January 2020, 18:09", *lines])
+    parsed = parse_article(
+        text.encode("utf-8", "surrogatepass"), "x.txt", "x", None, ZoneInfo("Europe/London")
+    )
+    article = Article(
+        id="x",
+        tag="tag:news.example.com,2026-01-15:x",
+        title=parsed.title,
+        published=parsed.published,
+        updated=parsed.updated,
+        paragraphs=parsed.paragraphs,
+        section=None,
+        revision=1,
+        modified=parsed.updated,
+    )
+    doc = FeedDocument(document().info, (Entry(article, BASE + "/articles/x"),))
+    for name in ("rss", "atom"):
+        data = FORMATS[name].render(doc)
+        etree.fromstring(data)  # well-formed XML
+        assert not feedparser.parse(data).bozo
+    feed = json.loads(FORMATS["json"].render(doc))
+    item = feed["items"][0]
+    # What the W3C validator checks beyond XML: no C1 controls or U+FFFD in any text, and
+    # embedded HTML that a strict HTML parser accepts.
+    for text in (item["title"], item["content_text"]):
+        assert not any(0x80 <= ord(c) <= 0x9F or c == "\ufffd" for c in text)
+    html5lib.HTMLParser(strict=True).parseFragment(item["content_html"])

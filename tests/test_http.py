@@ -4,7 +4,8 @@ HEAD, gzip, caching headers, canonical URLs and errors."""
 from __future__ import annotations
 
 import gzip
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,14 @@ def test_healthz(client: FlaskClient, tmp_path: Path) -> None:
     assert broken.headers["Retry-After"]
     feed = broken_app.test_client().get("/feeds/rss.xml")
     assert feed.status_code == 503 and feed.headers["Retry-After"]
+
+
+def test_last_modified_is_never_in_the_future(
+    content: Content, run_import: ImportFn, client: FlaskClient
+) -> None:
+    content.write(
+        "x.txt", article_text(dateline="1 January 2020, 10:00 | Updated: 1 January 2099, 10:00")
+    )
+    run_import()
+    response = client.get("/feeds/rss.xml")
+    assert parsedate_to_datetime(response.headers["Last-Modified"]) <= datetime.now(UTC)

@@ -113,6 +113,15 @@ def test_control_characters_are_dropped_and_the_rest_kept() -> None:
     assert article.paragraphs == ("Tab here, formfeed, ok .",)
 
 
+def test_c1_controls_replacement_marks_and_noncharacters_are_dropped() -> None:
+    article = parse(
+        article_text(
+            paragraphs=("it\x92s \x85 caf\ufffd \ufdd0x\U0010ffff \u00e9\u2019\U0001f600",)
+        )
+    )
+    assert article.paragraphs == ("its caf x \u00e9\u2019\U0001f600",)
+
+
 def test_markup_like_text_is_kept_as_characters() -> None:
     article = parse(
         article_text(title="Use <b>bold</b> & <script>x</script>", paragraphs=("a < b && c > d",))

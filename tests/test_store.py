@@ -1,0 +1,92 @@
+"""The SQLite store: WAL, busy timeout, the write lock taken up front, and queries that stay
+on their indexes however many articles are stored."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from feeds.store import Store
+
+from .conftest import IMPORT_TIME, Content, ImportFn, article_text
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(store: Store) -> None:
+    with store.read() as reader:
+        assert reader.conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert reader.conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_a_write_takes_the_write_lock_at_its_first_statement(store: Store) -> None:
+    order: list[str] = []
+    first_holds_lock = threading.Event()
+
+    def second_writer() -> None:
+        first_holds_lock.wait()
+        with store.write() as w:  # BEGIN IMMEDIATE waits here for the first writer
+            order.append("second")
+            w.set_meta_default("second", "x")
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    with store.write() as w:
+        w.meta("anything")  # a read only: a deferred BEGIN would not have locked yet
+        first_holds_lock.set()
+        time.sleep(0.3)
+        order.append("first")
+        w.set_meta_default("first", "x")
+    thread.join(timeout=10)
+    assert order == ["first", "second"]
+
+
+def _plan(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
+    with store.read() as reader:
+        compiled = query.compile(store.engine, compile_kwargs={"literal_binds": True})
+        rows = reader.conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
+        return " | ".join(str(row[-1]) for row in rows)
+
+
+def test_newest_articles_come_from_an_index_without_sorting(store: Store) -> None:
+    from feeds.store import articles
+
+    query = sa.select(articles.c.id).order_by(articles.c.published.desc(), articles.c.id).limit(50)
+    plan = _plan(store, query)
+    assert "ix_articles_newest" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+def test_feed_holds_the_newest_page_size_articles_newest_first_ties_by_id(
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
+    for day in range(1, 28):
+        for suffix in ("b", "a"):
+            content.write(
+                f"{day:02d}{suffix}.txt", article_text(dateline=f"{day} March 2020, 10:00")
+            )
+    run_import()
+    with store.read() as reader:
+        heads = reader.newest_heads(50)
+    ids = [h.id for h in heads]
+    assert len(ids) == 50
+    assert ids[:4] == ["27a", "27b", "26a", "26b"]
+    assert ids[-1] == "03b"
+
+
+def test_ids_do_not_depend_on_settings_that_can_change(
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
+    from feeds.config import load_settings
+    from feeds.importer import import_paths
+
+    path = content.write("a.txt", article_text())
+    run_import()
+    moved = load_settings({}, {"database": store.url, "base_url": "https://elsewhere.example"})
+    path.write_text(article_text(title="Retitled"))
+    import_paths(store, moved, [content.root], now=IMPORT_TIME + timedelta(days=2))
+    with store.read() as reader:
+        article = reader.article("a")
+    assert article is not None and article.title == "Retitled"
+    assert article.tag == "tag:news.example.com,2026-01-15:a"
