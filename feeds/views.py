@@ -26,6 +26,9 @@ from .errors import StoreUnavailable
 from .formats import BY_FILENAME, FORMATS
 
 bp = Blueprint("feeds", __name__)
+# Only GET and HEAD are served; everything else, OPTIONS included, is 405 with an Allow header.
+
+FEED_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
 def service() -> Service:
@@ -63,7 +66,7 @@ def conditional_response(
     return Response(body, status=200, headers=headers, content_type=media_type)
 
 
-@bp.get("/feeds/<filename>")
+@bp.get("/feeds/<filename>", provide_automatic_options=False)
 def feed(filename: str) -> Response:
     fmt = BY_FILENAME.get(filename)
     if fmt is None:
@@ -80,13 +83,13 @@ def feed(filename: str) -> Response:
 def _page(template: str, **context: object) -> bytes:
     settings = service().settings
     feeds = [
-        (name, settings.url(feed_path(name)), FORMATS[name].MEDIA_TYPE.split(";")[0])
+        (FEED_LABELS[name], settings.url(feed_path(name)), FORMATS[name].MEDIA_TYPE.split(";")[0])
         for name in FORMATS
     ]
     return render_template(template, settings=settings, feeds=feeds, **context).encode()
 
 
-@bp.get("/")
+@bp.get("/", provide_automatic_options=False)
 def index() -> Response:
     svc = service()
     with svc.store.read() as reader:
@@ -100,7 +103,7 @@ def index() -> Response:
         return conditional_response(found, "text/html; charset=utf-8", render)
 
 
-@bp.get("/articles/<article_id>")
+@bp.get("/articles/<article_id>", provide_automatic_options=False)
 def article(article_id: str) -> Response:
     svc = service()
     with svc.store.read() as reader:
@@ -116,7 +119,7 @@ def article(article_id: str) -> Response:
         )
 
 
-@bp.get("/healthz")
+@bp.get("/healthz", provide_automatic_options=False)
 def healthz() -> Response:
     if service().store.ping():
         return Response(

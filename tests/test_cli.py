@@ -96,3 +96,39 @@ def test_render_writes_static_files(tmp_path: Path, content: Content) -> None:
         f"https://news.example.com/articles/{SEED.stem}"
     )
     assert not (out / "feeds/atom.xml").read_bytes().startswith(b"\x1f\x8b")  # not gzipped
+
+
+def test_long_import_shows_progress_in_a_terminal(tmp_path: Path, content: Content) -> None:
+    import pty
+
+    for number in range(250):
+        content.write(f"a{number:03d}.txt", article_text())
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+    environ["FEEDS_DATABASE"] = f"sqlite:///{tmp_path / 'tty.db'}"
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [str(FEEDS_BIN), "import", str(content.root)],
+        env=environ,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    ) as process:
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.stdout is not None
+        summary = process.stdout.read().decode()
+        assert process.wait(timeout=60) == 0
+    os.close(leader)
+    assert b"Reading" in shown and b"100%" in shown
+    assert "250 added" in summary
+    # Not a terminal: no progress bar.
+    quiet = feeds(tmp_path, "import", "--dry-run", str(content.root))
+    assert quiet.stderr == ""

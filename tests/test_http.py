@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.http import http_date
 
 from feeds import create_app
+from feeds.config import Settings
 from feeds.formats import FORMATS
 
 from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text
@@ -203,8 +204,10 @@ def test_unknown_paths_404_and_other_methods_405(seeded: Content, client: FlaskC
     assert client.get("/feeds/rss.json").status_code == 404
     assert client.get("/nope").status_code == 404
     assert client.get("/articles/unknown").status_code == 404
-    for method in ("post", "put", "delete", "patch"):
-        assert getattr(client, method)("/feeds/rss.xml").status_code == 405
+    for method in ("post", "put", "delete", "patch", "options"):
+        response = getattr(client, method)("/feeds/rss.xml")
+        assert response.status_code == 405
+        assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD"}
 
 
 def test_index_links_feeds_with_autodiscovery(seeded: Content, client: FlaskClient) -> None:
@@ -277,3 +280,26 @@ def test_last_modified_is_never_in_the_future(
     run_import()
     response = client.get("/feeds/rss.xml")
     assert parsedate_to_datetime(response.headers["Last-Modified"]) <= datetime.now(UTC)
+
+
+def test_an_article_leaving_a_full_feed_moves_last_modified(
+    content: Content, run_import: ImportFn, settings: Settings
+) -> None:
+    app = create_app(
+        {"database": settings.database, "base_url": settings.base_url, "page_size": 2}, environ={}
+    )
+    client = app.test_client()
+    for day, name in ((3, "c"), (2, "b"), (1, "a")):
+        content.write(f"{name}.txt", article_text(dateline=f"{day} May 2020, 10:00"))
+    run_import()
+    first = client.get("/feeds/atom.xml")
+    assert b":c</id>" in first.data and b":a</id>" not in first.data
+    # c is re-dated to before a: it leaves the feed, a enters with its old marker.
+    content.write("c.txt", article_text(dateline="30 April 2020, 10:00"))
+    run_import(now=IMPORT_TIME + timedelta(hours=2))
+    again = client.get(
+        "/feeds/atom.xml", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+    )
+    assert again.status_code == 200
+    assert b":a</id>" in again.data and b":c</id>" not in again.data
+    assert again.headers["Last-Modified"] == http_date(IMPORT_TIME + timedelta(hours=2))
