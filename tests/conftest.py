@@ -157,6 +157,21 @@ class Served:
         ]
 
 
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until `url` answers 200; raise with the process's log if it exits or hangs."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited early: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer: {log.read_text()}")
+
+
 def start_server(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Served:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -178,22 +193,14 @@ def start_server(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Ser
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            process.wait()
-            log_file.close()
-            raise RuntimeError(f"feeds serve exited: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return Served(base, env, process, log, log_file)
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    process.wait()
-    log_file.close()
-    raise RuntimeError(f"feeds serve did not answer: {log.read_text()}")
+    try:
+        wait_for(base + "/healthz", process, log)
+    except RuntimeError:
+        process.kill()
+        process.wait()
+        log_file.close()
+        raise
+    return Served(base, env, process, log, log_file)
 
 
 @pytest.fixture

@@ -8,30 +8,16 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SEED, Content, free_port
+from .conftest import ROOT, SEED, Content, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited early: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer: {log.read_text()}")
 
 
 @pytest.fixture
