@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import StoreUnavailable
+from .errors import ConfigError, StoreUnavailable
 from .model import Article
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -278,8 +278,14 @@ class Store:
     """The store of one database URL."""
 
     def __init__(self, url: str) -> None:
+        """Raises ConfigError (FEEDS_DATABASE) when `url` cannot be used."""
         self.url = url
-        self.engine = make_engine(url)
+        try:
+            self.engine = make_engine(url)
+        except (sa.exc.ArgumentError, ImportError, OSError) as e:
+            raise ConfigError(
+                "FEEDS_DATABASE", f"cannot use {url!r} ({e}); give a SQLAlchemy URL such as "
+                "sqlite:///var/feeds.db") from e
 
     def create_schema(self, now: datetime, tag_authority: str) -> None:
         """Create missing tables; mint, once, the tag URI prefix of the store's feed ids."""
