@@ -284,8 +284,9 @@ class Store:
             self.engine = make_engine(url)
         except (sa.exc.ArgumentError, ImportError, OSError) as e:
             raise ConfigError(
-                "FEEDS_DATABASE", f"cannot use {url!r} ({e}); give a SQLAlchemy URL such as "
-                "sqlite:///var/feeds.db") from e
+                "FEEDS_DATABASE",
+                f"cannot use {url!r} ({e}); give a SQLAlchemy URL such as sqlite:///var/feeds.db",
+            ) from e
 
     def create_schema(self, now: datetime, tag_authority: str) -> None:
         """Create missing tables; mint, once, the tag URI prefix of the store's feed ids."""

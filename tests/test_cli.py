@@ -70,15 +70,19 @@ def test_import_defaults_to_the_content_folder(tmp_path: Path) -> None:
     assert "1 added" in feeds(tmp_path, "import").stdout
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("FEEDS_PAGE_SIZE", "lots"),
-    ("FEEDS_DATABASE", "not a url"),
-    ("FEEDS_DATABASE", "nosuchdb://x/y"),
-    ("FEEDS_BASE_URL", "news.example.com"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FEEDS_PAGE_SIZE", "lots"),
+        ("FEEDS_DATABASE", "not a url"),
+        ("FEEDS_DATABASE", "nosuchdb://x/y"),
+        ("FEEDS_BASE_URL", "news.example.com"),
+    ],
+)
 @pytest.mark.parametrize("command", ["import", "serve", "render"])
-def test_bad_setting_stops_with_its_name(tmp_path: Path, name: str, value: str,
-                                         command: str) -> None:
+def test_bad_setting_stops_with_its_name(
+    tmp_path: Path, name: str, value: str, command: str
+) -> None:
     args = ["render", "--out", str(tmp_path / "out")] if command == "render" else [command]
     result = feeds(tmp_path, *args, env={name: value})
     assert result.returncode != 0
