@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 
 from .config import Settings, load_settings
 from .formats.text import rfc3339
 from .store import Store
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    """A wall-clock time for pages, with a numeric offset: '4 January 2020, 18:09 +00:00'."""
+    local = moment.astimezone(zone)
+    offset = local.strftime("%z")
+    return f"{local.day} {local:%B %Y, %H:%M} {offset[:3]}:{offset[3:]}"
 
 
 @dataclass(frozen=True)
@@ -33,8 +42,6 @@ def create_app(
     app.extensions["feeds"] = Service(settings=settings, store=Store(settings.database))
     app.jinja_env.filters["rfc3339"] = rfc3339
     zone = settings.zone
-    app.jinja_env.filters["local"] = lambda moment: moment.astimezone(zone).strftime(
-        "%-d %B %Y, %H:%M %Z"
-    )
+    app.jinja_env.filters["local"] = lambda moment: local_time(moment, zone)
     app.register_blueprint(views.bp)
     return app

@@ -41,23 +41,31 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check every file and report; store nothing.")
 def import_command(paths: tuple[Path, ...], dry_run: bool) -> None:
-    """Import article files from PATHS (default: content/).
+    """Import article files from PATHS (default: FEEDS_CONTENT, content/).
 
-    Folders are read recursively for *.txt files; a file in a sub-folder gets that folder's
-    name as its section. Each rejected file is reported on stderr with the reason; all other
-    files are stored, in one transaction. Exits 1 when any file was rejected.
+    Folders are read recursively for *.txt files. A file's section is the first folder
+    below FEEDS_CONTENT on its path (content/world/x.txt: world), whichever file or folder is
+    named. Each rejected file is reported on stderr with the reason; all other files are
+    stored, in one transaction. Exits 1 when any file was rejected.
     """
-    from .importer import collect, import_paths
+    from .importer import collect, import_sources
 
     app = _app()
     svc: Service = app.extensions["feeds"]
-    roots = list(paths) or [Path("content")]
-    total = len(collect(roots)[0])
-    show = sys.stderr.isatty() and total > 200
-    with click.progressbar(length=total, label="Reading", file=sys.stderr, hidden=not show) as bar:
+    roots = list(paths) or [Path(svc.settings.content)]
+    sources, missing = collect(roots, Path(svc.settings.content))
+    show = sys.stderr.isatty() and len(sources) > 200
+    with click.progressbar(
+        length=len(sources), label="Reading", file=sys.stderr, hidden=not show
+    ) as bar:
         try:
-            report = import_paths(
-                svc.store, svc.settings, roots, dry_run=dry_run, progress=lambda: bar.update(1)
+            report = import_sources(
+                svc.store,
+                svc.settings,
+                sources,
+                missing,
+                dry_run=dry_run,
+                progress=lambda: bar.update(1),
             )
         except StoreUnavailable as e:
             raise click.ClickException(str(e)) from e
@@ -72,12 +80,11 @@ def import_command(paths: tuple[Path, ...], dry_run: bool) -> None:
 @main.command()
 @click.option(
     "--bind",
-    default="127.0.0.1:8000",
-    show_default=True,
+    default=None,
     metavar="HOST:PORT",
-    help="Address to listen on.",
+    help="Address to listen on (default: FEEDS_BIND, 127.0.0.1:8000).",
 )
-def serve(bind: str) -> None:
+def serve(bind: str | None) -> None:
     """Serve the feeds and pages with gunicorn (threaded workers).
 
     Workers and threads come from FEEDS_WORKERS and FEEDS_THREADS.
@@ -87,7 +94,7 @@ def serve(bind: str) -> None:
     app = _app()
     svc: Service = app.extensions["feeds"]
     svc.store.dispose()  # no connection may cross the fork into the workers
-    Server(app, gunicorn_options(svc.settings, bind)).run()
+    Server(app, gunicorn_options(svc.settings, bind or svc.settings.bind)).run()
 
 
 @main.command()

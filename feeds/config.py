@@ -21,6 +21,8 @@ from .errors import ConfigError
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DNS_NAME = rf"{_LABEL}(?:\.{_LABEL})*"
 _TAG_AUTHORITY = re.compile(rf"^(?:{_DNS_NAME}|[^@\s,:]+@{_DNS_NAME})$")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
+_BIND = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$|^unix:/.+$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
 
@@ -38,6 +40,8 @@ class Settings:
     page_size: int = 50
     max_age: int = 300
     tag_authority: str = ""
+    content: str = "content"
+    bind: str = "127.0.0.1:8000"
     workers: int = 2
     threads: int = 4
 
@@ -50,7 +54,7 @@ class Settings:
         return self.base_url + path
 
 
-# name of the field -> (environment variable, parser)
+# Whole-number settings and their ranges.
 _INT_FIELDS = {
     "page_size": (1, 1000),
     "max_age": (0, 31_536_000),
@@ -91,8 +95,13 @@ def _check(settings: Settings) -> Settings:
             "FEEDS_LANGUAGE", f"{settings.language!r} is not a language tag (e.g. en-GB)"
         )
     for name in ("title", "description", "author"):
-        if not getattr(settings, name).strip():
+        value = getattr(settings, name)
+        if not value.strip():
             raise ConfigError(_env_name(name), "must not be empty")
+        if _CONTROL.search(value):
+            raise ConfigError(_env_name(name), "must not contain control characters")
+    if not _BIND.match(settings.bind):
+        raise ConfigError("FEEDS_BIND", f"{settings.bind!r} is not HOST:PORT (e.g. 127.0.0.1:8000)")
     for name, (low, high) in _INT_FIELDS.items():
         value = getattr(settings, name)
         if not low <= value <= high:
@@ -107,6 +116,10 @@ def load_settings(
 ) -> Settings:
     """Build Settings from defaults, FEEDS_* variables in `environ`, then `overrides`."""
     env = os.environ if environ is None else environ
+    known = {_env_name(f.name) for f in dataclasses.fields(Settings)}
+    for name in sorted(env):
+        if name.startswith("FEEDS_") and name not in known:
+            raise ConfigError(name, "unknown setting (see the README for the FEEDS_* list)")
     values: dict[str, Any] = {}
     for field in dataclasses.fields(Settings):
         raw = env.get(_env_name(field.name))

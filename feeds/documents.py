@@ -6,6 +6,7 @@ conditional request is answered without rendering anything.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,7 @@ from urllib.parse import quote
 
 from . import __version__
 from .config import Settings
+from .errors import StoreUnavailable
 from .formats import FORMATS
 from .model import Article, Entry, FeedDocument, FeedInfo
 from .store import EPOCH, Head, Reader
@@ -36,17 +38,10 @@ def feed_path(fmt: str) -> str:
 
 
 def _fingerprint(settings: Settings) -> bytes:
-    """Everything besides the entries that shapes a document's bytes."""
-    shaping = (
-        __version__,
-        settings.base_url,
-        settings.title,
-        settings.description,
-        settings.language,
-        settings.author,
-        settings.page_size,
-    )
-    return repr(shaping).encode()
+    """Everything besides the entries that shapes a document's bytes: the release and every
+    setting but those of the database and the server processes."""
+    shaping = dataclasses.replace(settings, database="", bind="", workers=0, threads=0)
+    return repr((__version__, shaping)).encode()
 
 
 def site_heads(reader: Reader, settings: Settings) -> list[Head]:
@@ -70,7 +65,9 @@ def validators(reader: Reader, settings: Settings, heads: list[Head], fmt: str) 
 def site_document(reader: Reader, settings: Settings, heads: list[Head]) -> FeedDocument:
     """The site's subscription document: the newest articles, newest first."""
     articles = reader.articles([h.id for h in heads])
-    prefix = reader.meta("feed_id_prefix") or f"tag:{settings.tag_authority},1970-01-01:"
+    prefix = reader.meta("feed_id_prefix")
+    if prefix is None:
+        raise StoreUnavailable("the store has no schema yet; run `feeds import` first")
     info = FeedInfo(
         feed_id=prefix + "feeds",
         title=settings.title,

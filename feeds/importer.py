@@ -18,7 +18,11 @@ from .config import Settings
 from .errors import InvalidArticle
 from .model import ParsedArticle
 from .store import Reader, Store, Stored, Writer
-from .textformat import ID_PATTERN, parse_article
+from .textformat import ID_PATTERN, MAX_ARTICLE_BYTES, parse_article
+
+# Clocks differ a little; beyond this a dateline is in the future (feed validators allow ten
+# minutes before they call a date implausible).
+FUTURE_TOLERANCE = timedelta(minutes=10)
 
 
 @dataclass
@@ -43,28 +47,41 @@ class Source:
     section: str | None
 
 
-def collect(paths: Iterable[Path]) -> tuple[list[Source], list[InvalidArticle]]:
-    """Files named directly (no section) and `*.txt` files below folders (section: the first
-    sub-folder below the folder named), in a stable order; hidden files are skipped."""
+def _section(path: Path, root: Path, content_root: Path) -> str | None:
+    """The first folder below the content root on the file's path, so that an article keeps
+    its section whichever file or folder is imported; outside the content root, the first
+    folder below the folder named."""
+    resolved = path.resolve()
+    base = content_root if resolved.is_relative_to(content_root) else root.resolve()
+    parts = resolved.relative_to(base).parts if resolved.is_relative_to(base) else ()
+    return parts[0] if len(parts) > 1 else None
+
+
+def collect(paths: Iterable[Path], content_root: Path) -> tuple[list[Source], list[InvalidArticle]]:
+    """Files named directly and `*.txt` files below folders named, in a stable order (hidden
+    files and folders are skipped), each with its section."""
     sources: list[Source] = []
     errors: list[InvalidArticle] = []
+    top = content_root.resolve()
     for root in paths:
         if root.is_file():
-            sources.append(Source(root, None))
+            sources.append(Source(root, _section(root, root.parent, top)))
         elif root.is_dir():
             for path in sorted(root.rglob("*.txt")):
                 relative = path.relative_to(root)
                 if any(part.startswith(".") for part in relative.parts) or not path.is_file():
                     continue
-                section = relative.parts[0] if len(relative.parts) > 1 else None
-                sources.append(Source(path, section))
+                sources.append(Source(path, _section(path, root, top)))
         else:
             errors.append(InvalidArticle(str(root), "no such file or folder"))
     return sources, errors
 
 
 def parse_sources(
-    sources: list[Source], settings: Settings, progress: Callable[[], None] | None = None
+    sources: list[Source],
+    settings: Settings,
+    now: datetime,
+    progress: Callable[[], None] | None = None,
 ) -> tuple[list[ParsedArticle], list[InvalidArticle]]:
     """Parse every source; a duplicate id within one import rejects the later file."""
     parsed: dict[str, ParsedArticle] = {}
@@ -88,10 +105,13 @@ def parse_sources(
                     f"{origin[article_id]} in this import; rename one file",
                 )
             try:
-                data = source.path.read_bytes()
+                with source.path.open("rb") as file:
+                    data = file.read(MAX_ARTICLE_BYTES + 1)
             except OSError as e:
                 raise InvalidArticle(name, f"cannot be read ({e.strerror})") from e
-            parsed[article_id] = parse_article(data, name, article_id, source.section, zone)
+            parsed[article_id] = parse_article(
+                data, name, article_id, source.section, zone, now + FUTURE_TOLERANCE
+            )
             origin[article_id] = source.path
         except InvalidArticle as e:
             errors.append(e)
@@ -134,6 +154,7 @@ def _new_row(
     # Last-Modified must move for every document the article enters: a back-dated article
     # takes the import time rather than its own, older, update marker.
     modified = marker if floor is None or marker > floor else now
+    modified = min(modified, now)
     return {
         "id": article.id,
         "tag": tag,
@@ -186,7 +207,7 @@ def _apply(
             {
                 "revision": old.revision + 1,
                 "updated": marker,
-                "modified": max(marker, now),
+                "modified": now,
                 **_fields(article),
             },
         )
@@ -207,19 +228,19 @@ def _apply(
     )
 
 
-def import_paths(
+def import_sources(
     store: Store,
     settings: Settings,
-    paths: Iterable[Path],
+    sources: list[Source],
+    missing: list[InvalidArticle],
     *,
     now: datetime | None = None,
     dry_run: bool = False,
     progress: Callable[[], None] | None = None,
 ) -> ImportReport:
-    """Import every article file under `paths` in one transaction; report what happened."""
+    """Import collected files in one transaction; report what happened."""
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    sources, missing = collect(paths)
-    articles, rejected = parse_sources(sources, settings, progress)
+    articles, rejected = parse_sources(sources, settings, moment, progress)
     report = ImportReport(rejected=missing + rejected)
     if dry_run:
         with store.read() as reader:
@@ -228,3 +249,11 @@ def import_paths(
         with store.write() as writer:
             _apply(writer, articles, settings, moment, report)
     return report
+
+
+def import_paths(
+    store: Store, settings: Settings, paths: Iterable[Path], **options: Any
+) -> ImportReport:
+    """Import every article file under `paths` (see import_sources for the options)."""
+    sources, missing = collect(paths, Path(settings.content))
+    return import_sources(store, settings, sources, missing, **options)

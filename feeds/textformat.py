@@ -46,6 +46,12 @@ _XML_FORBIDDEN = re.compile(
 )
 _SPACES = re.compile(r"[^\S\u00a0]+")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
+# A feed carries at most FEEDS_PAGE_SIZE entries of at most this much text each.
+MAX_ARTICLE_BYTES = 256 * 1024
+# Feed readers and validators take earlier dates for mistakes.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+# A date that starts a line but does not make a dateline: named when no dateline is found.
+_NEAR_MISS = re.compile(rf"^\d{{1,2}}{_SP}[A-Za-z]+{_SP}\d{{4}}")
 
 
 def decode(data: bytes, path: str) -> str:
@@ -73,10 +79,15 @@ def wall_clock_to_utc(match: tuple[str, ...], zone: ZoneInfo) -> datetime:
     except ValueError as e:
         raise ValueError(f"{month_name!r} is not an English month name") from e
     local = datetime(int(year), month, int(day), int(hour), int(minute), tzinfo=zone, fold=0)
-    return local.astimezone(UTC)
+    try:
+        return local.astimezone(UTC)
+    except OverflowError as e:  # year 1 or 9999 shifted out of range
+        raise ValueError("the year is out of range") from e
 
 
-def _parse_dateline(line: str, zone: ZoneInfo, path: str, number: int) -> tuple[datetime, datetime]:
+def _parse_dateline(
+    line: str, zone: ZoneInfo, path: str, number: int, not_after: datetime | None
+) -> tuple[datetime, datetime]:
     m = DATELINE.match(line)
     assert m is not None
     groups = m.groups()
@@ -90,22 +101,52 @@ def _parse_dateline(line: str, zone: ZoneInfo, path: str, number: int) -> tuple[
     if updated < published:
         raise InvalidArticle(
             path,
-            f"dateline {line!r}: the Updated: time is before the "
-            "published time; correct one of them",
+            f"dateline {line!r}: the Updated: time is before the published time; "
+            "correct one of them",
+            number,
+        )
+    if published < EARLIEST:
+        raise InvalidArticle(
+            path,
+            f"dateline {line!r} is before 1990, which feed readers reject as "
+            "implausible; check the year",
+            number,
+        )
+    if not_after is not None and updated > not_after:
+        raise InvalidArticle(
+            path,
+            f"dateline {line!r} is in the future; import the article once that time has come",
             number,
         )
     return published, updated
 
 
+def _no_dateline(path: str, lines: list[str]) -> InvalidArticle:
+    near = next((i for i, line in enumerate(lines) if _NEAR_MISS.match(line)), None)
+    if near is None:
+        return InvalidArticle(path, f"no dateline found ({EXPECTED}) below the title")
+    return InvalidArticle(path, f"{lines[near]!r} is not a dateline ({EXPECTED})", near + 1)
+
+
 def parse_article(
-    data: bytes, path: str, article_id: str, section: str | None, zone: ZoneInfo
+    data: bytes,
+    path: str,
+    article_id: str,
+    section: str | None,
+    zone: ZoneInfo,
+    not_after: datetime | None = None,
 ) -> ParsedArticle:
-    """Parse the bytes of one article file; `path` is only used in error messages."""
+    """Parse the bytes of one article file; `path` is only used in error messages. Dates
+    after `not_after` are rejected."""
     if not ID_PATTERN.match(article_id):
         raise InvalidArticle(
             path,
             f"the file name {article_id!r} cannot be an article id; "
             "use only letters, digits, '.', '_', '~' and '-'",
+        )
+    if len(data) > MAX_ARTICLE_BYTES:
+        raise InvalidArticle(
+            path, f"the file is larger than {MAX_ARTICLE_BYTES // 1024} KiB; split it or shorten it"
         )
     text = decode(data, path)
     lines = [clean_line(raw.removesuffix("\r")) for raw in text.split("\n")]
@@ -116,9 +157,9 @@ def parse_article(
         )
     index = next((i for i, line in enumerate(lines) if DATELINE.match(line)), None)
     if index is None:
-        raise InvalidArticle(path, f"no dateline found ({EXPECTED}) below the title")
+        raise _no_dateline(path, lines)
     number = index + 1
-    published, updated = _parse_dateline(lines[index], zone, path, number)
+    published, updated = _parse_dateline(lines[index], zone, path, number, not_after)
     titles = [line for line in lines[:index] if line]
     if not titles:
         raise InvalidArticle(path, "no title: put the title on the line above the dateline", number)

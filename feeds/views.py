@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import cast
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
+from werkzeug.http import http_date
 
 from .app import Service
-from .conditional import last_modified_header, not_modified
+from .conditional import not_modified
 from .documents import (
     Validators,
     article_path,
@@ -49,13 +50,16 @@ def conditional_response(
     headers = {
         "ETag": f'"{etag}"',
         "Cache-Control": f"public, max-age={settings.max_age}",
-        "Last-Modified": last_modified_header(found.last_modified),
+        "Last-Modified": http_date(found.last_modified),
     }
     if compress:
         headers["Vary"] = "Accept-Encoding"
     variants = (found.etag, found.etag + "-gz")
     if not_modified(
-        request.if_none_match, request.if_modified_since, variants, found.last_modified
+        request.headers.get("If-None-Match"),
+        request.if_modified_since,
+        variants,
+        found.last_modified,
     ):
         del headers["Last-Modified"]  # RFC 9110 §15.4.5: validators and caching fields only
         return Response(status=304, headers=headers)

@@ -76,8 +76,15 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return load_settings({}, {"database": database_url, "base_url": "https://news.example.com"})
+def settings(database_url: str, content: Content) -> Settings:
+    return load_settings(
+        {},
+        {
+            "database": database_url,
+            "base_url": "https://news.example.com",
+            "content": str(content.root),
+        },
+    )
 
 
 @pytest.fixture

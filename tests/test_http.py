@@ -303,3 +303,39 @@ def test_an_article_leaving_a_full_feed_moves_last_modified(
     assert again.status_code == 200
     assert b":a</id>" in again.data and b":c</id>" not in again.data
     assert again.headers["Last-Modified"] == http_date(IMPORT_TIME + timedelta(hours=2))
+
+
+def test_an_unparsable_if_none_match_still_overrides_if_modified_since(
+    seeded: Content, client: FlaskClient
+) -> None:
+    last_modified = client.get("/feeds/rss.xml").headers["Last-Modified"]
+    for header in ('""', ",", '"unterminated'):
+        response = client.get(
+            "/feeds/rss.xml", headers={"If-None-Match": header, "If-Modified-Since": last_modified}
+        )
+        assert response.status_code == 200, header
+
+
+def test_pages_show_numeric_offsets_never_zone_abbreviations(
+    content: Content, run_import: ImportFn, client: FlaskClient
+) -> None:
+    content.write(
+        "s.txt", article_text(dateline="1 July 2020, 10:00 | Updated: 1 July 2020, 11:00")
+    )
+    run_import()
+    text = client.get("/articles/s").get_data(as_text=True)
+    assert "1 July 2020, 10:00 +01:00" in text and "11:00 +01:00" in text
+    assert "BST" not in text and "GMT" not in text
+
+
+def test_every_setting_that_shapes_a_page_is_in_its_etag(
+    seeded: Content, settings: Settings
+) -> None:
+    etags = set()
+    for zone in ("Europe/London", "America/New_York"):
+        app = create_app(
+            {"database": settings.database, "base_url": settings.base_url, "timezone": zone},
+            environ={},
+        )
+        etags.add(app.test_client().get(f"/articles/{SEED.stem}").headers["ETag"])
+    assert len(etags) == 2

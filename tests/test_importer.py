@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -214,3 +215,45 @@ def test_no_two_articles_share_an_update_marker(
     markers = [r.updated for r in stored_rows(store).values()]
     assert len(set(markers)) == 3
     assert all(m.replace(microsecond=0) == LATER for m in markers)
+
+
+def test_section_does_not_depend_on_the_path_imported(
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
+    path = content.write("world/a.txt", article_text())
+    run_import()
+    assert run_import(path, now=LATER).unchanged == 1
+    assert run_import(content.root / "world", now=LATER).unchanged == 1
+    row = stored_rows(store)["a"]
+    assert (row.section, row.revision) == ("world", 1)
+
+
+def test_folders_outside_the_content_root_give_sections_below_the_folder_named(
+    tmp_path: Path, run_import: ImportFn, store: Store
+) -> None:
+    other = tmp_path / "elsewhere"
+    (other / "sport").mkdir(parents=True)
+    (other / "sport" / "b.txt").write_text(article_text())
+    run_import(other)
+    assert stored_rows(store)["b"].section == "sport"
+
+
+def test_one_unreadable_date_never_costs_the_good_files(
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
+    content.write("good.txt", article_text())
+    content.write("future.txt", article_text(dateline="1 January 2099, 10:00"))
+    content.write("ancient.txt", article_text(dateline="1 January 0001, 00:00"))
+    report = run_import()
+    assert report.added == 1 and len(report.rejected) == 2
+    assert list(stored_rows(store)) == ["good"]
+
+
+def test_last_modified_bookkeeping_never_passes_the_import_time(
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
+    soon = IMPORT_TIME + timedelta(minutes=5)
+    content.write("a.txt", article_text(dateline=f"{soon:%-d %B %Y, %H:%M}"))
+    run_import()
+    row = stored_rows(store)["a"]
+    assert row.updated == soon and row.modified == IMPORT_TIME

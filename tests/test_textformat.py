@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -201,3 +201,39 @@ def test_white_space_alone_does_not_change_the_content_hash() -> None:
     three = parse(article_text(paragraphs=("Some text there.",)))
     assert one.content_hash == two.content_hash
     assert one.content_hash != three.content_hash
+
+
+def test_dates_before_1990_are_rejected() -> None:
+    error = rejected(article_text(dateline="31 December 1989, 23:59"))
+    assert "before 1990" in error.reason and error.line == 3
+
+
+def test_dates_in_the_future_are_rejected_when_a_limit_is_given() -> None:
+    text = article_text(dateline="4 January 2020, 18:09 | Updated: 4 January 2020, 18:30")
+    limit = datetime(2020, 1, 4, 18, 20, tzinfo=UTC)
+    with pytest.raises(InvalidArticle, match="in the future") as info:
+        parse_article(text.encode(), "x.txt", "x", None, LONDON, limit)
+    assert info.value.line == 3
+    assert parse_article(text.encode(), "x.txt", "x", None, LONDON, limit + timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("zone", "dateline"),
+    [
+        ("Asia/Tokyo", "1 January 0001, 05:00"),
+        ("America/New_York", "31 December 9999, 23:30"),
+    ],
+)
+def test_years_out_of_range_are_rejected_not_raised(zone: str, dateline: str) -> None:
+    with pytest.raises(InvalidArticle, match="not a real date"):
+        parse(article_text(dateline=dateline), ZoneInfo(zone))
+
+
+def test_a_near_miss_dateline_is_named_with_its_line() -> None:
+    error = rejected("Banner\nA title\n4 January 2020 18:09\nBody\n")
+    assert error.line == 3 and "'4 January 2020 18:09' is not a dateline" in error.reason
+
+
+def test_oversized_files_are_rejected() -> None:
+    big = article_text(paragraphs=("x" * 1000,) * 300)
+    assert "larger than 256 KiB" in rejected(big).reason

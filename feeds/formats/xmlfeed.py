@@ -1,11 +1,12 @@
 """The only module that touches feedgen: builds a FeedGenerator for RSS 2.0 or Atom 1.0.
 
 Handles feedgen's quirks in one place: feed times are always set from the data (never the
-current time), entries are appended in order, the RSS channel link is the home page, RSS dates
-are formatted here, and RSS items get `atom:updated` through a small extension.
+current time; `updated()` sets RSS lastBuildDate too), entries are appended in order, the RSS
+channel link is the home page, and RSS items get pubDate and `atom:updated` through a small
+extension that formats dates itself.
 
-feedgen formats the channel's lastBuildDate by switching the process-wide locale around
-strftime; RENDER_LOCK keeps two threads from doing that at once.
+feedgen formats lastBuildDate by switching the process-wide locale around strftime;
+RENDER_LOCK keeps two threads from doing that at once.
 
 Plain text that looks like markup (see text.looks_like_markup) is sent as escaped HTML:
 `type="html"` in Atom, an HTML-escaped title in RSS, whose titles have no declared type.
@@ -49,9 +50,8 @@ def _atom_text(parent: Any, name: str) -> None:
 
 
 class _RssChannel(BaseExtension):  # type: ignore[misc]
-    """Channel fields feedgen would fill with the current time or lose."""
+    """Channel fields feedgen has no setter for."""
 
-    build_date: datetime
     publisher: str
 
     def extend_ns(self) -> dict[str, str]:
@@ -59,7 +59,6 @@ class _RssChannel(BaseExtension):  # type: ignore[misc]
 
     def extend_rss(self, rss: Any) -> Any:
         channel = rss[0]
-        channel.find("lastBuildDate").text = _rfc822(self.build_date)
         etree.SubElement(channel, f"{{{DC_NS}}}publisher").text = self.publisher
         return rss
 
@@ -98,7 +97,6 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fg.register_extension("feeds", _AtomFeed, _AtomEntry, atom=True, rss=False)
     else:
         fg.register_extension("feeds", _RssChannel, _RssItem, atom=False, rss=True)
-        fg.feeds.build_date = info.updated
         fg.feeds.publisher = info.author
     fg.id(info.feed_id)
     fg.title(info.title if atom else _rss_text(info.title))
