@@ -65,8 +65,8 @@ def validators(reader: Reader, settings: Settings, heads: list[Head], fmt: str) 
 def site_document(reader: Reader, settings: Settings, heads: list[Head]) -> FeedDocument:
     """The site's subscription document: the newest articles, newest first."""
     articles = reader.articles([h.id for h in heads])
-    prefix = reader.meta("feed_id_prefix")
-    if prefix is None:
+    prefix, created = reader.meta("feed_id_prefix"), reader.meta("created")
+    if prefix is None or created is None:
         raise StoreUnavailable("the store has no schema yet; run `feeds import` first")
     info = FeedInfo(
         feed_id=prefix + "feeds",
@@ -76,7 +76,8 @@ def site_document(reader: Reader, settings: Settings, heads: list[Head]) -> Feed
         author=settings.author,
         home_url=settings.url("/"),
         urls={name: settings.url(feed_path(name)) for name in FORMATS},
-        updated=max((a.updated for a in articles), default=EPOCH),
+        # With no entries, the store's creation: fixed, and a date readers find plausible.
+        updated=max((a.updated for a in articles), default=datetime.fromisoformat(created)),
         generator="feeds",
         generator_version=__version__,
     )

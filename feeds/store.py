@@ -289,11 +289,13 @@ class Store:
             ) from e
 
     def create_schema(self, now: datetime, tag_authority: str) -> None:
-        """Create missing tables; mint, once, the tag URI prefix of the store's feed ids."""
+        """Create missing tables; mint, once, the tag URI prefix of the store's feed ids and
+        its creation time (the updated time of a feed with no entries)."""
+        moment = now.astimezone(UTC).replace(microsecond=0)
         with self.write() as w:
             metadata.create_all(w.conn)
-            day = now.astimezone(UTC).date().isoformat()
-            w.set_meta_default("feed_id_prefix", f"tag:{tag_authority},{day}:")
+            w.set_meta_default("feed_id_prefix", f"tag:{tag_authority},{moment.date()}:")
+            w.set_meta_default("created", moment.isoformat())
 
     @contextmanager
     def read(self) -> Iterator[Reader]:

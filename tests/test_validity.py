@@ -148,3 +148,12 @@ def test_json_feed_keeps_version_1_1(hostile: Served) -> None:
     for item in feed["items"]:
         strict_html(item["content_html"])
         assert clean_characters(item["title"] + item["content_text"])
+
+
+def test_a_feed_with_no_entries_has_a_plausible_fixed_updated_time(served: Served) -> None:
+    rss = etree.fromstring(get(served.url("/feeds/rss.xml"))).find("channel")
+    atom = etree.fromstring(get(served.url("/feeds/atom.xml")))
+    build_date = parsedate_to_datetime(rss.findtext("lastBuildDate"))
+    assert plausible(build_date)
+    assert datetime.fromisoformat(atom.findtext(f"{ATOM}updated")) == build_date
+    assert get(served.url("/feeds/atom.xml")) == get(served.url("/feeds/atom.xml"))
