@@ -8,7 +8,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from feeds.config import Settings
-from feeds.store import Store, articles
+from feeds.schema import articles
+from feeds.store import Store
 
 from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text
 

@@ -50,7 +50,7 @@ def _plan(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
 
 
 def test_newest_articles_come_from_an_index_without_sorting(store: Store) -> None:
-    from feeds.store import articles
+    from feeds.schema import articles
 
     query = sa.select(articles.c.id).order_by(articles.c.published.desc(), articles.c.id).limit(50)
     plan = _plan(store, query)

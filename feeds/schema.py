@@ -1,0 +1,72 @@
+"""The database schema, shared by SQLite and PostgreSQL through SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC; returns them aware, in UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+articles = sa.Table(
+    "articles",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("tag", sa.String(512), nullable=False, unique=True),
+    sa.Column("section", sa.String(255)),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("paragraphs", sa.Text, nullable=False),  # JSON array of strings
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),  # the update marker
+    # When the article last changed as HTTP caches see it (Last-Modified).
+    sa.Column("modified", UTCDateTime, nullable=False),
+    sa.Column("first_stored", UTCDateTime, nullable=False),
+)
+sa.Index("ix_articles_newest", articles.c.published.desc(), articles.c.id)
+sa.Index("ix_articles_modified", articles.c.modified)
+sa.Index("ix_articles_updated", articles.c.updated)
+sa.Index(
+    "ix_articles_section_newest", articles.c.section, articles.c.published.desc(), articles.c.id
+)
+
+# An article that left the place it had among the newest (re-dated or moved to another
+# section) leaves a record, so the documents it left get a newer Last-Modified.
+departures = sa.Table(
+    "departures",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("article_id", sa.String(255), nullable=False),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("section", sa.String(255)),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+sa.Index("ix_departures_published", departures.c.published)
