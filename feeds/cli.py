@@ -40,7 +40,15 @@ def main() -> None:
 @main.command("import")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check every file and report; store nothing.")
-def import_command(paths: tuple[Path, ...], dry_run: bool) -> None:
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Also withdraw every stored article whose file is no longer below the folders named.",
+)
+@click.option(
+    "--force", is_flag=True, help="With --sync: withdraw even more than half of the store."
+)
+def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bool) -> None:
     """Import article files from PATHS (default: FEEDS_CONTENT, content/).
 
     Folders are read recursively for *.txt files. A file's section is the first folder
@@ -48,7 +56,7 @@ def import_command(paths: tuple[Path, ...], dry_run: bool) -> None:
     named. Each rejected file is reported on stderr with the reason; all other files are
     stored, in one transaction. Exits 1 when any file was rejected.
     """
-    from .importer import collect, import_sources
+    from .importer import SyncRefused, collect, import_sources
 
     app = _app()
     svc: Service = app.extensions["feeds"]
@@ -65,15 +73,52 @@ def import_command(paths: tuple[Path, ...], dry_run: bool) -> None:
                 sources,
                 missing,
                 dry_run=dry_run,
+                sync=roots if sync else (),
+                force=force,
                 progress=lambda: bar.update(1),
             )
-        except StoreUnavailable as e:
-            raise click.ClickException(str(e)) from e
+        except (StoreUnavailable, SyncRefused) as e:
+            raise click.ClickException(f"{e}; nothing was imported") from e
     for error in report.rejected:
         click.echo(f"rejected: {error}", err=True)
+    for article_id in report.withdrawn:
+        click.echo(f"withdrawn: {article_id}", err=True)
     prefix = "dry run, nothing stored: " if dry_run else ""
     click.echo(prefix + report.summary())
     if report.rejected:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("ids", nargs=-1, required=True)
+def delete(ids: tuple[str, ...]) -> None:
+    """Withdraw the articles with these IDS (file names without extension).
+
+    A withdrawn article leaves every feed and archive, Atom documents carry a tombstone for
+    it for FEEDS_TOMBSTONE_DAYS, and its page answers 410 Gone. Its id is never reused:
+    importing its file again restores it. Exits 1 when an id is unknown.
+    """
+    app = _app()
+    svc: Service = app.extensions["feeds"]
+    now = svc.settings.now()
+    unknown = []
+    try:
+        with svc.store.write() as writer:
+            for article_id in ids:
+                old = writer.withdraw(article_id, now)
+                if old is None:
+                    unknown.append(article_id)
+                elif old.withdrawn is not None:
+                    click.echo(f"{article_id}: already withdrawn")
+                else:
+                    click.echo(f"withdrawn: {article_id}")
+    except StoreUnavailable as e:
+        raise click.ClickException(str(e)) from e
+    for article_id in unknown:
+        click.echo(
+            f"{article_id}: no such article (ids are file names without extension)", err=True
+        )
+    if unknown:
         sys.exit(1)
 
 

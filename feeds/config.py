@@ -11,6 +11,8 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,12 +40,20 @@ class Settings:
     language: str = "en-GB"
     author: str = "Newsroom"
     page_size: int = 50
+    archive_size: int = 100
     max_age: int = 300
+    tombstone_days: int = 30
     tag_authority: str = ""
     content: str = "content"
     bind: str = "127.0.0.1:8000"
     workers: int = 2
     threads: int = 4
+    clock: str = ""  # a file holding the current instant, for previews and tests
+
+    def now(self) -> datetime:
+        """The current instant (whole seconds, UTC): FEEDS_CLOCK's if set, else the system's."""
+        moment = read_clock(self.clock) if self.clock else datetime.now(UTC)
+        return moment.replace(microsecond=0)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -57,6 +67,8 @@ class Settings:
 # Whole-number settings and their ranges.
 _INT_FIELDS = {
     "page_size": (1, 1000),
+    "archive_size": (1, 10_000),
+    "tombstone_days": (0, 3650),
     "max_age": (0, 31_536_000),
     "workers": (1, 64),
     "threads": (1, 256),
@@ -108,7 +120,24 @@ def _check(settings: Settings) -> Settings:
             raise ConfigError(_env_name(name), f"{value} is out of range ({low}..{high})")
     if not settings.database.strip():
         raise ConfigError("FEEDS_DATABASE", "must be a SQLAlchemy URL, e.g. sqlite:///var/feeds.db")
+    if settings.clock:
+        read_clock(settings.clock)
     return dataclasses.replace(settings, base_url=base, tag_authority=authority.lower())
+
+
+def read_clock(path: str) -> datetime:
+    """The instant in a FEEDS_CLOCK file (RFC 3339 with an offset), in UTC."""
+    try:
+        moment = datetime.fromisoformat(Path(path).read_text().strip().replace("Z", "+00:00"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            "FEEDS_CLOCK",
+            f"{path!r} must be a readable file holding an instant "
+            f"such as 2026-01-15T12:00:00Z ({e})",
+        ) from e
+    if moment.tzinfo is None:
+        raise ConfigError("FEEDS_CLOCK", f"the instant in {path!r} needs an offset or 'Z'")
+    return moment.astimezone(UTC)
 
 
 def load_settings(

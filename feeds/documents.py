@@ -1,23 +1,80 @@
-"""Feed documents from the store: what a document holds, and its HTTP validators.
+"""Feed documents: which articles each holds, its links, and its HTTP validators.
 
-Validators come from a cheap query of the document's entries (ids and revisions, no text), so a
-conditional request is answered without rendering anything.
+A feed (the site's, or a section's) is an RFC 5005 subscription document, the newest
+FEEDS_PAGE_SIZE articles, plus archive documents: the older articles, one per calendar month of
+publication (UTC), in numbered parts of at most FEEDS_ARCHIVE_SIZE in publication order. A plan
+is decided from a cheap query of ids and revisions, so a conditional request is answered
+without rendering anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from . import __version__
 from .config import Settings
 from .errors import StoreUnavailable
 from .formats import FORMATS
-from .model import Article, Entry, FeedDocument, FeedInfo
-from .store import EPOCH, Head, Reader
+from .model import Article, Entry, FeedDocument, FeedInfo, Tombstone
+from .store import EPOCH, Head, Reader, Scope
+
+CLOSED_MAX_AGE = 86_400  # archives of closed months change only when one of their articles does
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def of(cls, moment: datetime) -> Month:
+        utc = moment.astimezone(UTC)
+        return cls(utc.year, utc.month)
+
+    @property
+    def span(self) -> tuple[datetime, datetime]:
+        start = datetime(self.year, self.month, 1, tzinfo=UTC)
+        end = datetime(self.year + self.month // 12, self.month % 12 + 1, 1, tzinfo=UTC)
+        return start, end
+
+
+@dataclass(frozen=True)
+class DocKey:
+    """Names one document: a section (None: the site) and, for an archive, month and part."""
+
+    section: str | None = None
+    month: Month | None = None
+    part: int = 0
+
+    def path(self, fmt: str) -> str:
+        filename: str = FORMATS[fmt].FILENAME
+        base = "/feeds" + (f"/{self.section}" if self.section else "")
+        if self.month is not None:
+            base += f"/archive/{self.month.year:04d}/{self.month.month:02d}/{self.part}"
+        return f"{base}/{filename}"
+
+    @property
+    def subscription(self) -> DocKey:
+        return DocKey(self.section)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a document holds, decided before anything is rendered."""
+
+    key: DocKey
+    scope: Scope
+    heads: list[Head]
+    prev: DocKey | None
+    next: DocKey | None
+    tombstones: list[Tombstone]
+    moments: list[datetime]  # when its content last changed, as HTTP caches see it
+    closed: bool  # an archive of a month that can no longer gain articles
 
 
 @dataclass(frozen=True)
@@ -32,61 +89,168 @@ def article_path(article_id: str) -> str:
     return "/articles/" + quote(article_id, safe="")
 
 
-def feed_path(fmt: str) -> str:
-    filename: str = FORMATS[fmt].FILENAME
-    return "/feeds/" + filename
+def section_path(section: str) -> str:
+    return "/sections/" + quote(section, safe="")
 
 
-def _fingerprint(settings: Settings) -> bytes:
+def feed_path(fmt: str, section: str | None = None) -> str:
+    return DocKey(section).path(fmt)
+
+
+def section_label(section: str) -> str:
+    return section[:1].upper() + section[1:]
+
+
+def fingerprint(settings: Settings) -> bytes:
     """Everything besides the entries that shapes a document's bytes: the release and every
     setting but those of the database and the server processes."""
     shaping = dataclasses.replace(settings, database="", bind="", workers=0, threads=0)
     return repr((__version__, shaping)).encode()
 
 
-def site_heads(reader: Reader, settings: Settings) -> list[Head]:
-    return reader.newest_heads(settings.page_size)
-
-
-def validators(reader: Reader, settings: Settings, heads: list[Head], fmt: str) -> Validators:
-    """The ETag and Last-Modified of the document made of `heads` in format `fmt`."""
-    digest = hashlib.sha256(_fingerprint(settings))
-    digest.update(fmt.encode())
-    for head in heads:
-        digest.update(f"\n{head.id}\t{head.revision}".encode())
-    floor = heads[-1].published if len(heads) >= settings.page_size else None
+def _head_moments(
+    reader: Reader,
+    scope: Scope,
+    heads: list[Head],
+    full: bool,
+    span: tuple[datetime, datetime] | None,
+) -> list[datetime]:
     moments = [h.modified for h in heads]
-    departed = reader.latest_departure(floor)
-    if departed is not None:
-        moments.append(departed)
-    return Validators(etag=digest.hexdigest()[:32], last_modified=max(moments, default=EPOCH))
+    if span is None:  # a subscription document: departures at or after its oldest entry
+        since, until = (heads[-1].published if full and heads else None), None
+    else:
+        since, until = span
+    departed = reader.latest_departure(scope.section, since, until)
+    return moments + ([departed] if departed is not None else [])
 
 
-def site_document(reader: Reader, settings: Settings, heads: list[Head]) -> FeedDocument:
-    """The site's subscription document: the newest articles, newest first."""
-    articles = reader.articles([h.id for h in heads])
+def _archive_key(
+    reader: Reader, scope: Scope, boundary: Head, published: datetime | None, size: int, last: bool
+) -> DocKey | None:
+    """The first or last part of the month of `published`, if any."""
+    if published is None:
+        return None
+    month = Month.of(published)
+    if not last:
+        return DocKey(scope.section, month, 1)
+    count = reader.count_archived(scope, boundary, month.span)
+    return DocKey(scope.section, month, max(1, math.ceil(count / size)))
+
+
+def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan | None:
+    """The plan of the document named by `key` as of `now`, or None if there is no such
+    document."""
+    scope = Scope(key.section, now)
+    newest = reader.newest_heads(scope, settings.page_size)
+    if key.section is not None and not newest:
+        return None
+    full = len(newest) >= settings.page_size
+    boundary = newest[-1] if full else None
+    sub_moments = _head_moments(reader, scope, newest, full, None)
+    if key.month is None:
+        since = now - timedelta(days=settings.tombstone_days)
+        prev = None
+        if boundary is not None:
+            older = reader.newest_archived_before(scope, boundary, None)
+            prev = _archive_key(reader, scope, boundary, older, settings.archive_size, True)
+        tombstones = reader.tombstones(scope, None, since)
+        return Plan(key, scope, newest, prev, None, tombstones, sub_moments, False)
+    if boundary is None:
+        return None
+    return _archive_plan(reader, settings, key, scope, boundary, sub_moments)
+
+
+def _archive_plan(
+    reader: Reader,
+    settings: Settings,
+    key: DocKey,
+    scope: Scope,
+    boundary: Head,
+    sub_moments: list[datetime],
+) -> Plan | None:
+    assert key.month is not None
+    size, span = settings.archive_size, key.month.span
+    parts = math.ceil(reader.count_archived(scope, boundary, span) / size)
+    if not 1 <= key.part <= parts:
+        return None
+    heads = reader.archived_heads(scope, boundary, span, (key.part - 1) * size, size)
+    if key.part > 1:
+        prev: DocKey | None = dataclasses.replace(key, part=key.part - 1)
+    else:
+        older = reader.newest_archived_before(scope, boundary, span[0])
+        prev = _archive_key(reader, scope, boundary, older, size, True)
+    if key.part < parts:
+        nxt: DocKey | None = dataclasses.replace(key, part=key.part + 1)
+    else:
+        newer = reader.oldest_archived_from(scope, boundary, span[1])
+        nxt = _archive_key(reader, scope, boundary, newer, size, False)
+    moments = _head_moments(reader, scope, heads, False, span)
+    if nxt is None:  # the newest archive takes in what leaves the subscription document
+        moments += sub_moments
+    tombstones = reader.tombstones(scope, span, None, boundary) if key.part == 1 else []
+    closed = span[1] <= scope.now and boundary.published >= span[1]
+    return Plan(key, scope, heads, prev, nxt, tombstones, moments, closed)
+
+
+def validators(settings: Settings, found: Plan, fmt: str) -> Validators:
+    """The ETag and Last-Modified of the planned document in format `fmt`."""
+    digest = hashlib.sha256(fingerprint(settings))
+    digest.update(f"{fmt}\n{found.key}\n{found.prev}\n{found.next}".encode())
+    for head in found.heads:
+        digest.update(f"\n{head.id}\t{head.revision}".encode())
+    for stone in found.tombstones:
+        digest.update(f"\n{stone.tag}\t{stone.when.isoformat()}".encode())
+    return Validators(etag=digest.hexdigest()[:32], last_modified=max(found.moments, default=EPOCH))
+
+
+def max_age(reader: Reader, settings: Settings, now: datetime, found: Plan | None = None) -> int:
+    """Cache lifetime: FEEDS_MAX_AGE (a day or more for closed archives), never past the
+    next embargo release."""
+    seconds = settings.max_age
+    if found is not None and found.closed:
+        seconds = max(seconds, CLOSED_MAX_AGE)
+    release = reader.next_release(now)
+    if release is not None:
+        seconds = min(seconds, max(0, math.ceil((release - now).total_seconds())))
+    return seconds
+
+
+def _urls(settings: Settings, key: DocKey | None) -> dict[str, str] | None:
+    if key is None:
+        return None
+    return {name: settings.url(key.path(name)) for name in FORMATS}
+
+
+def document(reader: Reader, settings: Settings, found: Plan) -> FeedDocument:
+    """The planned document with its articles, ready for any format."""
+    articles = reader.articles([h.id for h in found.heads])
     prefix, created = reader.meta("feed_id_prefix"), reader.meta("created")
     if prefix is None or created is None:
         raise StoreUnavailable("the store has no schema yet; run `feeds import` first")
+    section = found.key.section
+    title = settings.title + (f" — {section_label(section)}" if section else "")
     info = FeedInfo(
-        feed_id=prefix + "feeds",
-        title=settings.title,
+        feed_id=prefix + "feeds" + (f"/{section}" if section else ""),
+        title=title,
         description=settings.description,
         language=settings.language,
         author=settings.author,
-        home_url=settings.url("/"),
-        urls={name: settings.url(feed_path(name)) for name in FORMATS},
+        home_url=settings.url(section_path(section) if section else "/"),
+        urls=_urls(settings, found.key) or {},
         # With no entries, the store's creation: fixed, and a date readers find plausible.
         updated=max((a.updated for a in articles), default=datetime.fromisoformat(created)),
         generator="feeds",
         generator_version=__version__,
+        prev_archive=_urls(settings, found.prev),
+        next_archive=_urls(settings, found.next),
+        current=_urls(settings, found.key.subscription) if found.key.month else None,
     )
     entries = tuple(Entry(a, settings.url(article_path(a.id))) for a in articles)
-    return FeedDocument(info=info, entries=entries)
+    return FeedDocument(info=info, entries=entries, tombstones=tuple(found.tombstones))
 
 
 def article_validators(settings: Settings, article: Article) -> Validators:
     """Validators of an article's page, from its id and revision."""
-    digest = hashlib.sha256(_fingerprint(settings))
+    digest = hashlib.sha256(fingerprint(settings))
     digest.update(f"page\n{article.id}\t{article.revision}".encode())
     return Validators(etag=digest.hexdigest()[:32], last_modified=article.modified)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .errors import InvalidArticle
+from .errors import FeedsError, InvalidArticle
 from .model import ParsedArticle
 from .store import Reader, Store, Stored, Writer
 from .textformat import ID_PATTERN, MAX_ARTICLE_BYTES, parse_article
@@ -31,12 +31,19 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[InvalidArticle] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+    sync: bool = False
 
     def summary(self) -> str:
-        return (
+        counts = (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.rejected)} rejected"
         )
+        return counts + (f", {len(self.withdrawn)} withdrawn" if self.sync else "")
+
+
+class SyncRefused(FeedsError):
+    """`--sync` would withdraw more than half of the store."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,9 @@ def parse_sources(
     settings: Settings,
     now: datetime,
     progress: Callable[[], None] | None = None,
-) -> tuple[list[ParsedArticle], list[InvalidArticle]]:
-    """Parse every source; a duplicate id within one import rejects the later file."""
+) -> tuple[list[ParsedArticle], list[InvalidArticle], dict[str, Path]]:
+    """Parse every source; a duplicate id within one import rejects the later file. Also
+    returns where each id was found, rejected files included."""
     parsed: dict[str, ParsedArticle] = {}
     origin: dict[str, Path] = {}
     errors: list[InvalidArticle] = []
@@ -109,15 +117,15 @@ def parse_sources(
                     data = file.read(MAX_ARTICLE_BYTES + 1)
             except OSError as e:
                 raise InvalidArticle(name, f"cannot be read ({e.strerror})") from e
+            origin[article_id] = source.path
             parsed[article_id] = parse_article(
                 data, name, article_id, source.section, zone, now + FUTURE_TOLERANCE
             )
-            origin[article_id] = source.path
         except InvalidArticle as e:
             errors.append(e)
         if progress:
             progress()
-    return list(parsed.values()), errors
+    return list(parsed.values()), errors, origin
 
 
 class Markers:
@@ -153,8 +161,9 @@ def _new_row(
 ) -> dict[str, Any]:
     # Last-Modified must move for every document the article enters: a back-dated article
     # takes the import time rather than its own, older, update marker.
+    # An embargoed article changes its documents when it appears: at its published time.
     modified = marker if floor is None or marker > floor else now
-    modified = min(modified, now)
+    modified = max(min(modified, now), article.published)
     return {
         "id": article.id,
         "tag": tag,
@@ -177,6 +186,7 @@ def _next_marker(article: ParsedArticle, old: Stored, now: datetime) -> datetime
 def _apply(
     db: Reader,
     articles: list[ParsedArticle],
+    origins: dict[str, Path],
     settings: Settings,
     now: datetime,
     report: ImportReport,
@@ -185,12 +195,7 @@ def _apply(
     writer = db if isinstance(db, Writer) else None
     stored = db.stored([a.id for a in articles])
     floor = db.latest_modified()
-    changed = [
-        a
-        for a in articles
-        if a.id in stored
-        and (stored[a.id].content_hash, stored[a.id].section) != (a.content_hash, a.section)
-    ]
+    changed = [a for a in articles if a.id in stored and _differs(a, stored[a.id])]
     added = [a for a in articles if a.id not in stored]
     report.added += len(added)
     report.updated += len(changed)
@@ -201,13 +206,14 @@ def _apply(
     markers = Markers(db, [*wanted.values(), *(a.updated for a in added)])
     for article in changed:
         old = stored[article.id]
-        marker = markers.unique(wanted[article.id])
         writer.update(
             article.id,
             {
                 "revision": old.revision + 1,
-                "updated": marker,
-                "modified": now,
+                "updated": markers.unique(wanted[article.id]),
+                "modified": max(now, article.published),
+                "withdrawn": None,  # a withdrawn article whose file comes back is restored
+                "source_path": str(origins[article.id].resolve()),
                 **_fields(article),
             },
         )
@@ -216,16 +222,50 @@ def _apply(
     day = now.date().isoformat()
     writer.insert(
         [
-            _new_row(
-                a,
-                f"tag:{settings.tag_authority},{day}:{a.id}",
-                markers.unique(a.updated),
-                now,
-                floor,
-            )
+            {
+                **_new_row(
+                    a,
+                    f"tag:{settings.tag_authority},{day}:{a.id}",
+                    markers.unique(a.updated),
+                    now,
+                    floor,
+                ),
+                "source_path": str(origins[a.id].resolve()),
+            }
             for a in added
         ]
     )
+
+
+def _differs(article: ParsedArticle, old: Stored) -> bool:
+    current = (old.content_hash, old.section, old.withdrawn)
+    return current != (article.content_hash, article.section, None)
+
+
+def _sync(
+    db: Reader,
+    roots: Iterable[Path],
+    origins: dict[str, Path],
+    now: datetime,
+    force: bool,
+    report: ImportReport,
+) -> None:
+    """Withdraw every article whose file was found below a folder in `roots` and is there no
+    longer; refuse to withdraw more than half of the store unless `force`."""
+    gone: set[str] = set()
+    for root in roots:
+        if root.is_dir():
+            gone |= set(db.stored_under(str(root.resolve()))) - set(origins)
+    total = db.count_current()
+    if len(gone) * 2 > total and not force:
+        raise SyncRefused(
+            f"--sync would withdraw {len(gone)} of the {total} stored articles, more than "
+            "half; check the path, or pass --force to withdraw them"
+        )
+    report.withdrawn = sorted(gone)
+    if isinstance(db, Writer):
+        for article_id in report.withdrawn:
+            db.withdraw(article_id, now)
 
 
 def import_sources(
@@ -236,18 +276,19 @@ def import_sources(
     *,
     now: datetime | None = None,
     dry_run: bool = False,
+    sync: Iterable[Path] = (),
+    force: bool = False,
     progress: Callable[[], None] | None = None,
 ) -> ImportReport:
-    """Import collected files in one transaction; report what happened."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    articles, rejected = parse_sources(sources, settings, moment, progress)
-    report = ImportReport(rejected=missing + rejected)
-    if dry_run:
-        with store.read() as reader:
-            _apply(reader, articles, settings, moment, report)
-    else:
-        with store.write() as writer:
-            _apply(writer, articles, settings, moment, report)
+    """Import collected files in one transaction; report what happened. With `sync` folders,
+    also withdraw the articles whose files are gone from them (raises SyncRefused)."""
+    moment = (now or settings.now()).astimezone(UTC).replace(microsecond=0)
+    articles, rejected, origins = parse_sources(sources, settings, moment, progress)
+    report = ImportReport(rejected=missing + rejected, sync=bool(sync))
+    with store.read() if dry_run else store.write() as db:
+        _apply(db, articles, origins, settings, moment, report)
+        if sync:
+            _sync(db, sync, origins, moment, force, report)
     return report
 
 

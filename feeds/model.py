@@ -50,6 +50,7 @@ class Article:
     section: str | None
     revision: int
     modified: datetime  # when the article last changed as HTTP caches see it
+    withdrawn: datetime | None = None
 
     @property
     def summary(self) -> str:
@@ -70,6 +71,22 @@ class FeedInfo:
     updated: datetime
     generator: str
     generator_version: str
+    # RFC 5005 links, each as format name -> absolute URL; `current` only in archives.
+    prev_archive: dict[str, str] | None = None
+    next_archive: dict[str, str] | None = None
+    current: dict[str, str] | None = None
+
+    @property
+    def archive(self) -> bool:
+        return self.current is not None
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A withdrawn article, for RFC 6721 deleted-entry elements in Atom."""
+
+    tag: str
+    when: datetime
 
 
 @dataclass(frozen=True)
@@ -86,3 +103,4 @@ class FeedDocument:
 
     info: FeedInfo
     entries: tuple[Entry, ...]
+    tombstones: tuple[Tombstone, ...] = ()

@@ -50,6 +50,10 @@ articles = sa.Table(
     # When the article last changed as HTTP caches see it (Last-Modified).
     sa.Column("modified", UTCDateTime, nullable=False),
     sa.Column("first_stored", UTCDateTime, nullable=False),
+    # Where the article's file was found (resolved path), for `feeds import --sync`.
+    sa.Column("source_path", sa.Text),
+    # When the article was withdrawn; withdrawn articles keep their row, so no id is reused.
+    sa.Column("withdrawn", UTCDateTime),
 )
 sa.Index("ix_articles_newest", articles.c.published.desc(), articles.c.id)
 sa.Index("ix_articles_modified", articles.c.modified)
@@ -70,3 +74,4 @@ departures = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
 )
 sa.Index("ix_departures_published", departures.c.published)
+sa.Index("ix_articles_withdrawn", articles.c.withdrawn)

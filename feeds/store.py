@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, StoreUnavailable
-from .model import Article
+from .model import Article, Tombstone
 from .schema import articles, departures, meta, metadata
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,6 +44,7 @@ class Stored:
     published: datetime
     updated: datetime
     revision: int
+    withdrawn: datetime | None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -86,6 +87,7 @@ def _article(row: Any) -> Article:
         section=row.section,
         revision=row.revision,
         modified=row.modified,
+        withdrawn=row.withdrawn,
     )
 
 
@@ -101,9 +103,40 @@ _ARTICLE_COLUMNS = [
         "section",
         "revision",
         "modified",
+        "withdrawn",
     )
 ]
 _HEAD_COLUMNS = [articles.c[n] for n in ("id", "revision", "published", "updated", "modified")]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The articles a document draws from: one section (None: all), as visible at `now`."""
+
+    section: str | None
+    now: datetime
+
+
+def _visible(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    # Withdrawn articles and those under embargo (published later than now) are invisible.
+    clauses = [articles.c.withdrawn.is_(None), articles.c.published <= scope.now]
+    if scope.section is not None:
+        clauses.append(articles.c.section == scope.section)
+    return clauses
+
+
+def _within(span: tuple[datetime, datetime]) -> list[sa.ColumnElement[bool]]:
+    return [articles.c.published >= span[0], articles.c.published < span[1]]
+
+
+def _older_than(boundary: Head | None) -> sa.ColumnElement[bool]:
+    """After `boundary` in newest-first order (published descending, then id)."""
+    if boundary is None:
+        return sa.true()
+    return sa.or_(
+        articles.c.published < boundary.published,
+        sa.and_(articles.c.published == boundary.published, articles.c.id > boundary.id),
+    )
 
 
 class Reader:
@@ -116,14 +149,108 @@ class Reader:
         value: str | None = self.conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
         return value
 
-    def newest_heads(self, limit: int) -> list[Head]:
-        """The newest `limit` articles by published time, newest first, ties by id."""
+    def newest_heads(self, scope: Scope, limit: int) -> list[Head]:
+        """The newest `limit` visible articles by published time, newest first, ties by id."""
         query = (
             sa.select(*_HEAD_COLUMNS)
+            .where(*_visible(scope))
             .order_by(articles.c.published.desc(), articles.c.id)
             .limit(limit)
         )
         return [Head(*row) for row in self.conn.execute(query)]
+
+    def archived_heads(
+        self,
+        scope: Scope,
+        boundary: Head | None,
+        span: tuple[datetime, datetime],
+        offset: int,
+        limit: int,
+    ) -> list[Head]:
+        """Visible articles published within `span` and older than `boundary` (the oldest
+        entry of the subscription document), oldest first."""
+        query = (
+            sa.select(*_HEAD_COLUMNS)
+            .where(*_visible(scope), *_within(span), _older_than(boundary))
+            .order_by(articles.c.published, articles.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return [Head(*row) for row in self.conn.execute(query)]
+
+    def count_archived(
+        self, scope: Scope, boundary: Head | None, span: tuple[datetime, datetime]
+    ) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(articles)
+            .where(*_visible(scope), *_within(span), _older_than(boundary))
+        )
+        return int(self.conn.scalar(query) or 0)
+
+    def newest_archived_before(
+        self, scope: Scope, boundary: Head | None, before: datetime | None
+    ) -> datetime | None:
+        """The published time of the newest archived article published before `before`."""
+        query = sa.select(sa.func.max(articles.c.published)).where(
+            *_visible(scope), _older_than(boundary)
+        )
+        if before is not None:
+            query = query.where(articles.c.published < before)
+        moment: datetime | None = self.conn.scalar(query)
+        return moment
+
+    def oldest_archived_from(
+        self, scope: Scope, boundary: Head | None, start: datetime
+    ) -> datetime | None:
+        """The published time of the oldest archived article published at or after `start`."""
+        query = sa.select(sa.func.min(articles.c.published)).where(
+            *_visible(scope), _older_than(boundary), articles.c.published >= start
+        )
+        moment: datetime | None = self.conn.scalar(query)
+        return moment
+
+    def tombstones(
+        self,
+        scope: Scope,
+        span: tuple[datetime, datetime] | None,
+        since: datetime | None,
+        boundary: Head | None = None,
+    ) -> list[Tombstone]:
+        """Withdrawn articles that had been visible: published within `span` (None: any),
+        withdrawn at or after `since` (None: ever), older than `boundary`; newest first."""
+        query = sa.select(articles.c.tag, articles.c.withdrawn).where(
+            articles.c.withdrawn.is_not(None),
+            articles.c.published <= articles.c.withdrawn,
+            articles.c.withdrawn <= scope.now,
+            _older_than(boundary),
+        )
+        if scope.section is not None:
+            query = query.where(articles.c.section == scope.section)
+        if span is not None:
+            query = query.where(*_within(span))
+        if since is not None:
+            query = query.where(articles.c.withdrawn >= since)
+        query = query.order_by(articles.c.withdrawn.desc(), articles.c.tag)
+        return [Tombstone(tag, when) for tag, when in self.conn.execute(query)]
+
+    def next_release(self, now: datetime) -> datetime | None:
+        """When the next embargoed article becomes visible."""
+        query = sa.select(sa.func.min(articles.c.published)).where(
+            articles.c.withdrawn.is_(None), articles.c.published > now
+        )
+        moment: datetime | None = self.conn.scalar(query)
+        return moment
+
+    def sections(self, now: datetime) -> list[str]:
+        """Every section with a visible article, sorted."""
+        query = (
+            sa.select(articles.c.section)
+            .where(*_visible(Scope(None, now)), articles.c.section.is_not(None))
+            .distinct()
+            .order_by(articles.c.section)
+        )
+        return list(self.conn.scalars(query))
 
     def articles(self, ids: Sequence[str]) -> list[Article]:
         """The articles with these ids, in the order given."""
@@ -137,11 +264,18 @@ class Reader:
         found = self.articles([article_id])
         return found[0] if found else None
 
-    def latest_departure(self, since: datetime | None) -> datetime | None:
-        """When an article last left a place at or after `since` (None: anywhere)."""
+    def latest_departure(
+        self, section: str | None, since: datetime | None, until: datetime | None = None
+    ) -> datetime | None:
+        """When an article last left a place published in [since, until) (None: unbounded),
+        in `section` (None: any)."""
         query = sa.select(sa.func.max(departures.c.at))
+        if section is not None:
+            query = query.where(departures.c.section == section)
         if since is not None:
             query = query.where(departures.c.published >= since)
+        if until is not None:
+            query = query.where(departures.c.published < until)
         moment: datetime | None = self.conn.scalar(query)
         return moment
 
@@ -157,7 +291,15 @@ class Reader:
         id_list = list(ids)
         columns = [
             articles.c[n]
-            for n in ("id", "content_hash", "section", "published", "updated", "revision")
+            for n in (
+                "id",
+                "content_hash",
+                "section",
+                "published",
+                "updated",
+                "revision",
+                "withdrawn",
+            )
         ]
         for start in range(0, len(id_list), 500):
             chunk = id_list[start : start + 500]
@@ -178,6 +320,27 @@ class Reader:
             )
         return found
 
+    def stored_under(self, folder: str) -> dict[str, str]:
+        """Id -> file of every article not withdrawn whose file was found below `folder`."""
+        escaped = folder.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = sa.select(articles.c.id, articles.c.source_path).where(
+            articles.c.withdrawn.is_(None),
+            articles.c.source_path.like(escaped + "/%", escape="\\"),
+        )
+        return {row.id: row.source_path for row in self.conn.execute(query)}
+
+    def count_current(self) -> int:
+        """How many stored articles are not withdrawn."""
+        query = (
+            sa.select(sa.func.count()).select_from(articles).where(articles.c.withdrawn.is_(None))
+        )
+        return int(self.conn.scalar(query) or 0)
+
+    def latest_visible_modified(self, now: datetime) -> datetime | None:
+        query = sa.select(sa.func.max(articles.c.modified)).where(*_visible(Scope(None, now)))
+        moment: datetime | None = self.conn.scalar(query)
+        return moment
+
     def latest_modified(self) -> datetime | None:
         moment: datetime | None = self.conn.scalar(sa.select(sa.func.max(articles.c.modified)))
         return moment
@@ -192,6 +355,15 @@ class Writer(Reader):
 
     def update(self, article_id: str, values: dict[str, Any]) -> None:
         self.conn.execute(articles.update().where(articles.c.id == article_id).values(**values))
+
+    def withdraw(self, article_id: str, now: datetime) -> Stored | None:
+        """Withdraw an article (its row stays, so its id is never reused); None if unknown."""
+        old = self.stored([article_id]).get(article_id)
+        if old is None or old.withdrawn is not None:
+            return old
+        self.update(article_id, {"withdrawn": now, "modified": now})
+        self.record_departure(article_id, old.published, old.section, now)
+        return old
 
     def record_departure(
         self, article_id: str, published: datetime, section: str | None, at: datetime

@@ -112,10 +112,12 @@ def _parse_dateline(
             "implausible; check the year",
             number,
         )
-    if not_after is not None and updated > not_after:
+    # A future published time is an embargo; a future Updated: on a published article is
+    # a mistake.
+    if not_after is not None and published <= not_after < updated:
         raise InvalidArticle(
             path,
-            f"dateline {line!r} is in the future; import the article once that time has come",
+            f"dateline {line!r}: the Updated: time is in the future; correct it or leave it out",
             number,
         )
     return published, updated
@@ -136,8 +138,8 @@ def parse_article(
     zone: ZoneInfo,
     not_after: datetime | None = None,
 ) -> ParsedArticle:
-    """Parse the bytes of one article file; `path` is only used in error messages. Dates
-    after `not_after` are rejected."""
+    """Parse the bytes of one article file; `path` is only used in error messages. An
+    Updated: time after `not_after` is rejected unless the article is under embargo."""
     if not ID_PATTERN.match(article_id):
         raise InvalidArticle(
             path,

@@ -1,4 +1,5 @@
-"""HTTP: feeds, pages and health, with conditional GET, gzip and caching headers.
+"""HTTP: feeds, archives, pages, the feed directory and health, with conditional GET, gzip
+and caching headers.
 
 Every absolute URL comes from FEEDS_BASE_URL; nothing here reads the Host header.
 """
@@ -6,30 +7,46 @@ Every absolute URL comes from FEEDS_BASE_URL; nothing here reads the Host header
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Callable
+from types import ModuleType
 from typing import cast
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from werkzeug.http import http_date
 
+from . import opml
 from .app import Service
 from .conditional import not_modified
+from .config import Settings
 from .documents import (
+    DocKey,
+    Month,
+    Plan,
     Validators,
     article_path,
     article_validators,
+    document,
     feed_path,
-    site_document,
-    site_heads,
+    max_age,
+    plan,
+    section_label,
     validators,
 )
 from .errors import StoreUnavailable
 from .formats import BY_FILENAME, FORMATS
+from .store import Reader
 
 bp = Blueprint("feeds", __name__)
 # Only GET and HEAD are served; everything else, OPTIONS included, is 405 with an Allow header.
-
+ROUTE = {"provide_automatic_options": False}
 FEED_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+HTML = "text/html; charset=utf-8"
+_YEAR, _MONTH, _PART = (
+    re.compile(r"^\d{4}$"),
+    re.compile(r"^(0[1-9]|1[0-2])$"),
+    re.compile(r"^[1-9]\d*$"),
+)
 
 
 def service() -> Service:
@@ -41,19 +58,22 @@ def _accepts_gzip() -> bool:
 
 
 def conditional_response(
-    found: Validators, media_type: str, render: Callable[[], bytes], *, compress: bool = True
+    found: Validators,
+    media_type: str,
+    render: Callable[[], bytes],
+    *,
+    seconds: int,
+    links: list[str],
 ) -> Response:
     """A 304 decided from `found` alone, or a 200 from `render()`, gzipped when accepted."""
-    settings = service().settings
-    gz = compress and _accepts_gzip()
+    gz = _accepts_gzip()
     etag = found.etag + ("-gz" if gz else "")
     headers = {
         "ETag": f'"{etag}"',
-        "Cache-Control": f"public, max-age={settings.max_age}",
-        "Last-Modified": http_date(found.last_modified),
+        "Cache-Control": f"public, max-age={seconds}",
+        "Vary": "Accept-Encoding",
+        "Link": ", ".join(links),
     }
-    if compress:
-        headers["Vary"] = "Accept-Encoding"
     variants = (found.etag, found.etag + "-gz")
     if not_modified(
         request.headers.get("If-None-Match"),
@@ -61,8 +81,8 @@ def conditional_response(
         variants,
         found.last_modified,
     ):
-        del headers["Last-Modified"]  # RFC 9110 §15.4.5: validators and caching fields only
         return Response(status=304, headers=headers)
+    headers["Last-Modified"] = http_date(found.last_modified)
     body = render()
     if gz:
         body = gzip.compress(body, compresslevel=6, mtime=0)
@@ -70,64 +90,159 @@ def conditional_response(
     return Response(body, status=200, headers=headers, content_type=media_type)
 
 
-@bp.get("/feeds/<filename>", provide_automatic_options=False)
-def feed(filename: str) -> Response:
-    fmt = BY_FILENAME.get(filename)
+def _feed_links(settings: Settings, section: str | None) -> list[str]:
+    """Link header values naming the feeds of the site or a section (RFC 8288)."""
+    title = settings.title + (f" — {section_label(section)}" if section else "")
+    links = []
+    for name, module in FORMATS.items():
+        media_type = module.MEDIA_TYPE.split(";")[0]
+        label = f"{title} ({FEED_LABELS[name]})".replace('"', "'")
+        url = settings.url(feed_path(name, section))
+        links.append(f'<{url}>; rel="alternate"; type="{media_type}"; title="{label}"')
+    return links
+
+
+def _serve_feed(key: DocKey, filename: str) -> Response:
+    fmt: ModuleType | None = BY_FILENAME.get(filename)
     if fmt is None:
         abort(404)
     svc = service()
+    now = svc.settings.now()
     with svc.store.read() as reader:
-        heads = site_heads(reader, svc.settings)
-        found = validators(reader, svc.settings, heads, fmt.NAME)
+        found = plan(reader, svc.settings, key, now)
+        if found is None:
+            abort(404)
         return conditional_response(
-            found, fmt.MEDIA_TYPE, lambda: fmt.render(site_document(reader, svc.settings, heads))
+            validators(svc.settings, found, fmt.NAME),
+            fmt.MEDIA_TYPE,
+            lambda: fmt.render(document(reader, svc.settings, found)),
+            seconds=max_age(reader, svc.settings, now, found),
+            links=[f'<{svc.settings.url(key.path(fmt.NAME))}>; rel="self"'],
         )
 
 
-def _page(template: str, **context: object) -> bytes:
+def _archive_key(section: str | None, year: str, month: str, part: str) -> DocKey:
+    if not (_YEAR.match(year) and _MONTH.match(month) and _PART.match(part)):
+        abort(404)
+    return DocKey(section, Month(int(year), int(month)), int(part))
+
+
+@bp.get("/feeds/<filename>", **ROUTE)
+def feed(filename: str) -> Response:
+    return _serve_feed(DocKey(), filename)
+
+
+@bp.get("/feeds/<section>/<filename>", **ROUTE)
+def section_feed(section: str, filename: str) -> Response:
+    return _serve_feed(DocKey(section), filename)
+
+
+@bp.get("/feeds/archive/<year>/<month>/<part>/<filename>", **ROUTE)
+def archive(year: str, month: str, part: str, filename: str) -> Response:
+    return _serve_feed(_archive_key(None, year, month, part), filename)
+
+
+@bp.get("/feeds/<section>/archive/<year>/<month>/<part>/<filename>", **ROUTE)
+def section_archive(section: str, year: str, month: str, part: str, filename: str) -> Response:
+    return _serve_feed(_archive_key(section, year, month, part), filename)
+
+
+def _page(template: str, section: str | None = None, **context: object) -> bytes:
     settings = service().settings
     feeds = [
-        (FEED_LABELS[name], settings.url(feed_path(name)), FORMATS[name].MEDIA_TYPE.split(";")[0])
+        (
+            FEED_LABELS[name],
+            settings.url(feed_path(name, section)),
+            FORMATS[name].MEDIA_TYPE.split(";")[0],
+        )
         for name in FORMATS
     ]
-    return render_template(template, settings=settings, feeds=feeds, **context).encode()
+    return render_template(
+        template,
+        settings=settings,
+        feeds=feeds,
+        section=section,
+        section_label=section_label(section) if section else None,
+        opml_url=settings.url("/feeds.opml"),
+        **context,
+    ).encode()
 
 
-@bp.get("/", provide_automatic_options=False)
-def index() -> Response:
+def _listing(reader: Reader, found: Plan, template: str) -> Callable[[], bytes]:
     svc = service()
-    with svc.store.read() as reader:
-        heads = site_heads(reader, svc.settings)
-        found = validators(reader, svc.settings, heads, "index")
-
-        def render() -> bytes:
-            doc = site_document(reader, svc.settings, heads)
-            return _page("index.html", doc=doc)
-
-        return conditional_response(found, "text/html; charset=utf-8", render)
+    return lambda: _page(template, found.key.section, doc=document(reader, svc.settings, found))
 
 
-@bp.get("/articles/<article_id>", provide_automatic_options=False)
-def article(article_id: str) -> Response:
+def _serve_listing(section: str | None) -> Response:
     svc = service()
+    now = svc.settings.now()
     with svc.store.read() as reader:
-        found_article = reader.article(article_id)
-        if found_article is None:
+        found = plan(reader, svc.settings, DocKey(section), now)
+        if found is None:
             abort(404)
-        found = article_validators(svc.settings, found_article)
-        url = svc.settings.url(article_path(article_id))
         return conditional_response(
-            found,
-            "text/html; charset=utf-8",
-            lambda: _page("article.html", article=found_article, url=url),
+            validators(svc.settings, found, "html"),
+            HTML,
+            _listing(reader, found, "section.html" if section else "index.html"),
+            seconds=max_age(reader, svc.settings, now),
+            links=_feed_links(svc.settings, section),
         )
 
 
-@bp.get("/healthz", provide_automatic_options=False)
+@bp.get("/", **ROUTE)
+def index() -> Response:
+    return _serve_listing(None)
+
+
+@bp.get("/sections/<section>", **ROUTE)
+def section_page(section: str) -> Response:
+    return _serve_listing(section)
+
+
+@bp.get("/articles/<article_id>", **ROUTE)
+def article(article_id: str) -> Response:
+    svc = service()
+    now = svc.settings.now()
+    with svc.store.read() as reader:
+        found = reader.article(article_id)
+        if found is None or found.published > now:  # unknown, or under embargo
+            abort(404)
+        if found.withdrawn is not None:
+            abort(410)
+        url = svc.settings.url(article_path(article_id))
+        return conditional_response(
+            article_validators(svc.settings, found),
+            HTML,
+            lambda: _page("article.html", found.section, article=found, url=url),
+            seconds=max_age(reader, svc.settings, now),
+            links=_feed_links(svc.settings, None)
+            + (_feed_links(svc.settings, found.section) if found.section else []),
+        )
+
+
+@bp.get("/feeds.opml", **ROUTE)
+def directory() -> Response:
+    svc = service()
+    now = svc.settings.now()
+    with svc.store.read() as reader:
+        sections = reader.sections(now)
+        found = opml.validators(reader, svc.settings, sections, now)
+        return conditional_response(
+            found,
+            opml.MEDIA_TYPE,
+            lambda: opml.render(svc.settings, sections, FEED_LABELS),
+            seconds=max_age(reader, svc.settings, now),
+            links=[f'<{svc.settings.url("/feeds.opml")}>; rel="self"'],
+        )
+
+
+@bp.get("/healthz", **ROUTE)
 def healthz() -> Response:
     if service().store.ping():
         return Response(
-            "ok\n", content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"}
+            "ok\n",
+            content_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-store"},
         )
     return Response(
         "the store does not answer\n",

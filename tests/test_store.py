@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from feeds.store import Store
+from feeds.store import Scope, Store
 
 from .conftest import IMPORT_TIME, Content, ImportFn, article_text
+
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(store: Store) -> None:
@@ -68,7 +70,7 @@ def test_feed_holds_the_newest_page_size_articles_newest_first_ties_by_id(
             )
     run_import()
     with store.read() as reader:
-        heads = reader.newest_heads(50)
+        heads = reader.newest_heads(Scope(None, FAR_FUTURE), 50)
     ids = [h.id for h in heads]
     assert len(ids) == 50
     assert ids[:4] == ["27a", "27b", "26a", "26b"]

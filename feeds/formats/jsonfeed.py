@@ -25,6 +25,7 @@ def _item(entry: Entry) -> dict[str, Any]:
         "content_text": paragraphs_text(article.paragraphs),
         "date_published": rfc3339(article.published),
         "date_modified": rfc3339(article.updated),
+        **({"tags": [article.section]} if article.section else {}),
     }
 
 
@@ -40,4 +41,6 @@ def render(doc: FeedDocument) -> bytes:
         "authors": [{"name": info.author}],
         "items": [_item(e) for e in doc.entries],
     }
+    if info.prev_archive is not None:  # paging: each document leads to the next older one
+        feed["next_url"] = info.prev_archive[NAME]
     return json.dumps(feed, ensure_ascii=False, indent=2).encode() + b"\n"

@@ -24,11 +24,13 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from ..model import FeedDocument
+from ..model import FeedDocument, FeedInfo
 from .text import looks_like_markup, paragraphs_html, rfc3339
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
+FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+AT_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721
 RENDER_LOCK = threading.Lock()
 
 
@@ -49,17 +51,37 @@ def _atom_text(parent: Any, name: str) -> None:
         element.text = escape(element.text, quote=False)
 
 
-class _RssChannel(BaseExtension):  # type: ignore[misc]
-    """Channel fields feedgen has no setter for."""
+def _history_links(info: FeedInfo, fmt: str) -> list[tuple[str, str]]:
+    """RFC 5005 links: (rel, URL) for the previous and next archives and the current feed."""
+    links = []
+    for rel, urls in (
+        ("current", info.current),
+        ("prev-archive", info.prev_archive),
+        ("next-archive", info.next_archive),
+    ):
+        if urls is not None:
+            links.append((rel, urls[fmt]))
+    return links
 
-    publisher: str
+
+class _RssChannel(BaseExtension):  # type: ignore[misc]
+    """Channel fields feedgen has no setter for: publisher, RFC 5005 paging links (feedgen
+    drops every atom:link but self in RSS) and fh:archive."""
+
+    info: FeedInfo
 
     def extend_ns(self) -> dict[str, str]:
-        return {"dc": DC_NS}
+        return {"dc": DC_NS, "fh": FH_NS} if self.info.archive else {"dc": DC_NS}
 
     def extend_rss(self, rss: Any) -> Any:
         channel = rss[0]
-        etree.SubElement(channel, f"{{{DC_NS}}}publisher").text = self.publisher
+        etree.SubElement(channel, f"{{{DC_NS}}}publisher").text = self.info.author
+        for rel, url in _history_links(self.info, "rss"):
+            etree.SubElement(
+                channel, f"{{{ATOM_NS}}}link", href=url, rel=rel, type="application/rss+xml"
+            )
+        if self.info.archive:
+            etree.SubElement(channel, f"{{{FH_NS}}}archive")
         return rss
 
 
@@ -76,9 +98,23 @@ class _RssItem(BaseEntryExtension):  # type: ignore[misc]
 
 
 class _AtomFeed(BaseExtension):  # type: ignore[misc]
+    """fh:archive in archive documents and RFC 6721 tombstones for withdrawn entries."""
+
+    doc: FeedDocument
+
+    def extend_ns(self) -> dict[str, str]:
+        spaces = {"fh": FH_NS} if self.doc.info.archive else {}
+        return spaces | ({"at": AT_NS} if self.doc.tombstones else {})
+
     def extend_atom(self, feed: Any) -> Any:
         _atom_text(feed, "title")
         _atom_text(feed, "subtitle")
+        if self.doc.info.archive:
+            etree.SubElement(feed, f"{{{FH_NS}}}archive")
+        for stone in self.doc.tombstones:
+            etree.SubElement(
+                feed, f"{{{AT_NS}}}deleted-entry", ref=stone.tag, when=rfc3339(stone.when)
+            )
         return feed
 
 
@@ -95,9 +131,10 @@ def build(doc: FeedDocument, fmt: str) -> Any:
     fg = FeedGenerator()
     if atom:
         fg.register_extension("feeds", _AtomFeed, _AtomEntry, atom=True, rss=False)
+        fg.feeds.doc = doc
     else:
         fg.register_extension("feeds", _RssChannel, _RssItem, atom=False, rss=True)
-        fg.feeds.publisher = info.author
+        fg.feeds.info = info
     fg.id(info.feed_id)
     fg.title(info.title if atom else _rss_text(info.title))
     fg.language(info.language)
@@ -108,6 +145,8 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fg.author({"name": info.author})
         fg.link(href=info.urls[fmt], rel="self", type="application/atom+xml")
         fg.link(href=info.home_url, rel="alternate", type="text/html")
+        for rel, url in _history_links(info, fmt):
+            fg.link(href=url, rel=rel, type="application/atom+xml")
     else:
         fg.description(_rss_text(info.description))
         fg.link(href=info.urls[fmt], rel="self", type="application/rss+xml")
@@ -119,6 +158,8 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fe.id(article.tag)
         fe.link(href=entry.url, rel="alternate", type="text/html")
         fe.content(paragraphs_html(article.paragraphs), type="html")
+        if article.section:
+            fe.category(term=article.section)
         if atom:
             fe.title(article.title)
             summary = article.summary
