@@ -153,7 +153,7 @@ def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan
         if boundary is not None:
             older = reader.newest_archived_before(scope, boundary, None)
             prev = _archive_key(reader, scope, boundary, older, settings.archive_size, True)
-        tombstones = reader.tombstones(scope, None, since)
+        tombstones = reader.tombstones(scope, since)
         return Plan(key, scope, newest, prev, None, tombstones, sub_moments, False)
     if boundary is None:
         return None
@@ -185,11 +185,15 @@ def _archive_plan(
         newer = reader.oldest_archived_from(scope, boundary, span[1])
         nxt = _archive_key(reader, scope, boundary, newer, size, False)
     moments = _head_moments(reader, scope, heads, False, span)
-    if nxt is None:  # the newest archive takes in what leaves the subscription document
+    if nxt is None:
+        # The newest archive takes in what leaves the subscription document, and leads on
+        # to it, so that every archive sits in a chain of links (a lone archive with
+        # neither link reads as an incomplete one).
         moments += sub_moments
-    tombstones = reader.tombstones(scope, span, None, boundary) if key.part == 1 else []
+        nxt = key.subscription
     closed = span[1] <= scope.now and boundary.published >= span[1]
-    return Plan(key, scope, heads, prev, nxt, tombstones, moments, closed)
+    # A withdrawn article simply leaves its archive; tombstones live in subscription documents.
+    return Plan(key, scope, heads, prev, nxt, [], moments, closed)
 
 
 def validators(settings: Settings, found: Plan, fmt: str) -> Validators:

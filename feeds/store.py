@@ -210,27 +210,16 @@ class Reader:
         moment: datetime | None = self.conn.scalar(query)
         return moment
 
-    def tombstones(
-        self,
-        scope: Scope,
-        span: tuple[datetime, datetime] | None,
-        since: datetime | None,
-        boundary: Head | None = None,
-    ) -> list[Tombstone]:
-        """Withdrawn articles that had been visible: published within `span` (None: any),
-        withdrawn at or after `since` (None: ever), older than `boundary`; newest first."""
+    def tombstones(self, scope: Scope, since: datetime) -> list[Tombstone]:
+        """Articles withdrawn at or after `since` that had been visible; newest first."""
         query = sa.select(articles.c.tag, articles.c.withdrawn).where(
             articles.c.withdrawn.is_not(None),
-            articles.c.published <= articles.c.withdrawn,
+            articles.c.withdrawn >= since,
             articles.c.withdrawn <= scope.now,
-            _older_than(boundary),
+            articles.c.published <= articles.c.withdrawn,
         )
         if scope.section is not None:
             query = query.where(articles.c.section == scope.section)
-        if span is not None:
-            query = query.where(*_within(span))
-        if since is not None:
-            query = query.where(articles.c.withdrawn >= since)
         query = query.order_by(articles.c.withdrawn.desc(), articles.c.tag)
         return [Tombstone(tag, when) for tag, when in self.conn.execute(query)]
 
