@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import cast
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from werkzeug.http import http_date
@@ -96,10 +97,17 @@ def _feed_links(settings: Settings, section: str | None) -> list[str]:
     links = []
     for name, module in FORMATS.items():
         media_type = module.MEDIA_TYPE.split(";")[0]
-        label = f"{title} ({FEED_LABELS[name]})".replace('"', "'")
+        label = f"{title} ({FEED_LABELS[name]})"
         url = settings.url(feed_path(name, section))
-        links.append(f'<{url}>; rel="alternate"; type="{media_type}"; title="{label}"')
+        links.append(f'<{url}>; rel="alternate"; type="{media_type}"; {_link_title(label)}')
     return links
+
+
+def _link_title(label: str) -> str:
+    """A Link title parameter; RFC 8187 encoding when the text is not plain ASCII."""
+    if label.isascii() and '"' not in label and "\\" not in label:
+        return f'title="{label}"'
+    return "title*=UTF-8''" + quote(label, safe="")
 
 
 def _serve_feed(key: DocKey, filename: str) -> Response:
