@@ -7,27 +7,48 @@ from pathlib import Path
 from flask import Flask
 
 from .app import Service
-from .documents import feed_path
+from .documents import DocKey, article_path, plan, section_path
 from .formats import FORMATS
+
+
+def _feed_paths(svc: Service) -> list[str]:
+    """Every feed document: the site's and each section's, with all their archives."""
+    paths: list[str] = []
+    now = svc.settings.now()
+    with svc.store.read() as reader:
+        for section in [None, *reader.sections(now)]:
+            key: DocKey | None = DocKey(section)
+            while key is not None:
+                found = plan(reader, svc.settings, key, now)
+                if found is None:
+                    break
+                paths += [key.path(name) for name in FORMATS]
+                key = found.prev
+    return paths
 
 
 def _paths(app: Flask) -> list[tuple[str, str]]:
     """(URL path, file path relative to the output folder) of every document."""
     svc: Service = app.extensions["feeds"]
-    paths = [(feed_path(name), feed_path(name).lstrip("/")) for name in FORMATS]
-    paths.append(("/", "index.html"))
+    paths = [(p, p.lstrip("/")) for p in _feed_paths(svc)]
+    paths += [("/", "index.html"), ("/feeds.opml", "feeds.opml")]
     with svc.store.read() as reader:
+        sections = reader.sections(svc.settings.now())
         ids = reader.all_ids()
-    paths += [(f"/articles/{i}", f"articles/{i}.html") for i in ids]
+    paths += [(section_path(s), section_path(s).lstrip("/") + ".html") for s in sections]
+    paths += [(article_path(i), f"articles/{i}.html") for i in ids]
     return paths
 
 
 def render_site(app: Flask, out: Path) -> int:
-    """Write every document into `out`; returns how many files were written."""
+    """Write every document into `out`; returns how many files were written. Articles that
+    are withdrawn or under embargo are left out."""
     client = app.test_client()
     count = 0
     for url_path, file_path in _paths(app):
         response = client.get(url_path)
+        if url_path.startswith("/articles/") and response.status_code in (404, 410):
+            continue
         if response.status_code != 200:
             raise RuntimeError(f"{url_path} answered {response.status_code}")
         target = out / file_path

@@ -91,8 +91,13 @@ def test_bad_setting_stops_with_its_name(
 
 def test_render_writes_static_files(tmp_path: Path, content: Content) -> None:
     content.write(SEED.name, SEED.read_bytes())
-    env = {"FEEDS_BASE_URL": "https://news.example.com"}
-    assert feeds(tmp_path, "import", str(content.root), env=env).returncode == 0
+    content.write("world/w.txt", article_text(dateline="1 March 2019, 10:00"))
+    env = {
+        "FEEDS_BASE_URL": "https://news.example.com",
+        "FEEDS_PAGE_SIZE": "1",
+        "FEEDS_CONTENT": str(content.root),
+    }
+    assert feeds(tmp_path, "import", env=env).returncode == 0
     out = tmp_path / "site"
     result = feeds(tmp_path, "render", "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
@@ -102,6 +107,11 @@ def test_render_writes_static_files(tmp_path: Path, content: Content) -> None:
         "feeds/feed.json",
         "index.html",
         f"articles/{SEED.stem}.html",
+        "articles/w.html",
+        "feeds/world/atom.xml",
+        "feeds/archive/2019/03/1/rss.xml",
+        "sections/world.html",
+        "feeds.opml",
     ):
         assert (out / name).stat().st_size > 0, name
     parsed = feedparser.parse((out / "feeds/atom.xml").read_bytes())
