@@ -19,10 +19,11 @@ import jsonschema
 import pytest
 from lxml import etree
 
-from .conftest import SEED, Content, Served, article_text
+from .conftest import SEED, Content, Served, article_text, start_server
 
 pytestmark = pytest.mark.e2e
 ATOM = "{http://www.w3.org/2005/Atom}"
+FH = "{http://purl.org/syndication/history/1.0}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
 TAG_URI = re.compile(r"^tag:[A-Za-z0-9.-]+,\d{4}-\d{2}-\d{2}:[A-Za-z0-9._~-]+$")
 END_TAG = re.compile(r"</(\w+)>")
@@ -33,8 +34,7 @@ ALL_CHARACTERS = "".join(chr(c) for c in range(0x3000) if not 0xD800 <= c < 0xE0
 )
 
 
-@pytest.fixture
-def hostile(served: Served, content: Content) -> Served:
+def write_hostile(content: Content) -> None:
     content.write(SEED.name, SEED.read_bytes())
     for n in range(3):  # one dateline three times: three different update markers
         content.write(f"same{n}.txt", article_text(title=f"Same minute {n}"))
@@ -51,6 +51,11 @@ def hostile(served: Served, content: Content) -> Served:
         "uk/all.txt",
         "\n".join(["Banner", "Every " + ALL_CHARACTERS[:120], "2 July 2020, 09:00", *lines]),
     )
+
+
+@pytest.fixture
+def hostile(served: Served, content: Content) -> Served:
+    write_hostile(content)
     result = served.feeds("import", str(content.root))
     assert "6 added" in result.stdout, result.stderr
     return served
@@ -89,19 +94,18 @@ def raw_line_of(raw: str, element: etree._Element) -> str:
     return raw.splitlines()[element.sourceline - 1]
 
 
-def test_rss_keeps_the_validator_rules(hostile: Served) -> None:
-    url = hostile.url("/feeds/rss.xml")
+def check_rss(url: str) -> tuple[list[str], str | None]:
+    """Check one RSS document; return its guids and its prev-archive URL."""
     data = get(url)
     raw = data.decode()
     channel = etree.fromstring(data).find("channel")
     assert channel.find(f"{ATOM}link[@rel='self']").get("href") == url
     assert plausible(parsedate_to_datetime(channel.findtext("lastBuildDate")))
     items = channel.findall("item")
-    assert len(items) == 6
     guids = [item.findtext("guid") for item in items]
-    assert len(set(guids)) == 6 and all(TAG_URI.match(g) for g in guids)
+    assert len(set(guids)) == len(items) and all(TAG_URI.match(g) for g in guids)
     updated = [item.findtext(f"{ATOM}updated") for item in items]
-    assert len(set(updated)) == 6
+    assert len(set(updated)) == len(items)
     for item in items:
         title = item.find("title")
         assert no_undeclared_html(title.text, raw_line_of(raw, title)), title.text
@@ -111,18 +115,23 @@ def test_rss_keeps_the_validator_rules(hostile: Served) -> None:
             assert clean_characters(element.text)
         strict_html(item.findtext("description"))
         strict_html(item.findtext(CONTENT))
+    prev = channel.find(f"{ATOM}link[@rel='prev-archive']")
+    return guids, None if prev is None else prev.get("href")
 
 
-def test_atom_keeps_the_validator_rules(hostile: Served) -> None:
-    url = hostile.url("/feeds/atom.xml")
+def check_atom(url: str) -> tuple[list[str], str | None]:
+    """Check one Atom document; return its entry ids and its prev-archive URL."""
     feed = etree.fromstring(get(url))
-    assert feed.find(f"{ATOM}link[@rel='self']").get("href") == url
+    links = {link.get("rel"): link.get("href") for link in feed.findall(f"{ATOM}link")}
+    assert links["self"] == url
+    if feed.find(f"{FH}archive") is not None:  # an archive sits in a chain of links
+        assert "current" in links and ("prev-archive" in links or "next-archive" in links)
     assert feed.findtext(f"{ATOM}author/{ATOM}name")
     assert plausible(datetime.fromisoformat(feed.findtext(f"{ATOM}updated")))
     entries = feed.findall(f"{ATOM}entry")
     ids = [e.findtext(f"{ATOM}id") for e in entries]
     updated = [e.findtext(f"{ATOM}updated") for e in entries]
-    assert len(set(ids)) == len(set(updated)) == len(entries) == 6
+    assert len(set(ids)) == len(set(updated)) == len(entries)
     for entry in entries:
         assert TAG_URI.match(entry.findtext(f"{ATOM}id"))
         published = datetime.fromisoformat(entry.findtext(f"{ATOM}published"))
@@ -138,16 +147,48 @@ def test_atom_keeps_the_validator_rules(hostile: Served) -> None:
         content = entry.find(f"{ATOM}content")
         assert content.get("type") == "html"
         strict_html(content.text)
+    return ids, links.get("prev-archive")
 
 
-def test_json_feed_keeps_version_1_1(hostile: Served) -> None:
-    feed = json.loads(get(hostile.url("/feeds/feed.json")))
+def check_json(url: str) -> tuple[list[str], str | None]:
+    feed = json.loads(get(url))
     jsonschema.validate(feed, SCHEMA, format_checker=jsonschema.FormatChecker())
-    assert feed["feed_url"] == hostile.url("/feeds/feed.json")
-    assert len({item["id"] for item in feed["items"]}) == 6
+    assert feed["feed_url"] == url
     for item in feed["items"]:
         strict_html(item["content_html"])
         assert clean_characters(item["title"] + item["content_text"])
+    return [item["id"] for item in feed["items"]], feed.get("next_url")
+
+
+CHECKS = {"rss.xml": check_rss, "atom.xml": check_atom, "feed.json": check_json}
+
+
+@pytest.mark.parametrize("filename", sorted(CHECKS))
+def test_every_subscription_document_keeps_the_rules(hostile: Served, filename: str) -> None:
+    ids, prev = CHECKS[filename](hostile.url(f"/feeds/{filename}"))
+    assert len(set(ids)) == 6 and prev is None
+
+
+@pytest.mark.parametrize("filename", sorted(CHECKS))
+def test_every_archive_and_section_document_keeps_the_rules(
+    tmp_path: Path, content: Content, filename: str
+) -> None:
+    server = start_server(
+        tmp_path,
+        {"FEEDS_PAGE_SIZE": "2", "FEEDS_ARCHIVE_SIZE": "1", "FEEDS_CONTENT": str(content.root)},
+    )
+    try:
+        write_hostile(content)
+        assert "6 added" in server.feeds("import").stdout
+        for section, count in (("", 6), ("world/", 1), ("uk/", 1)):
+            url: str | None = server.url(f"/feeds/{section}{filename}")
+            seen: list[str] = []
+            while url:
+                ids, url = CHECKS[filename](url)
+                seen += ids
+            assert len(seen) == len(set(seen)) == count
+    finally:
+        server.stop()
 
 
 def test_a_feed_with_no_entries_has_a_plausible_fixed_updated_time(served: Served) -> None:
