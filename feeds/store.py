@@ -357,6 +357,10 @@ class Writer(Reader):
     def record_departure(
         self, article_id: str, published: datetime, section: str | None, at: datetime
     ) -> None:
+        """Note that an article left the place it had (published, section) at `at`; an
+        article still under embargo had no place anyone could see."""
+        if published > at:
+            return
         self.conn.execute(
             departures.insert().values(
                 article_id=article_id, published=published, section=section, at=at

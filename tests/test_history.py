@@ -296,3 +296,32 @@ def test_every_page_and_feed_names_its_feeds_in_a_link_header(history: History) 
     assert index.count('rel="alternate"') == 3
     for url in (feed_url(history, "json", "uk"), history.url("/feeds.opml")):
         assert fetch(url)[1]["Link"] == f'<{url}>; rel="self"'
+
+
+def test_withdrawing_from_an_archive_changes_that_archive(history: History) -> None:
+    url = history.url("/feeds/archive/2020/01/1/atom.xml")
+    status, before, body = fetch(url)
+    assert status == 200 and b":t1</id>" in body
+    history.set_clock(NOW + timedelta(hours=3))
+    history.run("delete", "t1")
+    status, after, body = fetch(url)
+    assert after["ETag"] != before["ETag"] and b":t1</id>" not in body
+    assert parsedate_to_datetime(after["Last-Modified"]) == NOW + timedelta(hours=3)
+    assert fetch(url, {"If-Modified-Since": before["Last-Modified"]})[0] == 200
+
+
+def test_withdrawing_an_embargoed_article_changes_nothing_visible(history: History) -> None:
+    release = NOW + timedelta(days=1)
+    history.write("s2", "world", f"{release:%-d %B %Y, %H:%M}")
+    history.run("import")
+    before = {
+        url: fetch(url)[1] for url in (feed_url(history, "rss"), feed_url(history, "rss", "world"))
+    }
+    history.set_clock(NOW + timedelta(hours=1))
+    history.run("delete", "s2")
+    for url, headers in before.items():
+        again = fetch(url)[1]
+        assert (again["ETag"], again["Last-Modified"]) == (
+            headers["ETag"],
+            headers["Last-Modified"],
+        )
