@@ -105,7 +105,7 @@ def delete(ids: tuple[str, ...]) -> None:
     try:
         with svc.store.write() as writer:
             for article_id in ids:
-                old = writer.withdraw(article_id, now)
+                old = writer.withdraw(article_id, now, "delete")
                 if old is None:
                     unknown.append(article_id)
                 elif old.withdrawn is not None:

@@ -154,7 +154,8 @@ def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan
             older = reader.newest_archived_before(scope, boundary, None)
             prev = _archive_key(reader, scope, boundary, older, settings.archive_size, True)
         tombstones = reader.tombstones(scope, since)
-        return Plan(key, scope, newest, prev, None, tombstones, sub_moments, False)
+        moments = sub_moments + [stone.when for stone in tombstones]
+        return Plan(key, scope, newest, prev, None, tombstones, moments, False)
     if boundary is None:
         return None
     return _archive_plan(reader, settings, key, scope, boundary, sub_moments)
@@ -191,7 +192,9 @@ def _archive_plan(
         # neither link reads as an incomplete one).
         moments += sub_moments
         nxt = key.subscription
-    closed = span[1] <= scope.now and boundary.published >= span[1]
+    # Closed: the month is over, no entry of it is in the subscription document, and a newer
+    # archive exists (the newest one's next-archive link moves when another appears).
+    closed = span[1] <= scope.now and boundary.published >= span[1] and nxt != key.subscription
     # A withdrawn article simply leaves its archive; tombstones live in subscription documents.
     return Plan(key, scope, heads, prev, nxt, [], moments, closed)
 
@@ -202,7 +205,7 @@ def validators(settings: Settings, found: Plan, fmt: str) -> Validators:
     digest.update(f"{fmt}\n{found.key}\n{found.prev}\n{found.next}".encode())
     for head in found.heads:
         digest.update(f"\n{head.id}\t{head.revision}".encode())
-    for stone in found.tombstones:
+    for stone in found.tombstones if fmt == "atom" else ():  # only Atom shows tombstones
         digest.update(f"\n{stone.tag}\t{stone.when.isoformat()}".encode())
     return Validators(etag=digest.hexdigest()[:32], last_modified=max(found.moments, default=EPOCH))
 

@@ -238,8 +238,12 @@ def _apply(
 
 
 def _differs(article: ParsedArticle, old: Stored) -> bool:
-    current = (old.content_hash, old.section, old.withdrawn)
-    return current != (article.content_hash, article.section, None)
+    """Whether the file changes the stored article. A withdrawn article comes back when its
+    file does: after `--sync` withdrew it (its file was gone), on any import; after
+    `feeds delete` (its file stayed), only once the file has changed."""
+    if old.withdrawn is not None and old.withdrawn_by == "sync":
+        return True
+    return (old.content_hash, old.section) != (article.content_hash, article.section)
 
 
 def _sync(
@@ -248,15 +252,21 @@ def _sync(
     origins: dict[str, Path],
     now: datetime,
     force: bool,
+    stored_before: int,
     report: ImportReport,
 ) -> None:
     """Withdraw every article whose file was found below a folder in `roots` and is there no
-    longer; refuse to withdraw more than half of the store unless `force`."""
+    longer (a folder that is gone altogether counts as empty); refuse to withdraw more than
+    half of the articles stored before this import unless `force`."""
     gone: set[str] = set()
     for root in roots:
-        if root.is_dir():
-            gone |= set(db.stored_under(str(root.resolve()))) - set(origins)
-    total = db.count_current()
+        if root.is_file():
+            continue
+        below = set(db.stored_under(str(root.resolve())))
+        if below and not root.exists():  # a removed folder: its articles go, no error
+            report.rejected = [e for e in report.rejected if e.path != str(root)]
+        gone |= below - set(origins)
+    total = stored_before  # articles this import adds do not dilute the guard
     if len(gone) * 2 > total and not force:
         raise SyncRefused(
             f"--sync would withdraw {len(gone)} of the {total} stored articles, more than "
@@ -265,7 +275,7 @@ def _sync(
     report.withdrawn = sorted(gone)
     if isinstance(db, Writer):
         for article_id in report.withdrawn:
-            db.withdraw(article_id, now)
+            db.withdraw(article_id, now, "sync")
 
 
 def import_sources(
@@ -286,9 +296,10 @@ def import_sources(
     articles, rejected, origins = parse_sources(sources, settings, moment, progress)
     report = ImportReport(rejected=missing + rejected, sync=bool(sync))
     with store.read() if dry_run else store.write() as db:
+        stored_before = db.count_current()
         _apply(db, articles, origins, settings, moment, report)
         if sync:
-            _sync(db, sync, origins, moment, force, report)
+            _sync(db, sync, origins, moment, force, stored_before, report)
     return report
 
 

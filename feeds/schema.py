@@ -54,6 +54,8 @@ articles = sa.Table(
     sa.Column("source_path", sa.Text),
     # When the article was withdrawn; withdrawn articles keep their row, so no id is reused.
     sa.Column("withdrawn", UTCDateTime),
+    # How: "delete" (its file may still be there) or "sync" (its file was gone).
+    sa.Column("withdrawn_by", sa.String(16)),
 )
 sa.Index("ix_articles_newest", articles.c.published.desc(), articles.c.id)
 sa.Index("ix_articles_modified", articles.c.modified)
@@ -75,3 +77,15 @@ departures = sa.Table(
 )
 sa.Index("ix_departures_published", departures.c.published)
 sa.Index("ix_articles_withdrawn", articles.c.withdrawn)
+
+# The validators each document was last served with: when a document's ETag changes but the
+# Last-Modified its data gives does not move (a neighbour archive appeared, a tombstone
+# expired), the time of that first answer is its Last-Modified, so that a client revalidating
+# by date alone still sees the change.
+served = sa.Table(
+    "served",
+    metadata,
+    sa.Column("document", sa.String(512), primary_key=True),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("last_modified", UTCDateTime, nullable=False),
+)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, StoreUnavailable
 from .model import Article, Tombstone
-from .schema import articles, departures, meta, metadata
+from .schema import articles, departures, meta, metadata, served
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -45,6 +45,7 @@ class Stored:
     updated: datetime
     revision: int
     withdrawn: datetime | None
+    withdrawn_by: str | None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -288,6 +289,7 @@ class Reader:
                 "updated",
                 "revision",
                 "withdrawn",
+                "withdrawn_by",
             )
         ]
         for start in range(0, len(id_list), 500):
@@ -325,6 +327,13 @@ class Reader:
         )
         return int(self.conn.scalar(query) or 0)
 
+    def served(self, document: str) -> tuple[str, datetime] | None:
+        """The ETag and Last-Modified `document` was last served with."""
+        row = self.conn.execute(
+            sa.select(served.c.etag, served.c.last_modified).where(served.c.document == document)
+        ).first()
+        return None if row is None else (row.etag, row.last_modified)
+
     def latest_visible_modified(self, now: datetime) -> datetime | None:
         query = sa.select(sa.func.max(articles.c.modified)).where(*_visible(Scope(None, now)))
         moment: datetime | None = self.conn.scalar(query)
@@ -345,12 +354,13 @@ class Writer(Reader):
     def update(self, article_id: str, values: dict[str, Any]) -> None:
         self.conn.execute(articles.update().where(articles.c.id == article_id).values(**values))
 
-    def withdraw(self, article_id: str, now: datetime) -> Stored | None:
-        """Withdraw an article (its row stays, so its id is never reused); None if unknown."""
+    def withdraw(self, article_id: str, now: datetime, by: str) -> Stored | None:
+        """Withdraw an article (its row stays, so its id is never reused); None if unknown.
+        `by` says how: "delete" or "sync"."""
         old = self.stored([article_id]).get(article_id)
         if old is None or old.withdrawn is not None:
             return old
-        self.update(article_id, {"withdrawn": now, "modified": now})
+        self.update(article_id, {"withdrawn": now, "withdrawn_by": by, "modified": now})
         self.record_departure(article_id, old.published, old.section, now)
         return old
 
@@ -366,6 +376,18 @@ class Writer(Reader):
                 article_id=article_id, published=published, section=section, at=at
             )
         )
+
+    def record_served(self, document: str, etag: str, last_modified: datetime) -> None:
+        if self.served(document) is None:
+            self.conn.execute(
+                served.insert().values(document=document, etag=etag, last_modified=last_modified)
+            )
+        else:
+            self.conn.execute(
+                served.update()
+                .where(served.c.document == document)
+                .values(etag=etag, last_modified=last_modified)
+            )
 
     def set_meta_default(self, key: str, value: str) -> str:
         """Store `value` under `key` unless a value is there already; return the stored one."""
@@ -398,6 +420,24 @@ class Store:
             metadata.create_all(w.conn)
             w.set_meta_default("feed_id_prefix", f"tag:{tag_authority},{moment.date()}:")
             w.set_meta_default("created", moment.isoformat())
+
+    def settle(
+        self, reader: Reader, document: str, etag: str, computed: datetime, now: datetime
+    ) -> datetime:
+        """The Last-Modified to send with `etag`: the one it was first served with, or for a
+        new ETag `computed` when that is later than the previous Last-Modified, else `now`."""
+        previous = reader.served(document)
+        if previous is not None and previous[0] == etag:
+            return previous[1]
+        moment = computed if previous is None or computed > previous[1] else now
+        with self.write() as writer:
+            current = writer.served(document)
+            if current is not None and current[0] == etag:  # another worker was first
+                return current[1]
+            if current is not None and moment <= current[1]:
+                moment = max(now, current[1])
+            writer.record_served(document, etag, moment)
+        return moment
 
     @contextmanager
     def read(self) -> Iterator[Reader]:

@@ -7,7 +7,7 @@ file, the line where there is one, and what to do about it.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidArticle
@@ -48,6 +48,8 @@ _SPACES = re.compile(r"[^\S\u00a0]+")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
 # A feed carries at most FEEDS_PAGE_SIZE entries of at most this much text each.
 MAX_ARTICLE_BYTES = 256 * 1024
+# How far an Updated: time may lie after the published time of an article under embargo.
+UPDATED_SLACK = timedelta(minutes=10)
 # Feed readers and validators take earlier dates for mistakes.
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 # A date that starts a line but does not make a dateline: named when no dateline is found.
@@ -112,9 +114,9 @@ def _parse_dateline(
             "implausible; check the year",
             number,
         )
-    # A future published time is an embargo; a future Updated: on a published article is
-    # a mistake.
-    if not_after is not None and published <= not_after < updated:
+    # A future published time is an embargo; an Updated: time after both now and the
+    # published time is a mistake that readers would show as an implausible date.
+    if not_after is not None and updated > max(not_after, published + UPDATED_SLACK):
         raise InvalidArticle(
             path,
             f"dateline {line!r}: the Updated: time is in the future; correct it or leave it out",

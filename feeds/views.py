@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import re
 from collections.abc import Callable
+from datetime import datetime
 from types import ModuleType
 from typing import cast
 from urllib.parse import quote
@@ -32,6 +33,7 @@ from .documents import (
     max_age,
     plan,
     section_label,
+    section_path,
     validators,
 )
 from .errors import StoreUnavailable
@@ -103,6 +105,12 @@ def _feed_links(settings: Settings, section: str | None) -> list[str]:
     return links
 
 
+def settled(reader: Reader, document: str, found: Validators, now: datetime) -> Validators:
+    """`found`, with a Last-Modified that moves whenever the ETag does (see Store.settle)."""
+    moment = service().store.settle(reader, document, found.etag, found.last_modified, now)
+    return Validators(found.etag, moment)
+
+
 def _link_title(label: str) -> str:
     """A Link title parameter; RFC 8187 encoding when the text is not plain ASCII."""
     if label.isascii() and '"' not in label and "\\" not in label:
@@ -120,12 +128,13 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
         found = plan(reader, svc.settings, key, now)
         if found is None:
             abort(404)
+        document_path = key.path(fmt.NAME)
         return conditional_response(
-            validators(svc.settings, found, fmt.NAME),
+            settled(reader, document_path, validators(svc.settings, found, fmt.NAME), now),
             fmt.MEDIA_TYPE,
             lambda: fmt.render(document(reader, svc.settings, found)),
             seconds=max_age(reader, svc.settings, now, found),
-            links=[f'<{svc.settings.url(key.path(fmt.NAME))}>; rel="self"'],
+            links=[f'<{svc.settings.url(document_path)}>; rel="self"'],
         )
 
 
@@ -188,8 +197,9 @@ def _serve_listing(section: str | None) -> Response:
         found = plan(reader, svc.settings, DocKey(section), now)
         if found is None:
             abort(404)
+        page = section_path(section) if section else "/"
         return conditional_response(
-            validators(svc.settings, found, "html"),
+            settled(reader, page, validators(svc.settings, found, "html"), now),
             HTML,
             _listing(reader, found, "section.html" if section else "index.html"),
             seconds=max_age(reader, svc.settings, now),
@@ -234,7 +244,9 @@ def directory() -> Response:
     now = svc.settings.now()
     with svc.store.read() as reader:
         sections = reader.sections(now)
-        found = opml.validators(reader, svc.settings, sections, now)
+        found = settled(
+            reader, "/feeds.opml", opml.validators(reader, svc.settings, sections, now), now
+        )
         return conditional_response(
             found,
             opml.MEDIA_TYPE,

@@ -237,3 +237,12 @@ def test_a_near_miss_dateline_is_named_with_its_line() -> None:
 def test_oversized_files_are_rejected() -> None:
     big = article_text(paragraphs=("x" * 1000,) * 300)
     assert "larger than 256 KiB" in rejected(big).reason
+
+
+def test_an_embargoed_article_may_not_carry_a_later_updated_time() -> None:
+    limit = datetime(2020, 1, 1, 12, 0, tzinfo=UTC)
+    fine = article_text(dateline="4 January 2020, 18:09 | Updated: 4 January 2020, 18:15")
+    assert parse_article(fine.encode(), "x.txt", "x", None, LONDON, limit)
+    late = article_text(dateline="4 January 2020, 18:09 | Updated: 25 January 2020, 09:00")
+    with pytest.raises(InvalidArticle, match="Updated: time is in the future"):
+        parse_article(late.encode(), "x.txt", "x", None, LONDON, limit)
