@@ -272,9 +272,6 @@ class Reader:
     def all_ids(self) -> list[str]:
         return list(self.conn.scalars(sa.select(articles.c.id).order_by(articles.c.id)))
 
-    def count(self) -> int:
-        return int(self.conn.scalar(sa.select(sa.func.count()).select_from(articles)) or 0)
-
     def stored(self, ids: Iterable[str]) -> dict[str, Stored]:
         """What is stored for each of these ids that exists."""
         result: dict[str, Stored] = {}
