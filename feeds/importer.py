@@ -153,6 +153,9 @@ def _fields(article: ParsedArticle) -> dict[str, Any]:
         "paragraphs": json.dumps(list(article.paragraphs), ensure_ascii=False),
         "source": article.source,
         "content_hash": article.content_hash,
+        "authors": json.dumps(list(article.authors), ensure_ascii=False),
+        "tags": json.dumps(list(article.tags), ensure_ascii=False),
+        "body_html": article.body_html,
     }
 
 

@@ -19,16 +19,21 @@ class ParsedArticle:
     paragraphs: tuple[str, ...]
     section: str | None
     source: str
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    body_html: str | None = None
 
     @property
     def content_hash(self) -> str:
         """A digest of what readers see; white space alone does not change it."""
-        fields = [
+        fields: list[object] = [
             _fold(self.title),
             self.published.isoformat(),
             self.updated.isoformat(),
             [_fold(p) for p in self.paragraphs],
         ]
+        if self.authors or self.tags or self.body_html is not None:
+            fields += [list(self.authors), list(self.tags), _fold(self.body_html or "")]
         data = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(data.encode()).hexdigest()
 
@@ -51,6 +56,9 @@ class Article:
     revision: int
     modified: datetime  # when the article last changed as HTTP caches see it
     withdrawn: datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    body_html: str | None = None
 
     @property
     def summary(self) -> str:

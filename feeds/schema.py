@@ -42,6 +42,10 @@ articles = sa.Table(
     sa.Column("section", sa.String(255)),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("paragraphs", sa.Text, nullable=False),  # JSON array of strings
+    # Sanitised HTML when the body came as HTML through the API; paragraphs hold its text.
+    sa.Column("body_html", sa.Text),
+    sa.Column("authors", sa.Text, nullable=False, server_default="[]"),  # JSON array
+    sa.Column("tags", sa.Text, nullable=False, server_default="[]"),  # JSON array
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),

@@ -89,6 +89,9 @@ def _article(row: Any) -> Article:
         revision=row.revision,
         modified=row.modified,
         withdrawn=row.withdrawn,
+        authors=tuple(json.loads(row.authors)),
+        tags=tuple(json.loads(row.tags)),
+        body_html=row.body_html,
     )
 
 
@@ -105,6 +108,9 @@ _ARTICLE_COLUMNS = [
         "revision",
         "modified",
         "withdrawn",
+        "authors",
+        "tags",
+        "body_html",
     )
 ]
 _HEAD_COLUMNS = [articles.c[n] for n in ("id", "revision", "published", "updated", "modified")]

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..model import Entry, FeedDocument
-from .text import paragraphs_html, paragraphs_text, rfc3339
+from .text import article_html, categories, paragraphs_text, rfc3339
 
 NAME = "json"
 FILENAME = "feed.json"
@@ -21,11 +21,12 @@ def _item(entry: Entry) -> dict[str, Any]:
         "url": entry.url,
         "title": article.title,
         "summary": article.summary,
-        "content_html": paragraphs_html(article.paragraphs),
+        "content_html": article_html(article),
         "content_text": paragraphs_text(article.paragraphs),
         "date_published": rfc3339(article.published),
         "date_modified": rfc3339(article.updated),
-        **({"tags": [article.section]} if article.section else {}),
+        **({"authors": [{"name": n} for n in article.authors]} if article.authors else {}),
+        **({"tags": categories(article)} if categories(article) else {}),
     }
 
 

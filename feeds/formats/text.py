@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from html import escape
 from html.entities import name2codepoint
 
+from ..model import Article
+
 _END_TAG = re.compile(r"</\w+>")
 _ENTITY = re.compile(r"&(#?\w+)")
 
@@ -14,6 +16,18 @@ _ENTITY = re.compile(r"&(#?\w+)")
 def paragraphs_html(paragraphs: tuple[str, ...]) -> str:
     """Plain-text paragraphs as HTML `<p>` elements; `<`, `>` and `&` are text, never markup."""
     return "\n".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
+
+
+def article_html(article: Article) -> str:
+    """The body as HTML: the sanitised HTML it came with, or its paragraphs."""
+    if article.body_html is not None:
+        return article.body_html
+    return paragraphs_html(article.paragraphs)
+
+
+def categories(article: Article) -> list[str]:
+    """The section first, then the tags."""
+    return ([article.section] if article.section else []) + list(article.tags)
 
 
 def paragraphs_text(paragraphs: tuple[str, ...]) -> str:

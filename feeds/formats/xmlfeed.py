@@ -25,7 +25,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..model import FeedDocument, FeedInfo
-from .text import looks_like_markup, paragraphs_html, rfc3339
+from .text import article_html, categories, looks_like_markup, rfc3339
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -90,8 +90,12 @@ class _RssItem(BaseEntryExtension):  # type: ignore[misc]
 
     published: datetime
     updated: datetime
+    authors: tuple[str, ...] = ()
 
     def extend_rss(self, item: Any) -> Any:
+        # RSS <author> must be an e-mail address; names go in dc:creator.
+        for name in self.authors:
+            etree.SubElement(item, f"{{{DC_NS}}}creator").text = name
         etree.SubElement(item, "pubDate").text = _rfc822(self.published)
         etree.SubElement(item, f"{{{ATOM_NS}}}updated").text = rfc3339(self.updated)
         return item
@@ -157,10 +161,12 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fe = fg.add_entry(order="append")
         fe.id(article.tag)
         fe.link(href=entry.url, rel="alternate", type="text/html")
-        fe.content(paragraphs_html(article.paragraphs), type="html")
-        if article.section:
-            fe.category(term=article.section)
+        fe.content(article_html(article), type="html")
+        for term in categories(article):
+            fe.category(term=term)
         if atom:
+            for name in article.authors:
+                fe.author({"name": name})
             fe.title(article.title)
             summary = article.summary
             if looks_like_markup(summary):
@@ -173,6 +179,7 @@ def build(doc: FeedDocument, fmt: str) -> Any:
             fe.title(_rss_text(article.title))
             fe.feeds.published = article.published
             fe.feeds.updated = article.updated
+            fe.feeds.authors = article.authors
             # RSS description is HTML by convention: the plain text is escaped once more.
             fe.description(escape(article.summary, quote=False))
     return fg
