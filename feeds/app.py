@@ -35,7 +35,7 @@ def create_app(
 ) -> Flask:
     """Build the app from defaults, then FEEDS_* variables, then `config` overrides.
     Raises ConfigError naming a bad setting."""
-    from . import views
+    from . import api, views
 
     settings = load_settings(environ, config)
     app = Flask(__name__)
@@ -43,5 +43,7 @@ def create_app(
     app.jinja_env.filters["rfc3339"] = rfc3339
     zone = settings.zone
     app.jinja_env.filters["local"] = lambda moment: local_time(moment, zone)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.register_blueprint(views.bp)
+    app.register_blueprint(api.api)
     return app

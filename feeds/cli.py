@@ -27,6 +27,11 @@ def _app() -> Flask:
     return app
 
 
+def _service() -> Service:
+    svc: Service = _app().extensions["feeds"]
+    return svc
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="feeds")
 def main() -> None:
@@ -120,6 +125,76 @@ def delete(ids: tuple[str, ...]) -> None:
         )
     if unknown:
         sys.exit(1)
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens (`Authorization: Bearer TOKEN`). Only a digest of each is stored."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="A name for the token's holder, e.g. cms.")
+@click.option(
+    "--scope",
+    required=True,
+    type=click.Choice(["publish"]),
+    help="What the token may do: publish = write articles through /api/v1/.",
+)
+def token_create(name: str, scope: str) -> None:
+    """Create a token and print it, once: it cannot be shown again."""
+    from . import tokens
+
+    svc = _service()
+    try:
+        with svc.store.write() as writer:
+            secret = tokens.create(writer, name, scope, svc.settings.now())
+    except tokens.TokenError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(secret)
+
+
+@token.command("list")
+def token_list() -> None:
+    """List tokens: name, scope, created, revoked (never the tokens themselves)."""
+    from . import tokens
+
+    svc = _service()
+    with svc.store.read() as reader:
+        for entry in tokens.listing(reader):
+            state = f"revoked {entry.revoked:%Y-%m-%dT%H:%M:%SZ}" if entry.revoked else "active"
+            click.echo(
+                f"{entry.name}\t{entry.scope}\tcreated {entry.created:%Y-%m-%dT%H:%M:%SZ}\t{state}"
+            )
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke the token called NAME; requests with it are refused from now on."""
+    from . import tokens
+
+    svc = _service()
+    try:
+        with svc.store.write() as writer:
+            tokens.revoke(writer, name, svc.settings.now())
+    except tokens.TokenError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"revoked: {name}")
+
+
+@main.command("audit")
+@click.option("--limit", default=100, show_default=True, help="How many entries, newest first.")
+def audit_command(limit: int) -> None:
+    """Print the log of writes through the API: when, token, method, article, status."""
+    from . import tokens
+
+    svc = _service()
+    with svc.store.read() as reader:
+        for at, name, method, article_id, status, detail in tokens.audit_log(reader, limit):
+            click.echo(
+                f"{at:%Y-%m-%dT%H:%M:%SZ}\t{name or '-'}\t{method}\t{article_id}"
+                f"\t{status}\t{detail}".rstrip()
+            )
 
 
 @main.command()

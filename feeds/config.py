@@ -43,6 +43,7 @@ class Settings:
     archive_size: int = 100
     max_age: int = 300
     tombstone_days: int = 30
+    max_body: int = 2 * 1024 * 1024
     tag_authority: str = ""
     content: str = "content"
     bind: str = "127.0.0.1:8000"
@@ -69,6 +70,7 @@ _INT_FIELDS = {
     "page_size": (1, 1000),
     "archive_size": (1, 10_000),
     "tombstone_days": (0, 3650),
+    "max_body": (1024, 1024**3),
     "max_age": (0, 31_536_000),
     "workers": (1, 64),
     "threads": (1, 256),

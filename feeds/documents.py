@@ -104,7 +104,9 @@ def section_label(section: str) -> str:
 def fingerprint(settings: Settings) -> bytes:
     """Everything besides the entries that shapes a document's bytes: the release and every
     setting but those of the database and the server processes."""
-    shaping = dataclasses.replace(settings, database="", bind="", workers=0, threads=0)
+    shaping = dataclasses.replace(
+        settings, database="", bind="", workers=0, threads=0, max_body=0, clock=""
+    )
     return repr((__version__, shaping)).encode()
 
 

@@ -193,12 +193,13 @@ def _apply(
     settings: Settings,
     now: datetime,
     report: ImportReport,
+    restore: bool = False,
 ) -> None:
     """Decide what each article is; when `db` is a Writer, store it."""
     writer = db if isinstance(db, Writer) else None
     stored = db.stored([a.id for a in articles])
     floor = db.latest_modified()
-    changed = [a for a in articles if a.id in stored and _differs(a, stored[a.id])]
+    changed = [a for a in articles if a.id in stored and _differs(a, stored[a.id], restore)]
     added = [a for a in articles if a.id not in stored]
     report.added += len(added)
     report.updated += len(changed)
@@ -216,7 +217,7 @@ def _apply(
                 "updated": markers.unique(wanted[article.id]),
                 "modified": max(now, article.published),
                 "withdrawn": None,  # a withdrawn article whose file comes back is restored
-                "source_path": str(origins[article.id].resolve()),
+                "source_path": _source(origins, article.id),
                 **_fields(article),
             },
         )
@@ -233,18 +234,32 @@ def _apply(
                     now,
                     floor,
                 ),
-                "source_path": str(origins[a.id].resolve()),
+                "source_path": _source(origins, a.id),
             }
             for a in added
         ]
     )
 
 
-def _differs(article: ParsedArticle, old: Stored) -> bool:
+def _source(origins: dict[str, Path], article_id: str) -> str | None:
+    """Where the article's file is; None for articles that came through the API."""
+    path = origins.get(article_id)
+    return None if path is None else str(path.resolve())
+
+
+def store_article(writer: Writer, settings: Settings, article: ParsedArticle, now: datetime) -> str:
+    """Store one article by the import rules inside `writer`'s transaction (a withdrawn one
+    is restored: a PUT says so explicitly); returns "added", "updated" or "unchanged"."""
+    report = ImportReport()
+    _apply(writer, [article], {}, settings, now, report, restore=True)
+    return "added" if report.added else "updated" if report.updated else "unchanged"
+
+
+def _differs(article: ParsedArticle, old: Stored, restore: bool = False) -> bool:
     """Whether the file changes the stored article. A withdrawn article comes back when its
     file does: after `--sync` withdrew it (its file was gone), on any import; after
     `feeds delete` (its file stayed), only once the file has changed."""
-    if old.withdrawn is not None and old.withdrawn_by == "sync":
+    if old.withdrawn is not None and (restore or old.withdrawn_by == "sync"):
         return True
     return (old.content_hash, old.section) != (article.content_hash, article.section)
 

@@ -93,3 +93,27 @@ served = sa.Table(
     sa.Column("etag", sa.String(64), nullable=False),
     sa.Column("last_modified", UTCDateTime, nullable=False),
 )
+
+# API and partner tokens: only a SHA-256 digest of each token is kept.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("scope", sa.String(32), nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("revoked", UTCDateTime),
+)
+
+# Every write through the API: who, what, when, and the result.
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("token", sa.String(128)),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("article_id", sa.String(255), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+)

@@ -1,0 +1,190 @@
+"""The publishing API under /api/v1/: PUT, GET and DELETE /api/v1/articles/<id>.
+
+Writes need `Authorization: Bearer <token>` with the publish scope; every write is audited.
+Errors are RFC 9457 problem documents (application/problem+json) naming each bad field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import articlejson, tokens
+from .app import Service
+from .documents import article_path
+from .importer import store_article
+from .model import Article
+from .views import service
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+ROUTE: dict[str, Any] = {"provide_automatic_options": False}
+PROBLEM = "application/problem+json"
+TITLES = {
+    400: "Malformed request",
+    401: "Unauthorized",
+    404: "Not found",
+    410: "Gone",
+    412: "Precondition failed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid article",
+}
+
+
+class Problem(Exception):
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.extra = status, detail, extra
+
+
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+        content_type=PROBLEM,
+    )
+
+
+@api.errorhandler(Problem)
+def _problem(error: Problem) -> Response:
+    headers = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="feeds", error="invalid_token"'
+    return problem(error.status, error.detail, headers, **error.extra)
+
+
+@api.errorhandler(RequestEntityTooLarge)
+def _too_large(error: HTTPException) -> Response:
+    limit = service().settings.max_body
+    return problem(413, f"the body is larger than {limit} bytes (FEEDS_MAX_BODY)")
+
+
+def _token(svc: Service) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    with svc.store.read() as reader:
+        name = (
+            tokens.authenticate(reader, secret.strip(), "publish")
+            if (scheme.lower() == "bearer" and secret.strip())
+            else None
+        )
+    if name is None:
+        raise Problem(401, "send Authorization: Bearer <token> with an active publish token")
+    return name
+
+
+def _etag(article: Article) -> str:
+    return f'"r{article.revision}"'
+
+
+def _check_if_match(current: Article | None) -> None:
+    """RFC 9110 §13.1.1: a write that names a version must find that version."""
+    wanted = request.headers.get("If-Match")
+    if wanted is None:
+        return
+    tags = [t.strip() for t in wanted.split(",")]
+    if current is None or current.withdrawn is not None:
+        raise Problem(412, "If-Match names a version, but there is no such article")
+    if "*" not in tags and _etag(current) not in tags:
+        raise Problem(412, "the article has changed since that version; GET it and retry")
+
+
+def _shown(svc: Service, article: Article, status: int) -> Response:
+    url = svc.settings.url(article_path(article.id))
+    body = json.dumps(articlejson.show(article, url), ensure_ascii=False)
+    headers = {
+        "ETag": _etag(article),
+        "Cache-Control": "no-store",
+        "Location": svc.settings.url(f"/api/v1/articles/{article.id}"),
+    }
+    return Response(body, status=status, headers=headers, content_type="application/json")
+
+
+def _audited(svc: Service, article_id: str, write: Any) -> Response:
+    """Authenticate and run `write(now, token)`; record who did what and the result,
+    whatever it was (refused requests too)."""
+    now = svc.settings.now()
+    token: str | None = None
+    try:
+        token = _token(svc)
+        response: Response = write(now, token)
+    except Problem as error:
+        with svc.store.write() as writer:
+            tokens.record(
+                writer, now, token, request.method, article_id, error.status, error.detail
+            )
+        raise
+    return response
+
+
+@api.put("/articles/<article_id>", **ROUTE)
+def put_article(article_id: str) -> Response:
+    svc = service()
+
+    def write(now: Any, token: str) -> Response:
+        if request.mimetype != "application/json":
+            raise Problem(415, "send the article as Content-Type: application/json")
+        try:
+            body = json.loads(request.get_data(cache=False) or b"null")
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise Problem(400, f"the body is not JSON: {e}") from e
+        try:
+            parsed = articlejson.parse(
+                body, article_id, svc.settings.zone, svc.settings.base_url, now
+            )
+        except articlejson.InvalidFields as e:
+            raise Problem(422, "the article has invalid fields", errors=e.errors) from e
+        with svc.store.write() as writer:
+            _check_if_match(writer.article(article_id))
+            outcome = store_article(writer, svc.settings, parsed, now)
+            stored = writer.article(article_id)
+            assert stored is not None
+            tokens.record(
+                writer, now, token, "PUT", article_id, 201 if outcome == "added" else 200, outcome
+            )
+        return _shown(svc, stored, 201 if outcome == "added" else 200)
+
+    return _audited(svc, article_id, write)
+
+
+@api.get("/articles/<article_id>", **ROUTE)
+def get_article(article_id: str) -> Response:
+    svc = service()
+    _token(svc)
+    with svc.store.read() as reader:
+        found = reader.article(article_id)
+    if found is None:
+        raise Problem(404, f"no article with id {article_id!r}")
+    if found.withdrawn is not None:
+        raise Problem(410, f"article {article_id!r} was withdrawn; PUT it to restore it")
+    return _shown(svc, found, 200)
+
+
+@api.delete("/articles/<article_id>", **ROUTE)
+def delete_article(article_id: str) -> Response:
+    svc = service()
+
+    def write(now: Any, token: str) -> Response:
+        with svc.store.write() as writer:
+            current = writer.article(article_id)
+            if current is None or current.withdrawn is not None:
+                raise Problem(404, f"no article with id {article_id!r} to withdraw")
+            _check_if_match(current)
+            writer.withdraw(article_id, now, "delete")
+            tokens.record(writer, now, token, "DELETE", article_id, 204, "withdrawn")
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+
+    return _audited(svc, article_id, write)

@@ -1,0 +1,159 @@
+"""Articles as JSON for the publishing API: validate a request body into a ParsedArticle, and
+show a stored article.
+
+`parse(body, article_id, ...)` raises InvalidFields listing every bad field and why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .errors import FeedsError
+from .formats.text import article_html, paragraphs_text, rfc3339
+from .htmlbody import sanitize, text_blocks
+from .model import Article, ParsedArticle
+from .textformat import EARLIEST, ID_PATTERN, UPDATED_SLACK, clean_line
+
+FIELDS = {"title", "published", "updated", "section", "authors", "tags", "text", "html"}
+# RFC 3339 date-time; the offset may be left out (then FEEDS_TIMEZONE's wall clock is meant).
+_DATETIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
+    r"(Z|z|[+-]\d{2}:\d{2})?$"
+)
+
+
+class InvalidFields(FeedsError):
+    """The body names fields that are missing, malformed or not allowed."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['detail']}" for e in errors))
+        self.errors = errors
+
+
+def _moment(value: object, zone: ZoneInfo) -> datetime:
+    if not isinstance(value, str) or not (m := _DATETIME.match(value)):
+        raise ValueError("must be an RFC 3339 date-time such as 2020-01-04T18:09:00Z")
+    year, month, day, hour, minute, second = (int(g or 0) for g in m.groups()[:6])
+    offset = m.group(7)
+    if offset is None:  # wall-clock time, read like the text layout (PEP 495 fold=0)
+        local = datetime(year, month, day, hour, minute, second, tzinfo=zone, fold=0)
+        return local.astimezone(UTC)
+    moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00").replace(" ", "T"))
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _names(value: object, field: str, errors: list[dict[str, str]]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and clean_line(v) for v in value):
+        errors.append({"field": field, "detail": "must be a list of non-empty strings"})
+        return ()
+    return tuple(dict.fromkeys(clean_line(v) for v in value))
+
+
+def _body(
+    body: dict[str, Any], base_url: str, errors: list[dict[str, str]]
+) -> tuple[tuple[str, ...], str | None]:
+    text, html = body.get("text"), body.get("html")
+    if (text is None) == (html is None):
+        errors.append({"field": "text", "detail": "give the body as exactly one of text or html"})
+        return (), None
+    if text is not None:
+        if not isinstance(text, str):
+            errors.append({"field": "text", "detail": "must be a string"})
+            return (), None
+        paragraphs = tuple(p for p in (clean_line(line) for line in text.split("\n")) if p)
+        if not paragraphs:
+            errors.append({"field": "text", "detail": "needs at least one paragraph"})
+        return paragraphs, None
+    if not isinstance(html, str):
+        errors.append({"field": "html", "detail": "must be a string"})
+        return (), None
+    cleaned = sanitize(clean_line(html.replace("\n", " ")), base_url)
+    blocks = text_blocks(cleaned)
+    if not blocks:
+        errors.append({"field": "html", "detail": "has no text once sanitised"})
+    return blocks, cleaned
+
+
+def parse(
+    body: object, article_id: str, zone: ZoneInfo, base_url: str, now: datetime
+) -> ParsedArticle:
+    """A validated article from a decoded JSON body; raises InvalidFields."""
+    if not isinstance(body, dict):
+        raise InvalidFields([{"field": "(body)", "detail": "must be a JSON object"}])
+    errors = [
+        {"field": k, "detail": "is not a field of an article"} for k in sorted(set(body) - FIELDS)
+    ]
+    if not ID_PATTERN.match(article_id):
+        errors.append({"field": "(id)", "detail": "use only letters, digits, '.', '_', '~', '-'"})
+    title = body.get("title")
+    if not isinstance(title, str) or not clean_line(title):
+        errors.append({"field": "title", "detail": "is required: a non-empty string"})
+    times: dict[str, datetime] = {}
+    for field in ("published", "updated"):
+        if field == "updated" and body.get(field) is None:
+            continue
+        try:
+            times[field] = _moment(body.get(field), zone)
+        except (ValueError, OverflowError) as e:
+            errors.append(
+                {"field": field, "detail": str(e) if body.get(field) is not None else "is required"}
+            )
+    published = times.get("published")
+    updated = times.get("updated", published)
+    if published is not None and published < EARLIEST:
+        errors.append({"field": "published", "detail": "is before 1990"})
+    if published is not None and updated is not None:
+        if updated < published:
+            errors.append({"field": "updated", "detail": "is before published"})
+        elif updated > max(now, published + UPDATED_SLACK):
+            errors.append({"field": "updated", "detail": "is in the future"})
+    section = body.get("section")
+    if section is not None and (not isinstance(section, str) or not ID_PATTERN.match(section)):
+        errors.append(
+            {"field": "section", "detail": "must be a name of letters, digits, '.', '_', '~', '-'"}
+        )
+    authors = _names(body.get("authors"), "authors", errors)
+    tags = _names(body.get("tags"), "tags", errors)
+    paragraphs, html = _body(body, base_url, errors)
+    if errors:
+        raise InvalidFields(errors)
+    assert isinstance(title, str) and published is not None and updated is not None
+    return ParsedArticle(
+        id=article_id,
+        title=clean_line(title),
+        published=published,
+        updated=updated,
+        paragraphs=paragraphs,
+        section=section,
+        authors=authors,
+        tags=tags,
+        body_html=html,
+        source=json.dumps(body, ensure_ascii=False, sort_keys=True),
+    )
+
+
+def show(article: Article, url: str) -> dict[str, Any]:
+    """The API's representation of a stored article."""
+    shown: dict[str, Any] = {
+        "id": article.id,
+        "url": url,
+        "tag": article.tag,
+        "title": article.title,
+        "published": rfc3339(article.published),
+        "updated": rfc3339(article.updated),
+        "section": article.section,
+        "authors": list(article.authors),
+        "tags": list(article.tags),
+        "revision": article.revision,
+    }
+    if article.body_html is not None:
+        shown["html"] = article_html(article)
+    else:
+        shown["text"] = paragraphs_text(article.paragraphs)
+    return shown

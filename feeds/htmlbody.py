@@ -1,0 +1,105 @@
+"""HTML article bodies from the API: sanitised with nh3 to an allow-list fit for news, links
+and images made absolute, and the plain text of each block for summaries and content_text."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+TAGS = {
+    "p",
+    "a",
+    "em",
+    "strong",
+    "b",
+    "i",
+    "u",
+    "s",
+    "sub",
+    "sup",
+    "br",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "q",
+    "cite",
+    "h2",
+    "h3",
+    "h4",
+    "img",
+    "figure",
+    "figcaption",
+    "code",
+    "pre",
+    "abbr",
+    "time",
+    "small",
+    "mark",
+}
+ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+}
+SCHEMES = {"http", "https", "mailto"}
+BLOCKS = {"p", "li", "blockquote", "h2", "h3", "h4", "figcaption", "pre"}
+
+
+def sanitize(html: str, base_url: str) -> str:
+    """Keep only TAGS and ATTRIBUTES; no script, style, event handler, iframe, object,
+    javascript: or data: URL survives; relative links and sources become absolute."""
+
+    def absolute(element: str, attribute: str, value: str) -> str | None:
+        if attribute in ("href", "src", "cite"):
+            joined = urljoin(base_url + "/", value.strip())
+            return joined if urlsplit(joined).scheme in SCHEMES else None
+        return value
+
+    cleaned: str = nh3.clean(
+        html,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        url_schemes=SCHEMES,
+        attribute_filter=absolute,
+        link_rel="noopener noreferrer",
+    )
+    return cleaned.strip()
+
+
+class _Blocks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[str] = []
+        self.current: list[str] = []
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self.current).split())
+        if text:
+            self.blocks.append(text)
+        self.current = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in BLOCKS or tag == "br":
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in BLOCKS:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        self.current.append(data)
+
+
+def text_blocks(html: str) -> tuple[str, ...]:
+    """The plain text of each block of sanitised HTML, in order."""
+    parser = _Blocks()
+    parser.feed(html)
+    parser.close()
+    parser._flush()
+    return tuple(parser.blocks)
