@@ -50,17 +50,21 @@ class DocKey:
     section: str | None = None
     month: Month | None = None
     part: int = 0
+    author: str | None = None  # an author's slug
 
     def path(self, fmt: str) -> str:
         filename: str = FORMATS[fmt].FILENAME
-        base = "/feeds" + (f"/{self.section}" if self.section else "")
+        if self.author is not None:
+            base = f"/feeds/authors/{self.author}"
+        else:
+            base = "/feeds" + (f"/{self.section}" if self.section else "")
         if self.month is not None:
             base += f"/archive/{self.month.year:04d}/{self.month.month:02d}/{self.part}"
         return f"{base}/{filename}"
 
     @property
     def subscription(self) -> DocKey:
-        return DocKey(self.section)
+        return DocKey(self.section, author=self.author)
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def _head_moments(
         since, until = (heads[-1].published if full and heads else None), None
     else:
         since, until = span
-    departed = reader.latest_departure(scope.section, since, until)
+    departed = reader.latest_departure(scope, since, until)
     return moments + ([departed] if departed is not None else [])
 
 
@@ -142,9 +146,9 @@ def _archive_key(
 def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan | None:
     """The plan of the document named by `key` as of `now`, or None if there is no such
     document."""
-    scope = Scope(key.section, now)
+    scope = Scope(key.section, now, author=key.author)
     newest = reader.newest_heads(scope, settings.page_size)
-    if key.section is not None and not newest:
+    if (key.section is not None or key.author is not None) and not newest:
         return None
     full = len(newest) >= settings.page_size
     boundary = newest[-1] if full else None
@@ -236,10 +240,15 @@ def document(reader: Reader, settings: Settings, found: Plan) -> FeedDocument:
     prefix, created = reader.meta("feed_id_prefix"), reader.meta("created")
     if prefix is None or created is None:
         raise StoreUnavailable("the store has no schema yet; run `feeds import` first")
-    section = found.key.section
-    title = settings.title + (f" — {section_label(section)}" if section else "")
+    section, author = found.key.section, found.key.author
+    if author is not None:
+        title = f"{settings.title} — {reader.author_name(author) or author}"
+        feed_id = f"{prefix}feeds/authors/{author}"
+    else:
+        title = settings.title + (f" — {section_label(section)}" if section else "")
+        feed_id = prefix + "feeds" + (f"/{section}" if section else "")
     info = FeedInfo(
-        feed_id=prefix + "feeds" + (f"/{section}" if section else ""),
+        feed_id=feed_id,
         title=title,
         description=settings.description,
         language=settings.language,

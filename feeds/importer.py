@@ -221,9 +221,12 @@ def _apply(
                 **_fields(article),
             },
         )
+        writer.set_authors(article.id, article.authors)
         if (old.published, old.section) != (article.published, article.section):
             writer.record_departure(article.id, old.published, old.section, now)
     day = now.date().isoformat()
+    for a in added:
+        writer.set_authors(a.id, a.authors)
     writer.insert(
         [
             {

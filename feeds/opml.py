@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 from .config import Settings
 from .documents import Validators, feed_path, fingerprint, section_label, section_path
 from .formats import FORMATS
-from .store import EPOCH, Reader
+from .store import EPOCH, Reader, Scope
 
 MEDIA_TYPE = "text/x-opml; charset=utf-8"
 
@@ -20,7 +20,7 @@ def validators(
     """The directory changes with the list of sections; Last-Modified follows the store."""
     digest = hashlib.sha256(fingerprint(settings))
     digest.update(("opml\n" + "\n".join(sections)).encode())
-    moments = [reader.latest_visible_modified(now), reader.latest_departure(None, None)]
+    moments = [reader.latest_visible_modified(now), reader.latest_departure(Scope(None, now), None)]
     return Validators(digest.hexdigest()[:32], max((m for m in moments if m), default=EPOCH))
 
 

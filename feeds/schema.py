@@ -117,3 +117,12 @@ audit = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
 )
+
+# Who wrote each article, by slug, so that an author's feed is an indexed lookup.
+article_authors = sa.Table(
+    "article_authors",
+    metadata,
+    sa.Column("slug", sa.String(255), primary_key=True),
+    sa.Column("article_id", sa.String(255), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+)

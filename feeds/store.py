@@ -6,7 +6,10 @@ A narrow interface for the importer and the views: `Store.read()` gives a consis
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, StoreUnavailable
 from .model import Article, Tombstone
-from .schema import articles, departures, meta, metadata, served
+from .schema import article_authors, articles, departures, meta, metadata, served
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -118,18 +121,32 @@ _HEAD_COLUMNS = [articles.c[n] for n in ("id", "revision", "published", "updated
 
 @dataclass(frozen=True)
 class Scope:
-    """The articles a document draws from: one section (None: all), as visible at `now`."""
+    """The articles a document draws from, as visible at `now`: one section (None: all), or
+    one author's (by slug), or those of a set of sections (a partner's)."""
 
     section: str | None
     now: datetime
+    author: str | None = None
+    sections: tuple[str, ...] | None = None
+
+
+def _in_scope(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    clauses = []
+    if scope.section is not None:
+        clauses.append(articles.c.section == scope.section)
+    if scope.sections is not None:
+        clauses.append(articles.c.section.in_(scope.sections))
+    if scope.author is not None:
+        by_author = sa.select(article_authors.c.article_id).where(
+            article_authors.c.slug == scope.author
+        )
+        clauses.append(articles.c.id.in_(by_author))
+    return clauses
 
 
 def _visible(scope: Scope) -> list[sa.ColumnElement[bool]]:
     # Withdrawn articles and those under embargo (published later than now) are invisible.
-    clauses = [articles.c.withdrawn.is_(None), articles.c.published <= scope.now]
-    if scope.section is not None:
-        clauses.append(articles.c.section == scope.section)
-    return clauses
+    return [articles.c.withdrawn.is_(None), articles.c.published <= scope.now, *_in_scope(scope)]
 
 
 def _within(span: tuple[datetime, datetime]) -> list[sa.ColumnElement[bool]]:
@@ -144,6 +161,13 @@ def _older_than(boundary: Head | None) -> sa.ColumnElement[bool]:
         articles.c.published < boundary.published,
         sa.and_(articles.c.published == boundary.published, articles.c.id > boundary.id),
     )
+
+
+def slug(name: str) -> str:
+    """A URL-safe name for an author: 'Zoë O'Brien' -> 'zoe-o-brien'."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    made = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return made or "author-" + hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 class Reader:
@@ -225,8 +249,7 @@ class Reader:
             articles.c.withdrawn <= scope.now,
             articles.c.published <= articles.c.withdrawn,
         )
-        if scope.section is not None:
-            query = query.where(articles.c.section == scope.section)
+        query = query.where(*_in_scope(scope))
         query = query.order_by(articles.c.withdrawn.desc(), articles.c.tag)
         return [Tombstone(tag, when) for tag, when in self.conn.execute(query)]
 
@@ -261,13 +284,15 @@ class Reader:
         return found[0] if found else None
 
     def latest_departure(
-        self, section: str | None, since: datetime | None, until: datetime | None = None
+        self, scope: Scope, since: datetime | None, until: datetime | None = None
     ) -> datetime | None:
-        """When an article last left a place published in [since, until) (None: unbounded),
-        in `section` (None: any)."""
+        """When an article last left a place published in [since, until) (None: unbounded)
+        in the scope's section or sections (an author's scope counts every section)."""
         query = sa.select(sa.func.max(departures.c.at))
-        if section is not None:
-            query = query.where(departures.c.section == section)
+        if scope.section is not None:
+            query = query.where(departures.c.section == scope.section)
+        if scope.sections is not None:
+            query = query.where(departures.c.section.in_(scope.sections))
         if since is not None:
             query = query.where(departures.c.published >= since)
         if until is not None:
@@ -330,6 +355,12 @@ class Reader:
         )
         return int(self.conn.scalar(query) or 0)
 
+    def author_name(self, author_slug: str) -> str | None:
+        name: str | None = self.conn.scalar(
+            sa.select(article_authors.c.name).where(article_authors.c.slug == author_slug).limit(1)
+        )
+        return name
+
     def served(self, document: str) -> tuple[str, datetime] | None:
         """The ETag and Last-Modified `document` was last served with."""
         row = self.conn.execute(
@@ -379,6 +410,17 @@ class Writer(Reader):
                 article_id=article_id, published=published, section=section, at=at
             )
         )
+
+    def set_authors(self, article_id: str, names: tuple[str, ...]) -> None:
+        self.conn.execute(
+            article_authors.delete().where(article_authors.c.article_id == article_id)
+        )
+        rows = {slug(name): name for name in names}
+        if rows:
+            self.conn.execute(
+                article_authors.insert(),
+                [{"slug": s, "article_id": article_id, "name": n} for s, n in rows.items()],
+            )
 
     def record_served(self, document: str, etag: str, last_modified: datetime) -> None:
         if self.served(document) is None:

@@ -185,6 +185,17 @@ def _page(template: str, section: str | None = None, **context: object) -> bytes
     ).encode()
 
 
+@bp.get("/feeds/authors/<author>/<filename>", **ROUTE)
+def author_feed(author: str, filename: str) -> Response:
+    return _serve_feed(DocKey(author=author), filename)
+
+
+@bp.get("/feeds/authors/<author>/archive/<year>/<month>/<part>/<filename>", **ROUTE)
+def author_archive(author: str, year: str, month: str, part: str, filename: str) -> Response:
+    key = _archive_key(None, year, month, part)
+    return _serve_feed(DocKey(month=key.month, part=key.part, author=author), filename)
+
+
 def _listing(reader: Reader, found: Plan, template: str) -> Callable[[], bytes]:
     svc = service()
     return lambda: _page(template, found.key.section, doc=document(reader, svc.settings, found))

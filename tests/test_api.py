@@ -263,3 +263,18 @@ def test_every_write_is_audited(api: Api) -> None:
     assert "\t-\tPUT\ta\t401" in log[1]
     assert "\tcms\tPUT\ta\t201\tadded" in log[2]
     assert api.token not in "\n".join(log)
+
+
+def test_authors_get_their_own_feeds(api: Api) -> None:
+    api.call("PUT", "budget", ARTICLE)
+    api.call("PUT", "solo", {**ARTICLE, "authors": ["Zoë O'Brien"], "title": "Solo"})
+    for fmt in ("rss.xml", "atom.xml", "feed.json"):
+        status, headers, body = fetch(api.url(f"/feeds/authors/ann-writer/{fmt}"))
+        assert status == 200 and b"Budget day" in body and b"Solo" not in body
+        assert headers["Link"] == f'<{api.url(f"/feeds/authors/ann-writer/{fmt}")}>; rel="self"'
+    parsed = feedparser.parse(fetch(api.url("/feeds/authors/zoe-o-brien/atom.xml"))[2])
+    assert parsed.feed.title == "Newsroom — Zoë O'Brien"
+    assert [e.title for e in parsed.entries] == ["Solo"]
+    assert fetch(api.url("/feeds/authors/nobody/rss.xml"))[0] == 404
+    api.call("PUT", "solo", {**ARTICLE, "authors": ["Someone Else"], "title": "Solo"})
+    assert fetch(api.url("/feeds/authors/zoe-o-brien/rss.xml"))[0] == 404
