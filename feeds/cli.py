@@ -182,6 +182,87 @@ def token_revoke(name: str) -> None:
     click.echo(f"revoked: {name}")
 
 
+@main.group()
+def partner() -> None:
+    """Manage syndication partners and their private feeds (/partners/NAME/...)."""
+
+
+@partner.command("add")
+@click.argument("name")
+@click.option("--sections", required=True, help="Comma-separated sections, e.g. world,uk.")
+@click.option(
+    "--content",
+    required=True,
+    type=click.Choice(["full", "summary"]),
+    help="Full text, or only summaries.",
+)
+@click.option("--rights", default="", help="Rights statement shown in every format.")
+def partner_add(name: str, sections: str, content: str, rights: str) -> None:
+    """Add partner NAME and print its feed token, once.
+
+    The partner's feeds are /partners/NAME/rss.xml, atom.xml and feed.json, read with
+    ?token=TOKEN, Authorization: Bearer TOKEN, or HTTP Basic with TOKEN as the password.
+    """
+    from . import partners
+
+    svc = _service()
+    try:
+        with svc.store.write() as writer:
+            secret = partners.add(
+                writer,
+                name,
+                [s.strip() for s in sections.split(",") if s.strip()],
+                content,
+                rights,
+                svc.settings.now(),
+            )
+    except partners.PartnerError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(secret)
+
+
+@partner.command("list")
+def partner_list() -> None:
+    """List partners: name, sections, content, state (never tokens)."""
+    from . import partners
+
+    svc = _service()
+    with svc.store.read() as reader:
+        for entry in partners.listing(reader):
+            state = "revoked" if entry.revoked else "active"
+            click.echo(f"{entry.name}\t{','.join(entry.sections)}\t{entry.content}\t{state}")
+
+
+@partner.command("revoke")
+@click.argument("name")
+def partner_revoke(name: str) -> None:
+    """Revoke partner NAME: its feeds answer 401 from now on."""
+    from . import partners
+
+    svc = _service()
+    try:
+        with svc.store.write() as writer:
+            partners.revoke(writer, name, svc.settings.now())
+    except partners.PartnerError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"revoked: {name}")
+
+
+@partner.command("rotate")
+@click.argument("name")
+def partner_rotate(name: str) -> None:
+    """Give partner NAME a new feed token and print it; the old one stops working."""
+    from . import partners
+
+    svc = _service()
+    try:
+        with svc.store.write() as writer:
+            secret = partners.rotate(writer, name)
+    except partners.PartnerError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(secret)
+
+
 @main.command("audit")
 @click.option("--limit", default=100, show_default=True, help="How many entries, newest first.")
 def audit_command(limit: int) -> None:

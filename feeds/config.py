@@ -44,6 +44,7 @@ class Settings:
     max_age: int = 300
     tombstone_days: int = 30
     max_body: int = 2 * 1024 * 1024
+    partner_min_interval: int = 60
     tag_authority: str = ""
     content: str = "content"
     bind: str = "127.0.0.1:8000"
@@ -71,6 +72,7 @@ _INT_FIELDS = {
     "archive_size": (1, 10_000),
     "tombstone_days": (0, 3650),
     "max_body": (1024, 1024**3),
+    "partner_min_interval": (0, 86_400),
     "max_age": (0, 31_536_000),
     "workers": (1, 64),
     "threads": (1, 256),

@@ -21,6 +21,7 @@ from .config import Settings
 from .errors import StoreUnavailable
 from .formats import FORMATS
 from .model import Article, Entry, FeedDocument, FeedInfo, Tombstone
+from .partners import Partner
 from .store import EPOCH, Head, Reader, Scope
 
 CLOSED_MAX_AGE = 86_400  # archives of closed months change only when one of their articles does
@@ -51,9 +52,12 @@ class DocKey:
     month: Month | None = None
     part: int = 0
     author: str | None = None  # an author's slug
+    partner: str | None = None
 
     def path(self, fmt: str) -> str:
         filename: str = FORMATS[fmt].FILENAME
+        if self.partner is not None:
+            return f"/partners/{self.partner}/{filename}"
         if self.author is not None:
             base = f"/feeds/authors/{self.author}"
         else:
@@ -79,6 +83,7 @@ class Plan:
     tombstones: list[Tombstone]
     moments: list[datetime]  # when its content last changed, as HTTP caches see it
     closed: bool  # an archive of a month that can no longer gain articles
+    partner: Partner | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,17 @@ def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan
     return _archive_plan(reader, settings, key, scope, boundary, sub_moments)
 
 
+def partner_plan(reader: Reader, settings: Settings, partner: Partner, now: datetime) -> Plan:
+    """A partner's feed: the newest articles of its sections (no archives)."""
+    scope = Scope(None, now, sections=partner.sections)
+    newest = reader.newest_heads(scope, settings.page_size)
+    full = len(newest) >= settings.page_size
+    tombstones = reader.tombstones(scope, now - timedelta(days=settings.tombstone_days))
+    moments = _head_moments(reader, scope, newest, full, None) + [t.when for t in tombstones]
+    key = DocKey(partner=partner.name)
+    return Plan(key, scope, newest, None, None, tombstones, moments, False, partner)
+
+
 def _archive_plan(
     reader: Reader,
     settings: Settings,
@@ -209,6 +225,8 @@ def validators(settings: Settings, found: Plan, fmt: str) -> Validators:
     """The ETag and Last-Modified of the planned document in format `fmt`."""
     digest = hashlib.sha256(fingerprint(settings))
     digest.update(f"{fmt}\n{found.key}\n{found.prev}\n{found.next}".encode())
+    if found.partner is not None:
+        digest.update(found.partner.shaping.encode())
     for head in found.heads:
         digest.update(f"\n{head.id}\t{head.revision}".encode())
     for stone in found.tombstones if fmt == "atom" else ():  # only Atom shows tombstones
@@ -240,8 +258,11 @@ def document(reader: Reader, settings: Settings, found: Plan) -> FeedDocument:
     prefix, created = reader.meta("feed_id_prefix"), reader.meta("created")
     if prefix is None or created is None:
         raise StoreUnavailable("the store has no schema yet; run `feeds import` first")
-    section, author = found.key.section, found.key.author
-    if author is not None:
+    section, author, partner = found.key.section, found.key.author, found.partner
+    if partner is not None:
+        title = settings.title
+        feed_id = f"{prefix}partners/{partner.name}"
+    elif author is not None:
         title = f"{settings.title} — {reader.author_name(author) or author}"
         feed_id = f"{prefix}feeds/authors/{author}"
     else:
@@ -262,9 +283,15 @@ def document(reader: Reader, settings: Settings, found: Plan) -> FeedDocument:
         prev_archive=_urls(settings, found.prev),
         next_archive=_urls(settings, found.next),
         current=_urls(settings, found.key.subscription) if found.key.month else None,
+        rights=partner.rights or None if partner else None,
     )
     entries = tuple(Entry(a, settings.url(article_path(a.id))) for a in articles)
-    return FeedDocument(info=info, entries=entries, tombstones=tuple(found.tombstones))
+    return FeedDocument(
+        info=info,
+        entries=entries,
+        tombstones=tuple(found.tombstones),
+        summary_only=partner is not None and partner.content == "summary",
+    )
 
 
 def article_validators(settings: Settings, article: Article) -> Validators:

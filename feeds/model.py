@@ -83,6 +83,7 @@ class FeedInfo:
     prev_archive: dict[str, str] | None = None
     next_archive: dict[str, str] | None = None
     current: dict[str, str] | None = None
+    rights: str | None = None  # a rights statement (partner feeds)
 
     @property
     def archive(self) -> bool:
@@ -112,3 +113,4 @@ class FeedDocument:
     info: FeedInfo
     entries: tuple[Entry, ...]
     tombstones: tuple[Tombstone, ...] = ()
+    summary_only: bool = False  # entries carry their summary, not the full text

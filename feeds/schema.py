@@ -126,3 +126,26 @@ article_authors = sa.Table(
     sa.Column("article_id", sa.String(255), primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
 )
+
+# Syndication partners: the sections they bought, full text or summaries, rights, and a feed
+# token kept as a SHA-256 digest.
+partners = sa.Table(
+    "partners",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("sections", sa.Text, nullable=False),  # JSON array
+    sa.Column("content", sa.String(16), nullable=False),  # "full" or "summary"
+    sa.Column("rights", sa.Text, nullable=False, server_default=""),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("revoked", UTCDateTime),
+)
+
+# When each partner last got a full (200) answer for each of its feeds.
+partner_polls = sa.Table(
+    "partner_polls",
+    metadata,
+    sa.Column("partner", sa.String(128), primary_key=True),
+    sa.Column("document", sa.String(512), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+)

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from werkzeug.http import http_date
 
-from . import opml
+from . import opml, partners
 from .app import Service
 from .conditional import not_modified
 from .config import Settings
@@ -31,6 +31,7 @@ from .documents import (
     document,
     feed_path,
     max_age,
+    partner_plan,
     plan,
     section_label,
     section_path,
@@ -67,13 +68,16 @@ def conditional_response(
     *,
     seconds: int,
     links: list[str],
+    private: bool = False,
+    before_render: Callable[[], Response | None] | None = None,
 ) -> Response:
-    """A 304 decided from `found` alone, or a 200 from `render()`, gzipped when accepted."""
+    """A 304 decided from `found` alone, or a 200 from `render()`, gzipped when accepted.
+    `before_render` may answer instead of the 200 (a rate limit)."""
     gz = _accepts_gzip()
     etag = found.etag + ("-gz" if gz else "")
     headers = {
         "ETag": f'"{etag}"',
-        "Cache-Control": f"public, max-age={seconds}",
+        "Cache-Control": f"{'private' if private else 'public'}, max-age={seconds}",
         "Vary": "Accept-Encoding",
         "Link": ", ".join(links),
     }
@@ -85,6 +89,8 @@ def conditional_response(
         found.last_modified,
     ):
         return Response(status=304, headers=headers)
+    if before_render is not None and (refusal := before_render()) is not None:
+        return refusal
     headers["Last-Modified"] = http_date(found.last_modified)
     body = render()
     if gz:
@@ -194,6 +200,72 @@ def author_feed(author: str, filename: str) -> Response:
 def author_archive(author: str, year: str, month: str, part: str, filename: str) -> Response:
     key = _archive_key(None, year, month, part)
     return _serve_feed(DocKey(month=key.month, part=key.part, author=author), filename)
+
+
+def _partner_secret() -> str:
+    """The feed token from ?token=, Authorization: Bearer, or Basic (any user name)."""
+    if request.args.get("token"):
+        return request.args["token"]
+    auth = request.authorization
+    if auth is not None and auth.type == "bearer" and auth.token:
+        return auth.token
+    if auth is not None and auth.type == "basic" and auth.password:
+        return auth.password
+    return ""
+
+
+def _unauthorized() -> Response:
+    # The same answer for an unknown partner, a wrong token and a revoked one.
+    return Response(
+        "A valid partner feed token is needed.\n",
+        status=401,
+        content_type="text/plain; charset=utf-8",
+        headers={
+            "WWW-Authenticate": 'Bearer realm="partners", Basic realm="partners"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.get("/partners/<name>/<filename>", **ROUTE)
+def partner_feed(name: str, filename: str) -> Response:
+    fmt: ModuleType | None = BY_FILENAME.get(filename)
+    svc = service()
+    now = svc.settings.now()
+    with svc.store.read() as reader:
+        partner = partners.authenticate(reader, name, _partner_secret())
+        if partner is None:
+            return _unauthorized()
+        if fmt is None:
+            abort(404)
+        found = partner_plan(reader, svc.settings, partner, now)
+        path = found.key.path(fmt.NAME)
+        response = conditional_response(
+            settled(reader, path, validators(svc.settings, found, fmt.NAME), now),
+            fmt.MEDIA_TYPE,
+            lambda: fmt.render(document(reader, svc.settings, found)),
+            seconds=max_age(reader, svc.settings, now, found),
+            links=[f'<{svc.settings.url(path)}>; rel="self"'],
+            private=True,
+            before_render=lambda: _rate_limit(reader, partner.name, path, now),
+        )
+    return response
+
+
+def _rate_limit(reader: Reader, partner: str, path: str, now: datetime) -> Response | None:
+    """429 when full answers come faster than FEEDS_PARTNER_MIN_INTERVAL; 304s are free."""
+    svc = service()
+    wait = partners.wait_needed(reader, partner, path, now, svc.settings.partner_min_interval)
+    if wait:
+        return Response(
+            f"Too many full requests; revalidate with If-None-Match, or retry in {wait} s.\n",
+            status=429,
+            content_type="text/plain; charset=utf-8",
+            headers={"Retry-After": str(wait), "Cache-Control": "private, no-store"},
+        )
+    with svc.store.write() as writer:
+        partners.record_full_answer(writer, partner, path, now)
+    return None
 
 
 def _listing(reader: Reader, found: Plan, template: str) -> Callable[[], bytes]:

@@ -14,15 +14,21 @@ MEDIA_TYPE = "application/feed+json; charset=utf-8"
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
-def _item(entry: Entry) -> dict[str, Any]:
+def _item(entry: Entry, summary_only: bool) -> dict[str, Any]:
     article = entry.article
+    if summary_only:
+        content = {"content_text": article.summary}
+    else:
+        content = {
+            "content_html": article_html(article),
+            "content_text": paragraphs_text(article.paragraphs),
+        }
     return {
         "id": article.tag,
         "url": entry.url,
         "title": article.title,
         "summary": article.summary,
-        "content_html": article_html(article),
-        "content_text": paragraphs_text(article.paragraphs),
+        **content,
         "date_published": rfc3339(article.published),
         "date_modified": rfc3339(article.updated),
         **({"authors": [{"name": n} for n in article.authors]} if article.authors else {}),
@@ -40,8 +46,13 @@ def render(doc: FeedDocument) -> bytes:
         "description": info.description,
         "language": info.language,
         "authors": [{"name": info.author}],
-        "items": [_item(e) for e in doc.entries],
+        "items": [_item(e, doc.summary_only) for e in doc.entries],
     }
+    if info.rights:  # an extension (JSON Feed 1.1 §4): names start with an underscore
+        feed["_rights"] = {
+            "about": "https://jsonfeed.org/version/1.1#extensions",
+            "statement": info.rights,
+        }
     if info.prev_archive is not None:  # paging: each document leads to the next older one
         feed["next_url"] = info.prev_archive[NAME]
     return json.dumps(feed, ensure_ascii=False, indent=2).encode() + b"\n"

@@ -144,6 +144,8 @@ def build(doc: FeedDocument, fmt: str) -> Any:
     fg.language(info.language)
     fg.generator(info.generator, version=info.generator_version)
     fg.updated(info.updated)
+    if info.rights:
+        fg.rights(_rss_text(info.rights) if not atom else info.rights)  # RSS copyright
     if atom:
         fg.subtitle(info.description)
         fg.author({"name": info.author})
@@ -161,7 +163,8 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fe = fg.add_entry(order="append")
         fe.id(article.tag)
         fe.link(href=entry.url, rel="alternate", type="text/html")
-        fe.content(article_html(article), type="html")
+        if not doc.summary_only:
+            fe.content(article_html(article), type="html")
         for term in categories(article):
             fe.category(term=term)
         if atom:
