@@ -84,6 +84,7 @@ class Plan:
     moments: list[datetime]  # when its content last changed, as HTTP caches see it
     closed: bool  # an archive of a month that can no longer gain articles
     partner: Partner | None = None
+    query: str = ""  # added to the self link: a partner's ?token=, which readers re-use
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,9 @@ def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan
     return _archive_plan(reader, settings, key, scope, boundary, sub_moments)
 
 
-def partner_plan(reader: Reader, settings: Settings, partner: Partner, now: datetime) -> Plan:
+def partner_plan(
+    reader: Reader, settings: Settings, partner: Partner, now: datetime, query: str = ""
+) -> Plan:
     """A partner's feed: the newest articles of its sections (no archives)."""
     scope = Scope(None, now, sections=partner.sections)
     newest = reader.newest_heads(scope, settings.page_size)
@@ -180,7 +183,7 @@ def partner_plan(reader: Reader, settings: Settings, partner: Partner, now: date
     tombstones = reader.tombstones(scope, now - timedelta(days=settings.tombstone_days))
     moments = _head_moments(reader, scope, newest, full, None) + [t.when for t in tombstones]
     key = DocKey(partner=partner.name)
-    return Plan(key, scope, newest, None, None, tombstones, moments, False, partner)
+    return Plan(key, scope, newest, None, None, tombstones, moments, False, partner, query)
 
 
 def _archive_plan(
@@ -226,7 +229,7 @@ def validators(settings: Settings, found: Plan, fmt: str) -> Validators:
     digest = hashlib.sha256(fingerprint(settings))
     digest.update(f"{fmt}\n{found.key}\n{found.prev}\n{found.next}".encode())
     if found.partner is not None:
-        digest.update(found.partner.shaping.encode())
+        digest.update(f"{found.partner.shaping}\n{found.query}".encode())
     for head in found.heads:
         digest.update(f"\n{head.id}\t{head.revision}".encode())
     for stone in found.tombstones if fmt == "atom" else ():  # only Atom shows tombstones
@@ -275,7 +278,7 @@ def document(reader: Reader, settings: Settings, found: Plan) -> FeedDocument:
         language=settings.language,
         author=settings.author,
         home_url=settings.url(section_path(section) if section else "/"),
-        urls=_urls(settings, found.key) or {},
+        urls={name: url + found.query for name, url in (_urls(settings, found.key) or {}).items()},
         # With no entries, the store's creation: fixed, and a date readers find plausible.
         updated=max((a.updated for a in articles), default=datetime.fromisoformat(created)),
         generator="feeds",

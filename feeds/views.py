@@ -238,7 +238,9 @@ def partner_feed(name: str, filename: str) -> Response:
             return _unauthorized()
         if fmt is None:
             abort(404)
-        found = partner_plan(reader, svc.settings, partner, now)
+        token = request.args.get("token")
+        query = f"?token={quote(token, safe='')}" if token else ""
+        found = partner_plan(reader, svc.settings, partner, now, query)
         path = found.key.path(fmt.NAME)
         response = conditional_response(
             settled(reader, path, validators(svc.settings, found, fmt.NAME), now),

@@ -140,3 +140,16 @@ def test_private_caching_conditional_get_and_the_polling_limit(site: Partners) -
 def test_feed_tokens_never_reach_the_log(site: Partners) -> None:
     fetch(url(site, "globe", "rss.xml", site.tokens["full"]))
     assert site.tokens["full"] not in site.log.read_text()
+
+
+def test_the_self_link_is_the_url_the_reader_subscribed_with(site: Partners) -> None:
+    token = site.tokens["full"]
+    by_query = url(site, "globe", "atom.xml", token)
+    atom = etree.fromstring(fetch(by_query)[2])
+    self_link = atom.find("{http://www.w3.org/2005/Atom}link[@rel='self']").get("href")
+    assert self_link == by_query  # readers that follow the self link keep their access
+    plain = etree.fromstring(
+        fetch(url(site, "globe", "rss.xml"), {"Authorization": f"Bearer {token}"})[2]
+    )
+    rss_self = plain.find("channel/{http://www.w3.org/2005/Atom}link[@rel='self']")
+    assert rss_self.get("href") == url(site, "globe", "rss.xml")
