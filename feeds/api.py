@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import articlejson, tokens
+from . import articlejson, openapi, tokens
 from .app import Service
 from .documents import article_path
 from .importer import store_article
@@ -128,6 +128,14 @@ def _audited(svc: Service, article_id: str, write: Any) -> Response:
             )
         raise
     return response
+
+
+@api.get("/openapi.json", **ROUTE)
+def openapi_document() -> Response:
+    body = json.dumps(openapi.document(service().settings), indent=2)
+    return Response(
+        body, content_type="application/json", headers={"Cache-Control": "public, max-age=300"}
+    )
 
 
 @api.put("/articles/<article_id>", **ROUTE)

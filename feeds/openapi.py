@@ -1,0 +1,188 @@
+"""The OpenAPI 3.1 description of the publishing API, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .config import Settings
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+NAMES = {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": r"\S"}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "The body is not JSON.",
+        401: "No active publish token.",
+        404: "No such article.",
+        410: "The article was withdrawn.",
+        412: "If-Match names another version.",
+        413: "The body is too large.",
+        415: "The body is not application/json.",
+        422: "Invalid fields, each named.",
+    }
+    return {
+        str(s): {
+            "description": reasons[s],
+            "content": {"application/problem+json": {"schema": PROBLEM}},
+        }
+        for s in statuses
+    }
+
+
+def _article_answer(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {
+            "ETag": {
+                "schema": {"type": "string"},
+                "description": "The article's version, for If-Match.",
+            }
+        },
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Article"}}},
+    }
+
+
+def document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document for this deployment (server URL from FEEDS_BASE_URL)."""
+    if_match = {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Only act if the article is still at this version (ETag).",
+    }
+    article_id = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~-]*$", "maxLength": 200},
+        "description": "The article's id, as a file name without extension.",
+    }
+    when = {
+        "type": "string",
+        "format": "date-time",
+        "description": "RFC 3339; without an offset, FEEDS_TIMEZONE's wall clock.",
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{settings.title} publishing API",
+            "version": __version__,
+            "description": "Create, replace, read and withdraw articles. Writes need a "
+            "publish token: `feeds token create --scope publish`.",
+        },
+        "servers": [{"url": settings.url("/api/v1")}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/articles/{id}": {
+                "parameters": [article_id],
+                "put": {
+                    "summary": "Create or replace an article",
+                    "parameters": [if_match],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ArticleInput"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _article_answer("Replaced, or unchanged."),
+                        "201": _article_answer("Created."),
+                        **_problems(400, 401, 412, 413, 415, 422),
+                    },
+                },
+                "get": {
+                    "summary": "Read an article",
+                    "responses": {
+                        "200": _article_answer("The article."),
+                        **_problems(401, 404, 410),
+                    },
+                },
+                "delete": {
+                    "summary": "Withdraw an article (as `feeds delete`)",
+                    "parameters": [if_match],
+                    "responses": {"204": {"description": "Withdrawn."}, **_problems(401, 404, 412)},
+                },
+            }
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "ArticleInput": {
+                    "type": "object",
+                    "required": ["title", "published"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "title": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                        "published": when,
+                        "updated": when,
+                        "section": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~-]*$"},
+                        "authors": NAMES,
+                        "tags": NAMES,
+                        "text": {
+                            "type": "string",
+                            "description": "Paragraphs, one a line (the text layout).",
+                        },
+                        "html": {
+                            "type": "string",
+                            "description": "HTML, sanitised to an allow-list for news.",
+                        },
+                    },
+                    "oneOf": [{"required": ["text"]}, {"required": ["html"]}],
+                },
+                "Article": {
+                    "type": "object",
+                    "required": [
+                        "id",
+                        "url",
+                        "tag",
+                        "title",
+                        "published",
+                        "updated",
+                        "authors",
+                        "tags",
+                        "revision",
+                    ],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "url": {"type": "string", "format": "uri"},
+                        "tag": {"type": "string"},
+                        "title": {"type": "string"},
+                        "published": {"type": "string", "format": "date-time"},
+                        "updated": {"type": "string", "format": "date-time"},
+                        "section": {"type": ["string", "null"]},
+                        "authors": {"type": "array", "items": {"type": "string"}},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "text": {"type": "string"},
+                        "html": {"type": "string"},
+                        "revision": {"type": "integer", "minimum": 1},
+                    },
+                },
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "detail"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["field", "detail"],
+                                "properties": {
+                                    "field": {"type": "string"},
+                                    "detail": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
