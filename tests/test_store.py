@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from feeds.store import Scope, Store
@@ -92,3 +93,29 @@ def test_ids_do_not_depend_on_settings_that_can_change(
         article = reader.article("a")
     assert article is not None and article.title == "Retitled"
     assert article.tag == "tag:news.example.com,2026-01-15:a"
+
+
+def test_tokens_are_compared_in_constant_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hmac
+
+    from feeds import partners, tokens
+
+    calls: list[tuple[str, str]] = []
+    real = hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    with store.write() as writer:
+        secret = tokens.create(writer, "cms", "publish", IMPORT_TIME)
+        partner_secret = partners.add(writer, "globe", ["world"], "full", "", IMPORT_TIME)
+    with store.read() as reader:
+        assert tokens.authenticate(reader, secret, "publish") == "cms"
+        assert tokens.authenticate(reader, secret + "x", "publish") is None
+        assert partners.authenticate(reader, "globe", partner_secret) is not None
+        assert partners.authenticate(reader, "nobody", partner_secret) is None
+    assert len(calls) >= 3  # every check that found a candidate went through compare_digest
