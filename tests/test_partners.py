@@ -153,3 +153,18 @@ def test_the_self_link_is_the_url_the_reader_subscribed_with(site: Partners) -> 
     )
     rss_self = plain.find("channel/{http://www.w3.org/2005/Atom}link[@rel='self']")
     assert rss_self.get("href") == url(site, "globe", "rss.xml")
+
+
+def test_a_feed_reader_subscribed_with_the_token_url_sees_what_was_bought(
+    site: Partners, tmp_path: Path
+) -> None:
+    from reader import make_reader
+
+    reader = make_reader(str(tmp_path / "partner-reader.sqlite"))
+    address = url(site, "globe", "rss.xml", site.tokens["full"])
+    reader.add_feed(address)
+    (result,) = reader.update_feeds_iter()
+    assert result.error is None, result.error
+    assert sorted(e.title or "" for e in reader.get_entries()) == ["Story u1", "Story w1"]
+    assert reader.get_feed(address).title == "Newsroom"
+    reader.close()
