@@ -51,7 +51,7 @@ def problem(
         **extra,
     }
     return Response(
-        json.dumps(body, ensure_ascii=False),
+        json.dumps(body),  # ASCII escapes: any text a client sent is safe to echo
         status=status,
         headers={"Cache-Control": "no-store", **(headers or {})},
         content_type=PROBLEM,
@@ -61,8 +61,10 @@ def problem(
 @api.errorhandler(Problem)
 def _problem(error: Problem) -> Response:
     headers = {}
-    if error.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="feeds", error="invalid_token"'
+    if error.status == 401:  # RFC 6750 §3.1: an error code only when a token was sent
+        sent = request.headers.get("Authorization", "").strip().partition(" ")[2].strip()
+        error_code = ', error="invalid_token"' if sent else ""
+        headers["WWW-Authenticate"] = f'Bearer realm="feeds"{error_code}'
     return problem(error.status, error.detail, headers, **error.extra)
 
 
@@ -130,6 +132,38 @@ def _audited(svc: Service, article_id: str, write: Any) -> Response:
     return response
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("a key appears twice")
+    return dict(pairs)
+
+
+def _json_body(limit: int) -> Any:
+    """The request body as JSON; 413 past `limit` bytes (chunked bodies too), 400 when it is
+    not JSON (bad UTF-8, duplicate keys, numbers or nesting beyond what can be read)."""
+    too_large = Problem(413, f"the body is larger than {limit} bytes (FEEDS_MAX_BODY)")
+    try:
+        data = request.stream.read(limit + 1)
+    except RequestEntityTooLarge as e:
+        raise too_large from e
+    if len(data) > limit:
+        raise too_large
+    try:
+        return json.loads(data or b"null", object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError too
+        raise Problem(400, f"the body is not JSON: {e}") from e
+
+
+def api_error(error: HTTPException) -> Response | HTTPException:
+    """Unknown routes and methods under /api/ answer with problem documents too."""
+    if not request.path.startswith("/api/"):
+        return error
+    allowed = getattr(error, "valid_methods", None)
+    headers = {"Allow": ", ".join(allowed)} if allowed else {}
+    return problem(error.code or 500, error.description or "", headers)
+
+
 @api.get("/openapi.json", **ROUTE)
 def openapi_document() -> Response:
     body = json.dumps(openapi.document(service().settings), indent=2)
@@ -145,10 +179,7 @@ def put_article(article_id: str) -> Response:
     def write(now: Any, token: str) -> Response:
         if request.mimetype != "application/json":
             raise Problem(415, "send the article as Content-Type: application/json")
-        try:
-            body = json.loads(request.get_data(cache=False) or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise Problem(400, f"the body is not JSON: {e}") from e
+        body = _json_body(svc.settings.max_body)
         try:
             parsed = articlejson.parse(
                 body, article_id, svc.settings.zone, svc.settings.base_url, now
@@ -188,9 +219,9 @@ def delete_article(article_id: str) -> Response:
     def write(now: Any, token: str) -> Response:
         with svc.store.write() as writer:
             current = writer.article(article_id)
+            _check_if_match(current)  # RFC 9110 §13.2.2: preconditions before the method
             if current is None or current.withdrawn is not None:
                 raise Problem(404, f"no article with id {article_id!r} to withdraw")
-            _check_if_match(current)
             writer.withdraw(article_id, now, "delete")
             tokens.record(writer, now, token, "DELETE", article_id, 204, "withdrawn")
         return Response(status=204, headers={"Cache-Control": "no-store"})

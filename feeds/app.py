@@ -46,4 +46,6 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.register_blueprint(views.bp)
     app.register_blueprint(api.api)
+    for code in (404, 405):
+        app.register_error_handler(code, api.api_error)
     return app

@@ -16,14 +16,16 @@ from .errors import FeedsError
 from .formats.text import article_html, paragraphs_text, rfc3339
 from .htmlbody import sanitize, text_blocks
 from .model import Article, ParsedArticle
-from .textformat import EARLIEST, ID_PATTERN, UPDATED_SLACK, clean_line
+from .textformat import EARLIEST, ID_PATTERN, MAX_ARTICLE_BYTES, UPDATED_SLACK, clean_line
 
 FIELDS = {"title", "published", "updated", "section", "authors", "tags", "text", "html"}
 # RFC 3339 date-time; the offset may be left out (then FEEDS_TIMEZONE's wall clock is meant).
 _DATETIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
-    r"(Z|z|[+-]\d{2}:\d{2})?$"
+    r"(Z|z|[+-]\d{2}:\d{2})?\Z",
+    re.ASCII,
 )
+MAX_NAMES, MAX_NAME_LENGTH, MAX_ID_LENGTH = 50, 200, 200
 
 
 class InvalidFields(FeedsError):
@@ -52,6 +54,10 @@ def _names(value: object, field: str, errors: list[dict[str, str]]) -> tuple[str
     if not isinstance(value, list) or not all(isinstance(v, str) and clean_line(v) for v in value):
         errors.append({"field": field, "detail": "must be a list of non-empty strings"})
         return ()
+    if len(value) > MAX_NAMES or any(len(v) > MAX_NAME_LENGTH for v in value):
+        detail = f"at most {MAX_NAMES} names of at most {MAX_NAME_LENGTH} characters"
+        errors.append({"field": field, "detail": detail})
+        return ()
     return tuple(dict.fromkeys(clean_line(v) for v in value))
 
 
@@ -59,6 +65,12 @@ def _body(
     body: dict[str, Any], base_url: str, errors: list[dict[str, str]]
 ) -> tuple[tuple[str, ...], str | None]:
     text, html = body.get("text"), body.get("html")
+    for field, value in (("text", text), ("html", html)):
+        if isinstance(value, str) and len(value.encode("utf-8", "replace")) > MAX_ARTICLE_BYTES:
+            errors.append(
+                {"field": field, "detail": f"is larger than {MAX_ARTICLE_BYTES // 1024} KiB"}
+            )
+            return (), None
     if (text is None) == (html is None):
         errors.append({"field": "text", "detail": "give the body as exactly one of text or html"})
         return (), None
@@ -89,8 +101,13 @@ def parse(
     errors = [
         {"field": k, "detail": "is not a field of an article"} for k in sorted(set(body) - FIELDS)
     ]
-    if not ID_PATTERN.match(article_id):
-        errors.append({"field": "(id)", "detail": "use only letters, digits, '.', '_', '~', '-'"})
+    if not ID_PATTERN.match(article_id) or len(article_id) > MAX_ID_LENGTH:
+        errors.append(
+            {
+                "field": "(id)",
+                "detail": f"at most {MAX_ID_LENGTH} letters, digits, '.', '_', '~' or '-'",
+            }
+        )
     title = body.get("title")
     if not isinstance(title, str) or not clean_line(title):
         errors.append({"field": "title", "detail": "is required: a non-empty string"})
@@ -134,7 +151,7 @@ def parse(
         authors=authors,
         tags=tags,
         body_html=html,
-        source=json.dumps(body, ensure_ascii=False, sort_keys=True),
+        source=json.dumps(body, sort_keys=True),
     )
 
 

@@ -144,9 +144,9 @@ def _archive_key(
         return None
     month = Month.of(published)
     if not last:
-        return DocKey(scope.section, month, 1)
+        return DocKey(scope.section, month, 1, scope.author)
     count = reader.count_archived(scope, boundary, month.span)
-    return DocKey(scope.section, month, max(1, math.ceil(count / size)))
+    return DocKey(scope.section, month, max(1, math.ceil(count / size)), scope.author)
 
 
 def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan | None:

@@ -3,8 +3,9 @@ and images made absolute, and the plain text of each block for summaries and con
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
 
@@ -48,16 +49,24 @@ ATTRIBUTES = {
     "q": {"cite"},
 }
 SCHEMES = {"http", "https", "mailto"}
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+_BLIND_IMAGE = re.compile(
+    r'<img(?![^>]*\salt="[^"]*\S)(?![^>]*\ssrc=")?[^>]*>|<img(?![^>]*\ssrc=")[^>]*>'
+)
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+# An <img> lacking a non-blank alt, or lacking a src, after sanitising (nh3 quotes with ").
+_BLIND_IMAGE = re.compile(r'<img(?![^>]*\salt="[^"]*[^"\s])[^>]*>|<img(?![^>]*\ssrc=")[^>]*>')
 BLOCKS = {"p", "li", "blockquote", "h2", "h3", "h4", "figcaption", "pre"}
 
 
 def sanitize(html: str, base_url: str) -> str:
     """Keep only TAGS and ATTRIBUTES; no script, style, event handler, iframe, object,
-    javascript: or data: URL survives; relative links and sources become absolute."""
+    javascript: or data: URL survives; relative links and sources become absolute (and
+    percent-encoded); images without a source or alt text are dropped."""
 
     def absolute(element: str, attribute: str, value: str) -> str | None:
         if attribute in ("href", "src", "cite"):
-            joined = urljoin(base_url + "/", value.strip())
+            joined = quote(urljoin(base_url + "/", value.strip()), safe=URL_SAFE)
             return joined if urlsplit(joined).scheme in SCHEMES else None
         return value
 
@@ -69,7 +78,7 @@ def sanitize(html: str, base_url: str) -> str:
         attribute_filter=absolute,
         link_rel="noopener noreferrer",
     )
-    return cleaned.strip()
+    return _BLIND_IMAGE.sub("", cleaned).strip()
 
 
 class _Blocks(HTMLParser):

@@ -8,7 +8,11 @@ from . import __version__
 from .config import Settings
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
-NAMES = {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": r"\S"}}
+NAMES = {
+    "type": "array",
+    "maxItems": 50,
+    "items": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+}
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
@@ -132,7 +136,7 @@ def document(settings: Settings) -> dict[str, Any]:
                             "description": "HTML, sanitised to an allow-list for news.",
                         },
                     },
-                    "oneOf": [{"required": ["text"]}, {"required": ["html"]}],
+                    "description": "The body is exactly one of text and html.",
                 },
                 "Article": {
                     "type": "object",

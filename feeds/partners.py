@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from .errors import FeedsError
 from .schema import partner_polls, partners
 from .store import Reader, Writer
-from .textformat import ID_PATTERN
+from .textformat import ID_PATTERN, clean_line
 from .tokens import digest
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -60,6 +60,9 @@ def add(
         raise PartnerError("--sections needs a comma-separated list of section names")
     if content not in CONTENT:
         raise PartnerError("--content is full or summary")
+    if clean_line(rights) != rights.strip():
+        raise PartnerError("--rights must be one line of text without control characters")
+    rights = rights.strip()
     if writer.conn.scalar(sa.select(partners.c.name).where(partners.c.name == name)):
         raise PartnerError(f"a partner named {name!r} exists (see `feeds partner list`)")
     secret = secrets.token_urlsafe(32)
@@ -115,22 +118,20 @@ def authenticate(reader: Reader, name: str, secret: str) -> Partner | None:
     return _row(row)
 
 
-def wait_needed(reader: Reader, partner: str, document: str, now: datetime, interval: int) -> int:
-    """Seconds the partner must wait before another full answer for `document` (0: none)."""
-    last = reader.conn.scalar(
-        sa.select(partner_polls.c.at).where(
-            partner_polls.c.partner == partner, partner_polls.c.document == document
-        )
-    )
-    if last is None or interval == 0:
-        return 0
-    remaining = last + timedelta(seconds=interval) - now
-    return max(0, int(remaining.total_seconds() + 0.999))
-
-
-def record_full_answer(writer: Writer, partner: str, document: str, now: datetime) -> None:
+def claim_full_answer(
+    writer: Writer, partner: str, document: str, now: datetime, interval: int
+) -> int:
+    """Take the partner's next full answer for `document`: 0 when granted (and recorded in
+    the same write transaction, so parallel requests cannot all pass), else seconds to wait."""
     where = (partner_polls.c.partner == partner, partner_polls.c.document == document)
-    if writer.conn.execute(partner_polls.update().where(*where).values(at=now)).rowcount == 0:
-        writer.conn.execute(
-            partner_polls.insert().values(partner=partner, document=document, at=now)
-        )
+    last = writer.conn.scalar(sa.select(partner_polls.c.at).where(*where))
+    if last is not None and interval:
+        remaining = (last + timedelta(seconds=interval) - now).total_seconds()
+        if remaining > 0:
+            return int(remaining + 0.999)
+    if last is None:
+        values = {"partner": partner, "document": document, "at": now}
+        writer.conn.execute(partner_polls.insert().values(**values))
+    else:
+        writer.conn.execute(partner_polls.update().where(*where).values(at=now))
+    return 0

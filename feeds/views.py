@@ -249,25 +249,29 @@ def partner_feed(name: str, filename: str) -> Response:
             seconds=max_age(reader, svc.settings, now, found),
             links=[f'<{svc.settings.url(path)}>; rel="self"'],
             private=True,
-            before_render=lambda: _rate_limit(reader, partner.name, path, now),
+            before_render=lambda: _rate_limit(partner.name, path, now),
         )
     return response
 
 
-def _rate_limit(reader: Reader, partner: str, path: str, now: datetime) -> Response | None:
-    """429 when full answers come faster than FEEDS_PARTNER_MIN_INTERVAL; 304s are free."""
+def _rate_limit(partner: str, path: str, now: datetime) -> Response | None:
+    """429 when full answers come faster than FEEDS_PARTNER_MIN_INTERVAL; 304s and HEAD
+    requests are free."""
+    if request.method == "HEAD":
+        return None
     svc = service()
-    wait = partners.wait_needed(reader, partner, path, now, svc.settings.partner_min_interval)
-    if wait:
-        return Response(
-            f"Too many full requests; revalidate with If-None-Match, or retry in {wait} s.\n",
-            status=429,
-            content_type="text/plain; charset=utf-8",
-            headers={"Retry-After": str(wait), "Cache-Control": "private, no-store"},
-        )
     with svc.store.write() as writer:
-        partners.record_full_answer(writer, partner, path, now)
-    return None
+        wait = partners.claim_full_answer(
+            writer, partner, path, now, svc.settings.partner_min_interval
+        )
+    if not wait:
+        return None
+    return Response(
+        f"Too many full requests; revalidate with If-None-Match, or retry in {wait} s.\n",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+        headers={"Retry-After": str(wait), "Cache-Control": "private, no-store"},
+    )
 
 
 def _listing(reader: Reader, found: Plan, template: str) -> Callable[[], bytes]:
@@ -360,6 +364,10 @@ def healthz() -> Response:
 @bp.app_errorhandler(StoreUnavailable)
 def store_unavailable(error: StoreUnavailable) -> Response:
     current_app.logger.error("%s", error)
+    if request.path.startswith("/api/"):
+        from .api import problem
+
+        return problem(503, "the store does not answer; retry shortly", {"Retry-After": "10"})
     return Response(
         "The service is temporarily unavailable; try again shortly.\n",
         status=503,

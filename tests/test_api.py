@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ class Api(Served):
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    server = start_server(tmp_path, {"FEEDS_MAX_BODY": "4096"})
+    server = start_server(tmp_path, {"FEEDS_MAX_BODY": "16384"})
     server.__class__ = Api
     assert isinstance(server, Api)
     result = server.feeds("token", "create", "--name", "cms", "--scope", "publish")
@@ -176,7 +177,7 @@ def test_invalid_fields_are_422_naming_each_field(api: Api, body: Any, fields: s
 
 
 def test_request_errors_are_problem_documents(api: Api) -> None:
-    big = {**ARTICLE, "text": "x" * 5000}  # FEEDS_MAX_BODY is 4096 here
+    big = {**ARTICLE, "text": "x" * 20000}  # FEEDS_MAX_BODY is 16384 here
     for expected, answer in (
         (400, api.call("PUT", "x", raw=b"{not json")),
         (415, api.call("PUT", "x", ARTICLE, content_type="text/plain")),
@@ -278,3 +279,96 @@ def test_authors_get_their_own_feeds(api: Api) -> None:
     assert fetch(api.url("/feeds/authors/nobody/rss.xml"))[0] == 404
     api.call("PUT", "solo", {**ARTICLE, "authors": ["Someone Else"], "title": "Solo"})
     assert fetch(api.url("/feeds/authors/zoe-o-brien/rss.xml"))[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"title": 1' + b"0" * 5000 + b"}", 400),  # an integer beyond what Python reads
+        (b"[" * 100_000 + b"]" * 100_000, 413),  # over FEEDS_MAX_BODY here
+        (b"[" * 3000 + b"]" * 3000, 400),  # nesting beyond the parser's recursion
+        (b'{"title": "a", "title": "b"}', 400),  # a duplicate key
+        (b'{"title": "x\\ud800", "published": "2020-01-01T00:00:00Z", "text": "a\\udfffb"}', 201),
+        (b"\xff\xfe", 400),  # not UTF-8
+    ],
+)
+def test_odd_json_gets_a_problem_not_a_crash(api: Api, raw: bytes, status: int) -> None:
+    answer_status, headers, body = api.call("PUT", "odd", raw=raw)
+    assert answer_status == status, body
+    if status >= 400:
+        assert headers["Content-Type"] == "application/problem+json"
+    else:
+        assert body["title"] == "x" and body["text"] == "ab"  # lone surrogates dropped
+
+
+def test_article_size_and_list_limits(api: Api) -> None:
+    big = {**ARTICLE, "text": "y" * (300 * 1024)}
+    # The body limit here is 16 KiB, so exercise the field limits through their rules.
+    from feeds.articlejson import InvalidFields, parse
+    from feeds.config import load_settings
+
+    settings = load_settings({})
+    with pytest.raises(InvalidFields) as info:
+        parse(big, "x", settings.zone, settings.base_url, datetime.now(UTC))
+    assert info.value.errors[0]["field"] == "text"
+    with pytest.raises(InvalidFields) as info:
+        parse(
+            {**ARTICLE, "tags": [f"t{n}" for n in range(51)]},
+            "x",
+            settings.zone,
+            settings.base_url,
+            datetime.now(UTC),
+        )
+    assert info.value.errors[0]["field"] == "tags"
+    assert api.call("PUT", "x" * 201, ARTICLE)[0] == 422
+
+
+def test_unknown_api_routes_and_methods_are_problems_and_preconditions_come_first(api: Api) -> None:
+    status, headers, body = fetch(api.url("/api/v1/nothing"))
+    assert status == 404 and headers["Content-Type"] == "application/problem+json"
+    status, _, _ = api.call("POST", "x", ARTICLE)
+    assert status == 405
+    assert api.call("DELETE", "ghost", headers={"If-Match": '"r1"'})[0] == 412
+    status, headers, _ = api.call("PUT", "x", ARTICLE, token="")
+    assert headers["WWW-Authenticate"] == 'Bearer realm="feeds"'
+
+
+def test_images_need_alt_text_and_urls_are_encoded(api: Api) -> None:
+    html = (
+        '<p>Text</p><img src="a.jpg"><img src="b.jpg" alt="  ">'
+        '<img src="c.jpg" alt="C"><a href="/a b">spaced</a>'
+    )
+    body = {**{k: v for k, v in ARTICLE.items() if k != "text"}, "html": html}
+    shown = api.call("PUT", "img", body)[2]["html"]
+    assert "a.jpg" not in shown and "b.jpg" not in shown
+    assert f'src="{api.base_url}/c.jpg" alt="C"' in shown
+    assert f'href="{api.base_url}/a%20b"' in shown
+
+
+def test_author_feeds_page_through_their_own_archives(tmp_path: Path) -> None:
+    server = start_server(tmp_path, {"FEEDS_PAGE_SIZE": "1"})
+    try:
+        token = server.feeds("token", "create", "--name", "c", "--scope", "publish").stdout
+        server.__class__ = Api
+        assert isinstance(server, Api)
+        server.token = token.strip()
+        for n, month in ((1, "01"), (2, "02"), (3, "03")):
+            other = {
+                **ARTICLE,
+                "authors": ["Other Person"],
+                "published": f"2020-{month}-02T10:00:00Z",
+            }
+            mine = {**ARTICLE, "published": f"2020-{month}-01T10:00:00Z"}
+            assert server.call("PUT", f"mine{n}", mine)[0] == 201
+            assert server.call("PUT", f"other{n}", other)[0] == 201
+        seen, address = [], server.url("/feeds/authors/ann-writer/atom.xml")
+        while address:
+            parsed = feedparser.parse(fetch(address)[2])
+            seen += [e.link.rsplit("/", 1)[1] for e in parsed.entries]
+            address = next(
+                (link.href for link in parsed.feed.links if link.rel == "prev-archive"), ""
+            )
+            assert not address or "/feeds/authors/ann-writer/archive/" in address
+        assert sorted(seen) == ["mine1", "mine2", "mine3"]
+    finally:
+        server.stop()

@@ -68,6 +68,7 @@ def test_gunicorn_config_serves_with_threaded_workers(
 def nginx_config(tmp_path: Path, upstream: str, port: int) -> Path:
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     site = site.replace("/var/cache/nginx/feeds", str(tmp_path / "cache"))
+    site = site.replace("/var/log/nginx/feeds.access.log", str(tmp_path / "site-access.log"))
     site = site.replace("server 127.0.0.1:8000;", f"server {upstream};")
     site = re.sub(r"listen 80;", f"listen 127.0.0.1:{port};", site)
     (tmp_path / "site.conf").write_text(site)
@@ -123,6 +124,16 @@ def test_nginx_site_buffers_caches_and_revalidates(
                 statuses.append(response.headers["X-Cache-Status"])
                 bodies.append((response.headers["ETag"], response.read()))
         assert statuses == ["MISS", "HIT"]
+        secret = "s3cret-token-value"
+        fetch_status = urllib.request.urlopen(f"{url}?token={secret}", timeout=10).status
+        assert fetch_status == 200
+        process.terminate()  # flush the log
+        process.wait(timeout=30)
+        assert secret not in (tmp_path / "site-access.log").read_text()
+        process = subprocess.Popen(
+            [nginx, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+        wait_for(f"http://127.0.0.1:{port}/healthz", process, log)
         assert bodies[0] == bodies[1]
         etag = bodies[0][0]
         request = urllib.request.Request(url, headers={"If-None-Match": etag})

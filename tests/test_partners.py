@@ -168,3 +168,22 @@ def test_a_feed_reader_subscribed_with_the_token_url_sees_what_was_bought(
     assert sorted(e.title or "" for e in reader.get_entries()) == ["Story u1", "Story w1"]
     assert reader.get_feed(address).title == "Newsroom"
     reader.close()
+
+
+def test_rights_must_be_clean_text_and_head_requests_are_free(site: Partners) -> None:
+    bad = site.feeds(
+        "partner",
+        "add",
+        "ctl",
+        "--sections",
+        "world",
+        "--content",
+        "full",
+        "--rights",
+        "Rights \x0b here",
+    )
+    assert bad.returncode != 0 and "--rights" in bad.stderr
+    address = url(site, "globe", "feed.json", site.tokens["full"])
+    assert fetch(address, method="HEAD")[0] == 200
+    assert fetch(address)[0] == 200  # the HEAD did not use up the full answer
+    assert fetch(address)[0] == 429

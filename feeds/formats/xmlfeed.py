@@ -113,6 +113,7 @@ class _AtomFeed(BaseExtension):  # type: ignore[misc]
     def extend_atom(self, feed: Any) -> Any:
         _atom_text(feed, "title")
         _atom_text(feed, "subtitle")
+        _atom_text(feed, "rights")
         if self.doc.info.archive:
             etree.SubElement(feed, f"{{{FH_NS}}}archive")
         for stone in self.doc.tombstones:
