@@ -17,6 +17,7 @@ from .app import Service
 from .documents import article_path
 from .importer import store_article
 from .model import Article
+from .textformat import ID_PATTERN
 from .views import service
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -102,6 +103,12 @@ def _check_if_match(current: Article | None) -> None:
         raise Problem(412, "If-Match names a version, but there is no such article")
     if "*" not in tags and _etag(current) not in tags:
         raise Problem(412, "the article has changed since that version; GET it and retry")
+
+
+def _known_shape(article_id: str) -> None:
+    """An id no article can have is simply not found."""
+    if not ID_PATTERN.match(article_id) or len(article_id) > articlejson.MAX_ID_LENGTH:
+        raise Problem(404, "no article has such an id")
 
 
 def _shown(svc: Service, article: Article, status: int) -> Response:
@@ -203,6 +210,7 @@ def put_article(article_id: str) -> Response:
 def get_article(article_id: str) -> Response:
     svc = service()
     _token(svc)
+    _known_shape(article_id)
     with svc.store.read() as reader:
         found = reader.article(article_id)
     if found is None:
@@ -218,6 +226,7 @@ def delete_article(article_id: str) -> Response:
 
     def write(now: Any, token: str) -> Response:
         with svc.store.write() as writer:
+            _known_shape(article_id)
             current = writer.article(article_id)
             _check_if_match(current)  # RFC 9110 §13.2.2: preconditions before the method
             if current is None or current.withdrawn is not None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from .conftest import Served, start_server
@@ -24,13 +25,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str
     server.stop()
 
 
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
-def test_the_api_keeps_its_openapi_document(live: tuple[Served, str], method: str) -> None:
+def test_the_api_keeps_its_openapi_document(
+    live: tuple[Served, str], method: str, mode: GenerationMode
+) -> None:
     schema = schemathesis.openapi.from_url(live[0].url("/api/v1/openapi.json"))
     operation = schema["/articles/{id}"][method]
     headers = {"Authorization": f"Bearer {live[1]}"}
 
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
