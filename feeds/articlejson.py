@@ -16,7 +16,14 @@ from .errors import FeedsError
 from .formats.text import article_html, paragraphs_text, rfc3339
 from .htmlbody import sanitize, text_blocks
 from .model import Article, ParsedArticle
-from .textformat import EARLIEST, ID_PATTERN, MAX_ARTICLE_BYTES, UPDATED_SLACK, clean_line
+from .textformat import (
+    EARLIEST,
+    ID_PATTERN,
+    MAX_ARTICLE_BYTES,
+    UPDATED_SLACK,
+    clean_line,
+    drop_forbidden,
+)
 
 FIELDS = {"title", "published", "updated", "section", "authors", "tags", "text", "html"}
 # RFC 3339 date-time; the offset may be left out (then FEEDS_TIMEZONE's wall clock is meant).
@@ -85,7 +92,7 @@ def _body(
     if not isinstance(html, str):
         errors.append({"field": "html", "detail": "must be a string"})
         return (), None
-    cleaned = sanitize(clean_line(html.replace("\n", " ")), base_url)
+    cleaned = sanitize(drop_forbidden(html), base_url)
     blocks = text_blocks(cleaned)
     if not blocks:
         errors.append({"field": "html", "detail": "has no text once sanitised"})

@@ -49,10 +49,14 @@ ATTRIBUTES = {
     "q": {"cite"},
 }
 SCHEMES = {"http", "https", "mailto"}
+_HEADING = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
+_LEVELS = {"1": "2", "2": "2", "3": "3", "4": "4", "5": "4", "6": "4"}
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _BLIND_IMAGE = re.compile(
     r'<img(?![^>]*\salt="[^"]*\S)(?![^>]*\ssrc=")?[^>]*>|<img(?![^>]*\ssrc=")[^>]*>'
 )
+_HEADING = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
+_LEVELS = {"1": "2", "2": "2", "3": "3", "4": "4", "5": "4", "6": "4"}
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 # An <img> lacking a non-blank alt, or lacking a src, after sanitising (nh3 quotes with ").
 _BLIND_IMAGE = re.compile(r'<img(?![^>]*\salt="[^"]*[^"\s])[^>]*>|<img(?![^>]*\ssrc=")[^>]*>')
@@ -70,6 +74,8 @@ def sanitize(html: str, base_url: str) -> str:
             return joined if urlsplit(joined).scheme in SCHEMES else None
         return value
 
+    # Headings outside the allowed h2-h4 become the nearest allowed level, not bare text.
+    html = _HEADING.sub(lambda m: f"<{m[1]}h{_LEVELS[m[2]]}", html)
     cleaned: str = nh3.clean(
         html,
         tags=TAGS,

@@ -411,11 +411,25 @@ class Writer(Reader):
             )
         )
 
+    def _author_slug(self, name: str) -> str:
+        """The name's slug; a name whose slug another name already has gets -2, -3, ..."""
+        known: str | None = self.conn.scalar(
+            sa.select(article_authors.c.slug).where(article_authors.c.name == name).limit(1)
+        )
+        if known is not None:
+            return known
+        base = candidate = slug(name)
+        number = 1
+        while self.author_name(candidate) not in (None, name):
+            number += 1
+            candidate = f"{base}-{number}"
+        return candidate
+
     def set_authors(self, article_id: str, names: tuple[str, ...]) -> None:
         self.conn.execute(
             article_authors.delete().where(article_authors.c.article_id == article_id)
         )
-        rows = {slug(name): name for name in names}
+        rows = {self._author_slug(name): name for name in names}
         if rows:
             self.conn.execute(
                 article_authors.insert(),

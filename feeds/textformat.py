@@ -67,9 +67,14 @@ def decode(data: bytes, path: str) -> str:
         ) from e
 
 
+def drop_forbidden(text: str) -> str:
+    """Drop the characters XML forbids and validators reject (see _XML_FORBIDDEN)."""
+    return _XML_FORBIDDEN.sub("", text)
+
+
 def clean_line(line: str) -> str:
     """Drop characters XML forbids, fold runs of white space, trim both ends."""
-    return _SPACES.sub(" ", _XML_FORBIDDEN.sub("", line)).strip(" \u00a0")
+    return _SPACES.sub(" ", drop_forbidden(line)).strip(" \u00a0")
 
 
 def wall_clock_to_utc(match: tuple[str, ...], zone: ZoneInfo) -> datetime:

@@ -372,3 +372,21 @@ def test_author_feeds_page_through_their_own_archives(tmp_path: Path) -> None:
         assert sorted(seen) == ["mine1", "mine2", "mine3"]
     finally:
         server.stop()
+
+
+def test_pre_keeps_its_lines_and_headings_map_to_allowed_levels(api: Api) -> None:
+    html = "<h1>Big</h1><pre>line one\nline two</pre><h6>Small</h6><p>Text</p>"
+    body = {**{k: v for k, v in ARTICLE.items() if k != "text"}, "html": html}
+    shown = api.call("PUT", "pre", body)[2]["html"]
+    assert "<pre>line one\nline two</pre>" in shown
+    assert "<h2>Big</h2>" in shown and "<h4>Small</h4>" in shown
+
+
+def test_authors_whose_names_share_a_slug_keep_separate_feeds(api: Api) -> None:
+    api.call("PUT", "one", {**ARTICLE, "authors": ["Zoë O'Brien"], "title": "One"})
+    api.call("PUT", "two", {**ARTICLE, "authors": ["Zoe O Brien"], "title": "Two"})
+    first = feedparser.parse(fetch(api.url("/feeds/authors/zoe-o-brien/atom.xml"))[2])
+    second = feedparser.parse(fetch(api.url("/feeds/authors/zoe-o-brien-2/atom.xml"))[2])
+    assert [e.title for e in first.entries] == ["One"]
+    assert [e.title for e in second.entries] == ["Two"]
+    assert second.feed.title == "Newsroom — Zoe O Brien"
