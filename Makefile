@@ -22,6 +22,7 @@ install: $(VENV)/.run-deps
 
 ## Install, import content/, serve on http://127.0.0.1:8000 with gunicorn.
 run: $(VENV)/.run-deps
+	$(BIN)/feeds migrate
 	$(BIN)/feeds import content
 	$(BIN)/feeds serve --bind 127.0.0.1:8000
 

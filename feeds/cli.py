@@ -42,6 +42,13 @@ def main() -> None:
     """
 
 
+@main.command()
+def migrate() -> None:
+    """Bring the store's schema up to date (Alembic migrations); safe to run at any time."""
+    _app()  # every command migrates first; this one does nothing else
+    click.echo("the store is up to date")
+
+
 @main.command("import")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check every file and report; store nothing.")

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, StoreUnavailable
 from .model import Article, Tombstone
-from .schema import article_authors, articles, departures, meta, metadata, served
+from .schema import article_authors, articles, departures, meta, served
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -472,11 +472,14 @@ class Store:
             ) from e
 
     def create_schema(self, now: datetime, tag_authority: str) -> None:
-        """Create missing tables; mint, once, the tag URI prefix of the store's feed ids and
-        its creation time (the updated time of a feed with no entries)."""
+        """Bring the schema up to date (Alembic migrations); mint, once, the tag URI prefix of
+        the store's feed ids and its creation time (the updated time of a feed with no
+        entries)."""
         moment = now.astimezone(UTC).replace(microsecond=0)
+        from .migrate import upgrade
+
         with self.write() as w:
-            metadata.create_all(w.conn)
+            upgrade(w.conn)
             w.set_meta_default("feed_id_prefix", f"tag:{tag_authority},{moment.date()}:")
             w.set_meta_default("created", moment.isoformat())
 
