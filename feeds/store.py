@@ -67,9 +67,22 @@ def _begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _lock_writers(conn: Connection) -> None:
+    # PostgreSQL: one writer at a time, like SQLite's BEGIN IMMEDIATE; taken before the
+    # transaction's snapshot, so a writer always sees what the one before it committed.
+    if conn.get_execution_options().get("feeds_write", False):
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7260517)")
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; for SQLite, WAL, a busy timeout and BEGIN IMMEDIATE for writes."""
+    """An engine for `url`. SQLite: WAL, a busy timeout, BEGIN IMMEDIATE for writes.
+    PostgreSQL: REPEATABLE READ, so that every request reads one snapshot, and writers take
+    an advisory lock first."""
     parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = sa.create_engine(url, pool_pre_ping=True, isolation_level="REPEATABLE READ")
+        sa.event.listen(engine, "begin", _lock_writers)
+        return engine
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":

@@ -182,5 +182,5 @@ def parse_article(
         updated=updated,
         paragraphs=paragraphs,
         section=section,
-        source=text,
+        source=text.replace("\x00", ""),  # NUL is no text, and PostgreSQL refuses it
     )

@@ -38,6 +38,22 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every store a test opens (through apps it builds, too) closes its connections."""
+    opened: list[Store] = []
+    original = Store.__init__
+
+    def tracked(self: Store, url: str) -> None:
+        original(self, url)
+        opened.append(self)
+
+    monkeypatch.setattr(Store, "__init__", tracked)
+    yield
+    for store in opened:
+        store.dispose()
+
+
 def article_text(
     title: str = "A title",
     dateline: str = "4 January 2020, 18:09",
@@ -70,9 +86,34 @@ def content(tmp_path: Path) -> Content:
     return Content(root)
 
 
+# Set TEST_POSTGRES_URL (a SQLAlchemy URL of a PostgreSQL server's maintenance database,
+# e.g. postgresql+psycopg://feeds@127.0.0.1:55432/postgres) to run the suite on PostgreSQL;
+# every test then gets databases of its own there. Unset: SQLite files.
+POSTGRES = os.environ.get("TEST_POSTGRES_URL", "")
+
+
+def new_database(tmp_path: Path, name: str) -> str:
+    """The URL of a new, empty database for one test."""
+    if not POSTGRES:
+        return f"sqlite:///{tmp_path / (name + '.db')}"
+    import uuid
+
+    import sqlalchemy as sa
+
+    database = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {database}")
+    admin.dispose()
+    return sa.engine.make_url(POSTGRES).set(database=database).render_as_string(hide_password=False)
+
+
+on_sqlite_only = pytest.mark.skipif(bool(POSTGRES), reason="checks SQLite's own settings")
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'feeds.db'}"
+    return new_database(tmp_path, "feeds")
 
 
 @pytest.fixture
@@ -185,7 +226,7 @@ def start_server(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Ser
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
     env.update(
         {
-            "FEEDS_DATABASE": f"sqlite:///{tmp_path / 'served.db'}",
+            "FEEDS_DATABASE": new_database(tmp_path, "served"),
             "FEEDS_BASE_URL": base,
             "FEEDS_WORKERS": "2",
             "FEEDS_THREADS": "4",

@@ -92,8 +92,13 @@ def test_tokens_are_random_printed_once_and_stored_hashed(api: Api, tmp_path: Pa
     assert len(api.token) >= 22  # at least 128 bits, URL-safe base64
     other = api.feeds("token", "create", "--name", "other", "--scope", "publish").stdout.strip()
     assert other != api.token
-    database = (tmp_path / "served.db").read_bytes()
-    assert api.token.encode() not in database
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(api.env["FEEDS_DATABASE"])
+    with engine.connect() as conn:
+        stored = [str(v) for row in conn.exec_driver_sql("SELECT * FROM tokens") for v in row]
+    engine.dispose()
+    assert stored and all(api.token not in value for value in stored)
     listing = api.feeds("token", "list").stdout
     assert "cms\tpublish" in listing and api.token not in listing
 

@@ -9,14 +9,16 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from .conftest import FEEDS_BIN, SEED, Content, article_text
+from .conftest import FEEDS_BIN, SEED, Content, article_text, new_database
+
+DATABASES: dict[Path, str] = {}  # one database per test's folder
 
 
 def feeds(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-    environ["FEEDS_DATABASE"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    environ["FEEDS_DATABASE"] = DATABASES.setdefault(tmp_path, new_database(tmp_path, "cli"))
     environ.update(env or {})
     return subprocess.run(
         [str(FEEDS_BIN), *args],
@@ -127,7 +129,7 @@ def test_long_import_shows_progress_in_a_terminal(tmp_path: Path, content: Conte
     for number in range(250):
         content.write(f"a{number:03d}.txt", article_text())
     environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-    environ["FEEDS_DATABASE"] = f"sqlite:///{tmp_path / 'tty.db'}"
+    environ["FEEDS_DATABASE"] = new_database(tmp_path, "tty")
     leader, follower = pty.openpty()
     with subprocess.Popen(
         [str(FEEDS_BIN), "import", str(content.root)],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SEED, Content, free_port, wait_for
+from .conftest import ROOT, SEED, Content, free_port, new_database, wait_for
 
 pytestmark = pytest.mark.e2e
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -27,7 +27,7 @@ def production(tmp_path: Path, content: Content) -> Iterator[tuple[str, dict[str
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
     env.update(
         {
-            "FEEDS_DATABASE": f"sqlite:///{tmp_path / 'prod.db'}",
+            "FEEDS_DATABASE": new_database(tmp_path, "prod"),
             "FEEDS_BASE_URL": "https://news.example.com",
             "FEEDS_MAX_AGE": "60",
             "FEEDS_BIND": f"127.0.0.1:{port}",

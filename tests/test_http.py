@@ -16,7 +16,7 @@ from feeds import create_app
 from feeds.config import Settings
 from feeds.formats import FORMATS
 
-from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text
+from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text, on_sqlite_only
 
 FEEDS = {
     "/feeds/rss.xml": "application/rss+xml; charset=utf-8",
@@ -260,6 +260,7 @@ def test_empty_store_serves_valid_empty_feeds(client: FlaskClient) -> None:
         assert response.headers["Last-Modified"] == "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
+@on_sqlite_only
 def test_healthz(client: FlaskClient, tmp_path: Path) -> None:
     assert client.get("/healthz").status_code == 200
     # A database path that is a folder: the store cannot answer.

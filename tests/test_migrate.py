@@ -15,12 +15,18 @@ from alembic.script import ScriptDirectory
 from feeds.migrate import MIGRATIONS, config, upgrade
 from feeds.schema import metadata
 
-from .conftest import FEEDS_BIN, SEED
+from .conftest import FEEDS_BIN, SEED, new_database
+
+DATABASES: dict[Path, str] = {}
+
+
+def url(tmp_path: Path) -> str:
+    return DATABASES.setdefault(tmp_path, new_database(tmp_path, "m"))
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-    env["FEEDS_DATABASE"] = f"sqlite:///{tmp_path / 'm.db'}"
+    env["FEEDS_DATABASE"] = url(tmp_path)
     return subprocess.run(
         [str(FEEDS_BIN), *args], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
@@ -36,14 +42,14 @@ def test_migrate_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None:
     for _ in range(2):
         result = run(tmp_path, "migrate")
         assert result.returncode == 0 and "up to date" in result.stdout, result.stderr
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    engine = sa.create_engine(url(tmp_path))
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == head()
     engine.dispose()
 
 
 def test_the_migrations_describe_the_schema_exactly(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    engine = sa.create_engine(new_database(tmp_path, "x"))
     with engine.begin() as conn:
         upgrade(conn)
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
@@ -54,7 +60,7 @@ def test_the_migrations_describe_the_schema_exactly(tmp_path: Path) -> None:
 def test_a_store_made_by_the_first_schema_is_upgraded_without_losing_articles(
     tmp_path: Path,
 ) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    engine = sa.create_engine(url(tmp_path))
     with engine.begin() as conn:
         upgrade(conn, "0001")
     engine.dispose()

@@ -12,17 +12,19 @@ import sqlalchemy as sa
 
 from feeds.store import Scope, Store
 
-from .conftest import IMPORT_TIME, Content, ImportFn, article_text
+from .conftest import IMPORT_TIME, Content, ImportFn, article_text, on_sqlite_only
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+@on_sqlite_only
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(store: Store) -> None:
     with store.read() as reader:
         assert reader.conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert reader.conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
 
 
+@on_sqlite_only
 def test_a_write_takes_the_write_lock_at_its_first_statement(store: Store) -> None:
     order: list[str] = []
     first_holds_lock = threading.Event()
@@ -52,6 +54,7 @@ def _plan(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
         return " | ".join(str(row[-1]) for row in rows)
 
 
+@on_sqlite_only
 def test_newest_articles_come_from_an_index_without_sorting(store: Store) -> None:
     from feeds.schema import articles
 
