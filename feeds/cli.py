@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from flask import Flask
 
 from .app import Service, create_app
-from .errors import ConfigError, StoreUnavailable
+from .errors import ConfigError, FeedsError, StoreUnavailable
+from .store import Writer
+
+T = TypeVar("T")
 
 
 def _app() -> Flask:
@@ -30,6 +35,17 @@ def _app() -> Flask:
 def _service() -> Service:
     svc: Service = _app().extensions["feeds"]
     return svc
+
+
+def _write(action: Callable[[Writer, datetime], T]) -> T:
+    """Run `action(writer, now)` in one write transaction; a refusal (a FeedsError such as
+    an unknown partner or a taken token name) ends the command with its message."""
+    svc = _service()
+    try:
+        with svc.store.write() as writer:
+            return action(writer, svc.settings.now())
+    except FeedsError as e:
+        raise click.ClickException(str(e)) from e
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -151,13 +167,7 @@ def token_create(name: str, scope: str) -> None:
     """Create a token and print it, once: it cannot be shown again."""
     from . import tokens
 
-    svc = _service()
-    try:
-        with svc.store.write() as writer:
-            secret = tokens.create(writer, name, scope, svc.settings.now())
-    except tokens.TokenError as e:
-        raise click.ClickException(str(e)) from e
-    click.echo(secret)
+    click.echo(_write(lambda writer, now: tokens.create(writer, name, scope, now)))
 
 
 @token.command("list")
@@ -180,12 +190,7 @@ def token_revoke(name: str) -> None:
     """Revoke the token called NAME; requests with it are refused from now on."""
     from . import tokens
 
-    svc = _service()
-    try:
-        with svc.store.write() as writer:
-            tokens.revoke(writer, name, svc.settings.now())
-    except tokens.TokenError as e:
-        raise click.ClickException(str(e)) from e
+    _write(lambda writer, now: tokens.revoke(writer, name, now))
     click.echo(f"revoked: {name}")
 
 
@@ -212,20 +217,8 @@ def partner_add(name: str, sections: str, content: str, rights: str) -> None:
     """
     from . import partners
 
-    svc = _service()
-    try:
-        with svc.store.write() as writer:
-            secret = partners.add(
-                writer,
-                name,
-                [s.strip() for s in sections.split(",") if s.strip()],
-                content,
-                rights,
-                svc.settings.now(),
-            )
-    except partners.PartnerError as e:
-        raise click.ClickException(str(e)) from e
-    click.echo(secret)
+    bought = [s.strip() for s in sections.split(",") if s.strip()]
+    click.echo(_write(lambda writer, now: partners.add(writer, name, bought, content, rights, now)))
 
 
 @partner.command("list")
@@ -246,12 +239,7 @@ def partner_revoke(name: str) -> None:
     """Revoke partner NAME: its feeds answer 401 from now on."""
     from . import partners
 
-    svc = _service()
-    try:
-        with svc.store.write() as writer:
-            partners.revoke(writer, name, svc.settings.now())
-    except partners.PartnerError as e:
-        raise click.ClickException(str(e)) from e
+    _write(lambda writer, now: partners.revoke(writer, name, now))
     click.echo(f"revoked: {name}")
 
 
@@ -261,13 +249,7 @@ def partner_rotate(name: str) -> None:
     """Give partner NAME a new feed token and print it; the old one stops working."""
     from . import partners
 
-    svc = _service()
-    try:
-        with svc.store.write() as writer:
-            secret = partners.rotate(writer, name)
-    except partners.PartnerError as e:
-        raise click.ClickException(str(e)) from e
-    click.echo(secret)
+    click.echo(_write(lambda writer, now: partners.rotate(writer, name)))
 
 
 @main.command("audit")

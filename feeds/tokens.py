@@ -41,12 +41,15 @@ def create(writer: Writer, name: str, scope: str, now: datetime) -> str:
         raise TokenError(f"{name!r} is not a token name (letters, digits, '.', '_', '-')")
     if scope not in SCOPES:
         raise TokenError(f"{scope!r} is not a scope; choose one of {', '.join(SCOPES)}")
-    if writer.conn.scalar(sa.select(tokens.c.name).where(tokens.c.name == name)):
-        raise TokenError(f"a token named {name!r} exists; revoke it or choose another name")
-    secret = secrets.token_urlsafe(32)
-    writer.conn.execute(
-        tokens.insert().values(name=name, digest=digest(secret), scope=scope, created=now)
-    )
+    existing = writer.conn.execute(sa.select(tokens.c.revoked).where(tokens.c.name == name)).first()
+    if existing is not None and existing.revoked is None:
+        raise TokenError(f"an active token named {name!r} exists; revoke it first")
+    secret = secrets.token_urlsafe(32)  # 256 random bits
+    values = {"digest": digest(secret), "scope": scope, "created": now, "revoked": None}
+    if existing is None:
+        writer.conn.execute(tokens.insert().values(name=name, **values))
+    else:  # a revoked name is given out again, with a new secret; the old one stays dead
+        writer.conn.execute(tokens.update().where(tokens.c.name == name).values(**values))
     return secret
 
 

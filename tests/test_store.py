@@ -122,3 +122,17 @@ def test_tokens_are_compared_in_constant_time(
         assert partners.authenticate(reader, "globe", partner_secret) is not None
         assert partners.authenticate(reader, "nobody", partner_secret) is None
     assert len(calls) >= 3  # every check that found a candidate went through compare_digest
+
+
+def test_a_revoked_token_name_can_be_given_out_again_with_a_new_secret(store: Store) -> None:
+    from feeds import tokens
+
+    with store.write() as writer:
+        first = tokens.create(writer, "cms", "publish", IMPORT_TIME)
+        with pytest.raises(tokens.TokenError, match="revoke it first"):
+            tokens.create(writer, "cms", "publish", IMPORT_TIME)
+        tokens.revoke(writer, "cms", IMPORT_TIME)
+        second = tokens.create(writer, "cms", "publish", IMPORT_TIME)
+    with store.read() as reader:
+        assert tokens.authenticate(reader, first, "publish") is None
+        assert tokens.authenticate(reader, second, "publish") == "cms"
