@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
+from .cache import RenderCache
 from .config import Settings, load_settings
 from .formats.text import rfc3339
 from .store import Store
@@ -28,6 +29,7 @@ class Service:
 
     settings: Settings
     store: Store
+    cache: RenderCache
 
 
 def create_app(
@@ -39,7 +41,8 @@ def create_app(
 
     settings = load_settings(environ, config)
     app = Flask(__name__)
-    app.extensions["feeds"] = Service(settings=settings, store=Store(settings.database))
+    store = Store(settings.database)
+    app.extensions["feeds"] = Service(settings, store, RenderCache(store, settings.cache_bytes))
     app.jinja_env.filters["rfc3339"] = rfc3339
     zone = settings.zone
     app.jinja_env.filters["local"] = lambda moment: local_time(moment, zone)

@@ -50,6 +50,7 @@ class Settings:
     bind: str = "127.0.0.1:8000"
     workers: int = 2
     threads: int = 4
+    cache_bytes: int = 32 * 1024 * 1024  # rendered documents kept by each worker
     clock: str = ""  # a file holding the current instant, for previews and tests
 
     def now(self) -> datetime:
@@ -76,6 +77,7 @@ _INT_FIELDS = {
     "max_age": (0, 31_536_000),
     "workers": (1, 64),
     "threads": (1, 256),
+    "cache_bytes": (0, 1 << 40),
 }
 
 

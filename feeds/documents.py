@@ -115,7 +115,14 @@ def fingerprint(settings: Settings) -> bytes:
     """Everything besides the entries that shapes a document's bytes: the release and every
     setting but those of the database and the server processes."""
     shaping = dataclasses.replace(
-        settings, database="", bind="", workers=0, threads=0, max_body=0, clock=""
+        settings,
+        database="",
+        bind="",
+        workers=0,
+        threads=0,
+        max_body=0,
+        clock="",
+        cache_bytes=0,
     )
     return repr((__version__, shaping)).encode()
 
@@ -237,12 +244,31 @@ def validators(settings: Settings, found: Plan, fmt: str) -> Validators:
     return Validators(etag=digest.hexdigest()[:32], last_modified=max(found.moments, default=EPOCH))
 
 
+def horizon(settings: Settings, found: Plan, now: datetime) -> datetime | None:
+    """The first instant after `now` at which time alone (not the data) may change the
+    document or its headers: its oldest tombstone expires, or its month ends. Embargo
+    releases are the store's (Reader.next_release)."""
+    moments = [
+        stone.when.replace(microsecond=0) + timedelta(days=settings.tombstone_days, seconds=1)
+        for stone in found.tombstones
+    ]
+    if found.key.month is not None and not found.closed:
+        moments.append(found.key.month.span[1])
+    return min((m for m in moments if m > now), default=None)
+
+
+def lifetime(settings: Settings, found: Plan | None = None) -> int:
+    """Cache lifetime before the clamp to the next embargo release: FEEDS_MAX_AGE, or a day
+    or more for a closed archive."""
+    if found is not None and found.closed:
+        return max(settings.max_age, CLOSED_MAX_AGE)
+    return settings.max_age
+
+
 def max_age(reader: Reader, settings: Settings, now: datetime, found: Plan | None = None) -> int:
     """Cache lifetime: FEEDS_MAX_AGE (a day or more for closed archives), never past the
     next embargo release."""
-    seconds = settings.max_age
-    if found is not None and found.closed:
-        seconds = max(seconds, CLOSED_MAX_AGE)
+    seconds = lifetime(settings, found)
     release = reader.next_release(now)
     if release is not None:
         seconds = min(seconds, max(0, math.ceil((release - now).total_seconds())))

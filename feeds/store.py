@@ -6,9 +6,12 @@ A narrow interface for the importer and the views: `Store.read()` gives a consis
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +28,8 @@ from .model import Article, Tombstone
 from .schema import article_authors, articles, departures, meta, served
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+VERSION_KEY = "data_version"
+_VERSION_SQL = "SELECT value FROM meta WHERE key = 'data_version'"
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,10 @@ class Reader:
     def meta(self, key: str) -> str | None:
         value: str | None = self.conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
         return value
+
+    def data_version(self) -> int:
+        """A number that grows with every committed change to what documents show."""
+        return int(self.meta(VERSION_KEY) or 0)
 
     def newest_heads(self, scope: Scope, limit: int) -> list[Head]:
         """The newest `limit` visible articles by published time, newest first, ties by id."""
@@ -392,14 +401,32 @@ class Reader:
 
 
 class Writer(Reader):
-    """Statements inside one write transaction."""
+    """Statements inside one write transaction. Every method that changes what a document
+    can show marks the transaction `changed`, so that it bumps the data version."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self.changed = False
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         if rows:
+            self.changed = True
             self.conn.execute(articles.insert(), rows)
 
     def update(self, article_id: str, values: dict[str, Any]) -> None:
+        self.changed = True
         self.conn.execute(articles.update().where(articles.c.id == article_id).values(**values))
+
+    def bump_version(self) -> int:
+        """Count one more change of the data; the new version."""
+        version = self.data_version() + 1
+        if self.meta(VERSION_KEY) is None:
+            self.conn.execute(meta.insert().values(key=VERSION_KEY, value=str(version)))
+        else:
+            self.conn.execute(
+                meta.update().where(meta.c.key == VERSION_KEY).values(value=str(version))
+            )
+        return version
 
     def withdraw(self, article_id: str, now: datetime, by: str) -> Stored | None:
         """Withdraw an article (its row stays, so its id is never reused); None if unknown.
@@ -418,6 +445,7 @@ class Writer(Reader):
         article still under embargo had no place anyone could see."""
         if published > at:
             return
+        self.changed = True
         self.conn.execute(
             departures.insert().values(
                 article_id=article_id, published=published, section=section, at=at
@@ -439,6 +467,7 @@ class Writer(Reader):
         return candidate
 
     def set_authors(self, article_id: str, names: tuple[str, ...]) -> None:
+        self.changed = True
         self.conn.execute(
             article_authors.delete().where(article_authors.c.article_id == article_id)
         )
@@ -465,6 +494,7 @@ class Writer(Reader):
         """Store `value` under `key` unless a value is there already; return the stored one."""
         current = self.meta(key)
         if current is None:
+            self.changed = True
             self.conn.execute(meta.insert().values(key=key, value=value))
             return value
         return current
@@ -483,6 +513,9 @@ class Store:
                 "FEEDS_DATABASE",
                 f"cannot use {url!r} ({e}); give a SQLAlchemy URL such as sqlite:///var/feeds.db",
             ) from e
+        self._local = threading.local()  # each thread's connection for data_version()
+        self._version_conns: list[Any] = []
+        self._last_version = 0
 
     def create_schema(self, now: datetime, tag_authority: str) -> None:
         """Bring the schema up to date (Alembic migrations); mint, once, the tag URI prefix of
@@ -526,15 +559,49 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Writer]:
+        """One write transaction; if it changed what documents show, it bumps the data
+        version in the same transaction."""
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(feeds_write=True)
                 with conn.begin():
-                    yield Writer(conn)
+                    writer = Writer(conn)
+                    yield writer
+                    if writer.changed:
+                        writer.bump_version()
         except sa.exc.OperationalError as e:
             raise StoreUnavailable(
                 f"the database at {self._safe_url()} did not answer: {e.orig}"
             ) from e
+
+    def data_version(self) -> int:
+        """The committed data version, read per request at the cost of one indexed lookup on
+        a connection kept by each thread (in autocommit, so it always sees the latest
+        commit). If the database does not answer, the last version read."""
+        local = self._local
+        try:
+            if getattr(local, "pid", None) != os.getpid():
+                local.conn, local.pid = self._version_connection(), os.getpid()
+            cursor = local.conn.cursor()
+            try:
+                cursor.execute(_VERSION_SQL)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except Exception:  # the driver's own errors: drop the connection, retry next time
+            local.pid = None
+            return self._last_version
+        self._last_version = int(row[0]) if row else 0
+        return self._last_version
+
+    def _version_connection(self) -> Any:
+        fairy = self.engine.raw_connection()
+        fairy.detach()  # kept by one thread for good, outside the pool
+        dbapi: Any = fairy.dbapi_connection
+        if self.engine.dialect.name == "postgresql":
+            dbapi.autocommit = True  # every read sees the latest commit
+        self._version_conns.append(dbapi)
+        return dbapi
 
     def ping(self) -> bool:
         try:
@@ -548,4 +615,14 @@ class Store:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
+        """Close the pooled connections (before a fork: none may cross it)."""
+        self.engine.dispose()
+
+    def close(self) -> None:
+        """Close every connection, pooled or kept for data_version()."""
+        for conn in self._version_conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._version_conns.clear()
+        self._local = threading.local()
         self.engine.dispose()

@@ -19,17 +19,19 @@ from werkzeug.http import http_date
 
 from . import opml, partners
 from .app import Service
+from .cache import Builder, Built
 from .conditional import not_modified
 from .config import Settings
 from .documents import (
     DocKey,
     Month,
-    Plan,
     Validators,
     article_path,
     article_validators,
     document,
     feed_path,
+    horizon,
+    lifetime,
     max_age,
     partner_plan,
     plan,
@@ -99,6 +101,42 @@ def conditional_response(
     return Response(body, status=200, headers=headers, content_type=media_type)
 
 
+def cached_response(key: str, build: Builder) -> Response:
+    """A document from the render cache (built by `build` when missing or out of date): a
+    304 decided from its validators, or its bytes, gzipped when accepted; 404 when `build`
+    finds no such document."""
+    svc = service()
+    now = svc.settings.now()
+    if_none_match = request.headers.get("If-None-Match")
+    if_modified_since = (
+        request.if_modified_since if "If-Modified-Since" in request.headers else None
+    )
+
+    def needs_body(etag: str, last_modified: datetime) -> bool:
+        if if_none_match is None and if_modified_since is None:
+            return True
+        variants = (etag, etag + "-gz")
+        return not not_modified(if_none_match, if_modified_since, variants, last_modified)
+
+    entry = svc.cache.get(key, now, build, settled, needs_body)
+    if entry is None:
+        abort(404)
+    gz = _accepts_gzip()
+    headers = {
+        "ETag": f'"{entry.etag}-gz"' if gz else f'"{entry.etag}"',
+        "Cache-Control": f"public, max-age={entry.seconds(now)}",
+        "Vary": "Accept-Encoding",
+        "Link": entry.links,
+    }
+    body = entry.gzipped if gz else entry.body
+    if body is None or not needs_body(entry.etag, entry.last_modified):
+        return Response(status=304, headers=headers)
+    headers["Last-Modified"] = entry.last_modified_http
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, status=200, headers=headers, content_type=entry.media_type)
+
+
 def _feed_links(settings: Settings, section: str | None) -> list[str]:
     """Link header values naming the feeds of the site or a section (RFC 8288)."""
     title = settings.title + (f" — {section_label(section)}" if section else "")
@@ -128,20 +166,23 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
     fmt: ModuleType | None = BY_FILENAME.get(filename)
     if fmt is None:
         abort(404)
-    svc = service()
-    now = svc.settings.now()
-    with svc.store.read() as reader:
-        found = plan(reader, svc.settings, key, now)
+    settings = service().settings
+    path = key.path(fmt.NAME)
+
+    def build(reader: Reader, now: datetime) -> Built | None:
+        found = plan(reader, settings, key, now)
         if found is None:
-            abort(404)
-        document_path = key.path(fmt.NAME)
-        return conditional_response(
-            settled(reader, document_path, validators(svc.settings, found, fmt.NAME), now),
+            return None
+        return Built(
+            validators(settings, found, fmt.NAME),
             fmt.MEDIA_TYPE,
-            lambda: fmt.render(document(reader, svc.settings, found)),
-            seconds=max_age(reader, svc.settings, now, found),
-            links=[f'<{svc.settings.url(document_path)}>; rel="self"'],
+            lambda: fmt.render(document(reader, settings, found)),
+            max_age=lifetime(settings, found),
+            links=f'<{settings.url(path)}>; rel="self"',
+            valid_until=horizon(settings, found, now),
         )
+
+    return cached_response(path, build)
 
 
 def _archive_key(section: str | None, year: str, month: str, part: str) -> DocKey:
@@ -274,26 +315,25 @@ def _rate_limit(partner: str, path: str, now: datetime) -> Response | None:
     )
 
 
-def _listing(reader: Reader, found: Plan, template: str) -> Callable[[], bytes]:
-    svc = service()
-    return lambda: _page(template, found.key.section, doc=document(reader, svc.settings, found))
-
-
 def _serve_listing(section: str | None) -> Response:
-    svc = service()
-    now = svc.settings.now()
-    with svc.store.read() as reader:
-        found = plan(reader, svc.settings, DocKey(section), now)
+    settings = service().settings
+    page = section_path(section) if section else "/"
+    template = "section.html" if section else "index.html"
+
+    def build(reader: Reader, now: datetime) -> Built | None:
+        found = plan(reader, settings, DocKey(section), now)
         if found is None:
-            abort(404)
-        page = section_path(section) if section else "/"
-        return conditional_response(
-            settled(reader, page, validators(svc.settings, found, "html"), now),
+            return None
+        return Built(
+            validators(settings, found, "html"),
             HTML,
-            _listing(reader, found, "section.html" if section else "index.html"),
-            seconds=max_age(reader, svc.settings, now),
-            links=_feed_links(svc.settings, section),
+            lambda: _page(template, section, doc=document(reader, settings, found)),
+            max_age=lifetime(settings),
+            links=", ".join(_feed_links(settings, section)),
+            valid_until=horizon(settings, found, now),
         )
+
+    return cached_response(page, build)
 
 
 @bp.get("/", **ROUTE)
@@ -308,41 +348,45 @@ def section_page(section: str) -> Response:
 
 @bp.get("/articles/<article_id>", **ROUTE)
 def article(article_id: str) -> Response:
-    svc = service()
-    now = svc.settings.now()
-    with svc.store.read() as reader:
+    settings = service().settings
+    path = article_path(article_id)
+
+    def build(reader: Reader, now: datetime) -> Built | None:
         found = reader.article(article_id)
         if found is None or found.published > now:  # unknown, or under embargo
-            abort(404)
+            return None
         if found.withdrawn is not None:
             abort(410)
-        url = svc.settings.url(article_path(article_id))
-        return conditional_response(
-            article_validators(svc.settings, found),
+        links = _feed_links(settings, None)
+        if found.section:
+            links += _feed_links(settings, found.section)
+        return Built(
+            article_validators(settings, found),
             HTML,
-            lambda: _page("article.html", found.section, article=found, url=url),
-            seconds=max_age(reader, svc.settings, now),
-            links=_feed_links(svc.settings, None)
-            + (_feed_links(svc.settings, found.section) if found.section else []),
+            lambda: _page("article.html", found.section, article=found, url=settings.url(path)),
+            max_age=lifetime(settings),
+            links=", ".join(links),
+            settle=False,
         )
+
+    return cached_response(path, build)
 
 
 @bp.get("/feeds.opml", **ROUTE)
 def directory() -> Response:
-    svc = service()
-    now = svc.settings.now()
-    with svc.store.read() as reader:
+    settings = service().settings
+
+    def build(reader: Reader, now: datetime) -> Built:
         sections = reader.sections(now)
-        found = settled(
-            reader, "/feeds.opml", opml.validators(reader, svc.settings, sections, now), now
-        )
-        return conditional_response(
-            found,
+        return Built(
+            opml.validators(reader, settings, sections, now),
             opml.MEDIA_TYPE,
-            lambda: opml.render(svc.settings, sections, FEED_LABELS),
-            seconds=max_age(reader, svc.settings, now),
-            links=[f'<{svc.settings.url("/feeds.opml")}>; rel="self"'],
+            lambda: opml.render(settings, sections, FEED_LABELS),
+            max_age=lifetime(settings),
+            links=f'<{settings.url("/feeds.opml")}>; rel="self"',
         )
+
+    return cached_response("/feeds.opml", build)
 
 
 @bp.get("/healthz", **ROUTE)

@@ -51,7 +51,7 @@ def _close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(Store, "__init__", tracked)
     yield
     for store in opened:
-        store.dispose()
+        store.close()
 
 
 def article_text(
@@ -133,7 +133,7 @@ def store(settings: Settings) -> Iterator[Store]:
     s = Store(settings.database)
     s.create_schema(IMPORT_TIME, settings.tag_authority)
     yield s
-    s.dispose()
+    s.close()
 
 
 ImportFn = Callable[..., ImportReport]
@@ -220,20 +220,25 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"{url} did not answer: {log.read_text()}")
 
 
-def start_server(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Served:
+def start_server(
+    tmp_path: Path, extra_env: dict[str, str] | None = None, name: str = "served"
+) -> Served:
+    """`feeds serve` on a database of its own (or FEEDS_DATABASE from `extra_env`); its log
+    is `name`.log in `tmp_path`."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
     env.update(
         {
-            "FEEDS_DATABASE": new_database(tmp_path, "served"),
+            "FEEDS_DATABASE": (extra_env or {}).get("FEEDS_DATABASE")
+            or new_database(tmp_path, name),
             "FEEDS_BASE_URL": base,
             "FEEDS_WORKERS": "2",
             "FEEDS_THREADS": "4",
         }
     )
     env.update(extra_env or {})
-    log = tmp_path / "server.log"
+    log = tmp_path / f"{name}.log"
     log_file = log.open("wb")
     process = subprocess.Popen(
         [str(FEEDS_BIN), "serve", "--bind", f"127.0.0.1:{port}"],

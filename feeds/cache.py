@@ -1,0 +1,184 @@
+"""Render once per change: each document's bytes and their gzip, kept per worker until the data
+(or the clock) changes them.
+
+Every write that changes what a document can show bumps the store's data version (see
+`Store.write`); each worker learns the version from a background poll (and at once from writes in
+its own process), so a request costs a dictionary lookup and never a query while nothing
+changes. An entry is rebuilt when the version moves or when time alone may change the
+document (an embargo lifts, a tombstone expires, a month closes); a rebuild that gives the same
+ETag keeps the bytes it has. Entries are bounded by their total size in bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from werkzeug.http import http_date
+
+from .documents import Validators
+from .store import Reader, Store
+
+# However the data stands, an entry is looked at again after this long: a bound on any way
+# time could change a document that the builders do not foresee. A look costs queries, not a
+# render, when the ETag stays the same.
+RECHECK = timedelta(seconds=60)
+GZIP_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a builder decides about one document, before anything is rendered."""
+
+    validators: Validators
+    media_type: str
+    render: Callable[[], bytes]
+    max_age: int  # before the clamp to the next embargo release
+    links: str  # the Link header
+    valid_until: datetime | None = None  # when time alone may change the document
+    settle: bool = True  # keep Last-Modified moving with the ETag (Store.settle)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One document as served: validators, headers and bytes in both encodings."""
+
+    version: int
+    built_at: datetime
+    valid_until: datetime
+    etag: str
+    last_modified: datetime
+    last_modified_http: str
+    media_type: str
+    body: bytes | None  # None until a request needs it (a 304 never renders)
+    gzipped: bytes | None
+    max_age: int
+    release: datetime | None  # the next embargo release, when max-age must end
+    links: str
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", len(self.body or b"") + len(self.gzipped or b"") + 1024)
+
+    def fresh(self, version: int, now: datetime, needs_body: NeedsBody) -> bool:
+        if not (self.version >= version and self.built_at <= now < self.valid_until):
+            return False
+        return self.body is not None or not needs_body(self.etag, self.last_modified)
+
+    def seconds(self, now: datetime) -> int:
+        """max-age for an answer at `now`: never past the next embargo release."""
+        if self.release is None:
+            return self.max_age
+        return max(0, min(self.max_age, math.ceil((self.release - now).total_seconds())))
+
+
+Builder = Callable[[Reader, datetime], Built | None]
+Settle = Callable[[Reader, str, Validators, datetime], Validators]
+# Whether the request at hand needs the bytes of a document with this ETag and
+# Last-Modified (False: it will be answered 304).
+NeedsBody = Callable[[str, datetime], bool]
+
+
+class RenderCache:
+    """Rendered documents of one worker process, least recently used first out."""
+
+    def __init__(self, store: Store, max_bytes: int) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.total = 0
+        self._entries: OrderedDict[str, Rendered] = OrderedDict()
+        self._lock = threading.Lock()  # guards _entries and total
+        self._build = threading.Lock()  # one build at a time: the others then find it built
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _fresh(
+        self, key: str, version: int, now: datetime, needs_body: NeedsBody
+    ) -> Rendered | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.fresh(version, now, needs_body):
+                self._entries.move_to_end(key)
+                return entry
+        return None
+
+    def get(
+        self, key: str, now: datetime, build: Builder, settle: Settle, needs_body: NeedsBody
+    ) -> Rendered | None:
+        """The document under `key` (its path) as of `now`, built with `build` when missing
+        or out of date; None when `build` finds no such document. Its bytes are rendered
+        only when `needs_body` says the request needs them."""
+        version = self.store.data_version()
+        entry = self._fresh(key, version, now, needs_body)
+        if entry is not None:
+            return entry
+        with self._build:
+            entry = self._fresh(key, version, now, needs_body)
+            if entry is not None:
+                return entry
+            with self._lock:
+                previous = self._entries.get(key)
+            entry = self._rebuild(key, now, build, settle, needs_body, previous)
+        if entry is not None:
+            self._put(key, entry)
+        return entry
+
+    def _rebuild(
+        self,
+        key: str,
+        now: datetime,
+        build: Builder,
+        settle: Settle,
+        needs_body: NeedsBody,
+        previous: Rendered | None,
+    ) -> Rendered | None:
+        with self.store.read() as reader:
+            # Read in the snapshot the document is built from, so the entry is never labelled
+            # newer than its data.
+            version = reader.data_version()
+            built = build(reader, now)
+            if built is None:
+                return None
+            found = settle(reader, key, built.validators, now) if built.settle else built.validators
+            release = reader.next_release(now)
+            body: bytes | None = None
+            gzipped: bytes | None = None
+            if previous is not None and previous.etag == found.etag:
+                body, gzipped = previous.body, previous.gzipped
+            if body is None and needs_body(found.etag, found.last_modified):
+                body = built.render()
+                gzipped = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        limits = [now + RECHECK] + [t for t in (built.valid_until, release) if t is not None]
+        return Rendered(
+            version=version,
+            built_at=now,
+            valid_until=min(limits),
+            etag=found.etag,
+            last_modified=found.last_modified,
+            last_modified_http=http_date(found.last_modified),
+            media_type=built.media_type,
+            body=body,
+            gzipped=gzipped,
+            max_age=built.max_age,
+            release=release,
+            links=built.links,
+        )
+
+    def _put(self, key: str, entry: Rendered) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.total -= old.size
+            if entry.size > self.max_bytes // 4:  # too big to keep: served, not kept
+                return
+            self._entries[key] = entry
+            self.total += entry.size
+            while self.total > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self.total -= evicted.size

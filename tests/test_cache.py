@@ -1,0 +1,229 @@
+"""The render cache: each document rendered once per change of its data, 304s that never
+render (even from a cold cache), entries bounded by bytes, and every server of one database
+serving a change at once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from feeds import create_app
+from feeds.config import Settings
+from feeds.formats import FORMATS
+from feeds.importer import import_paths
+from feeds.store import Store
+
+from .conftest import (
+    IMPORT_TIME,
+    SEED,
+    Content,
+    ImportFn,
+    Served,
+    article_text,
+    new_database,
+    service,
+    start_server,
+)
+from .test_e2e import fetch
+
+GZIP = {"Accept-Encoding": "gzip"}
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many times each format's renderer has run."""
+    calls: Counter[str] = Counter()
+    for name, module in FORMATS.items():
+
+        def counting(doc: object, _name: str = name, _render: object = module.render) -> bytes:
+            calls[_name] += 1
+            return _render(doc)  # type: ignore[operator, no-any-return]
+
+        monkeypatch.setattr(module, "render", counting)
+    return calls
+
+
+def sections(content: Content) -> None:
+    for number in range(1, 4):
+        day = f"{number} March 2020, 10:00"
+        content.write(f"world/w{number}.txt", article_text(f"World {number}", day))
+        content.write(f"uk/u{number}.txt", article_text(f"UK {number}", day))
+
+
+def test_a_document_renders_once_until_its_data_changes(
+    content: Content, run_import: ImportFn, client: FlaskClient, renders: Counter[str]
+) -> None:
+    content.write(SEED.name, SEED.read_bytes())
+    run_import()
+    first = client.get("/feeds/rss.xml")
+    for _ in range(5):
+        again = client.get("/feeds/rss.xml")
+        zipped = client.get("/feeds/rss.xml", headers=GZIP)
+        assert again.data == first.data and again.headers["ETag"] == first.headers["ETag"]
+        assert gzip.decompress(zipped.data) == first.data
+    assert renders["rss"] == 1
+
+    # Importing the same file again changes no data: nothing is rendered again.
+    run_import(now=IMPORT_TIME + timedelta(hours=1))
+    assert client.get("/feeds/rss.xml").data == first.data and renders["rss"] == 1
+
+    content.write(SEED.name, SEED.read_text().replace("Two rockets", "Two more rockets"))
+    run_import(now=IMPORT_TIME + timedelta(hours=2))
+    changed = client.get("/feeds/rss.xml")
+    assert changed.headers["ETag"] != first.headers["ETag"]
+    assert b"Two more rockets" in changed.data and renders["rss"] == 2
+
+
+def test_a_change_elsewhere_keeps_the_bytes_already_rendered(
+    content: Content, run_import: ImportFn, client: FlaskClient, renders: Counter[str]
+) -> None:
+    sections(content)
+    run_import()
+    world = client.get("/feeds/world/atom.xml")
+    uk = client.get("/feeds/uk/atom.xml")
+    assert renders["atom"] == 2
+    content.write("uk/u1.txt", article_text("UK 1, corrected", "1 March 2020, 10:00"))
+    run_import(now=IMPORT_TIME + timedelta(hours=1))
+    assert client.get("/feeds/world/atom.xml").headers["ETag"] == world.headers["ETag"]
+    assert renders["atom"] == 2  # the world feed's bytes are kept
+    assert client.get("/feeds/uk/atom.xml").headers["ETag"] != uk.headers["ETag"]
+    assert renders["atom"] == 3
+
+
+def test_a_304_never_renders_even_from_a_cold_cache(
+    content: Content, run_import: ImportFn, client: FlaskClient, settings: Settings
+) -> None:
+    content.write(SEED.name, SEED.read_bytes())
+    run_import()
+    answer = client.get("/feeds/atom.xml", headers=GZIP)
+    etag, last_modified = answer.headers["ETag"], answer.headers["Last-Modified"]
+
+    # A new worker (an empty cache) answers revalidations without rendering anything.
+    cold = create_app({"database": settings.database, "base_url": settings.base_url}, {})
+    counted = Counter[str]()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, module in FORMATS.items():
+            patch.setattr(module, "render", lambda doc, _n=name: counted.update([_n]) or b"")
+        fresh = cold.test_client()
+        for headers in ({"If-None-Match": etag}, {"If-Modified-Since": last_modified}):
+            got = fresh.get("/feeds/atom.xml", headers={**GZIP, **headers})
+            assert got.status_code == 304 and got.headers["ETag"] == etag
+        assert counted["atom"] == 0
+    # The first request that needs the bytes renders them.
+    assert cold.test_client().get("/feeds/atom.xml", headers=GZIP).data == answer.data
+
+
+def test_the_cache_is_bounded_by_bytes(
+    content: Content, run_import: ImportFn, settings: Settings
+) -> None:
+    long = tuple(f"Paragraph {n} " + "words " * 150 for n in range(12))
+    for number in range(1, 41):
+        section = ("world", "uk", "politics", "business")[number % 4]
+        dateline = f"{number % 28 + 1} March 2020, 10:{number:02d}"
+        content.write(f"{section}/a{number}.txt", article_text(f"Story {number}", dateline, long))
+    run_import()
+    limit = 300_000
+    small = create_app(
+        {"database": settings.database, "base_url": settings.base_url, "cache_bytes": limit}, {}
+    )
+    roomy = create_app({"database": settings.database, "base_url": settings.base_url}, {})
+    paths = [
+        f"/feeds{section}/{name}"
+        for section in ("", "/world", "/uk", "/politics", "/business")
+        for name in ("rss.xml", "atom.xml", "feed.json")
+    ] + [f"/articles/a{n}" for n in range(1, 41)]
+    cache = service(small).cache
+    for _ in range(2):
+        for path in paths:
+            got = small.test_client().get(path, headers=GZIP)
+            assert got.status_code == 200 and got.data, path
+            assert got.data == roomy.test_client().get(path, headers=GZIP).data, path
+            assert cache.total <= limit
+    assert 0 < len(cache) < len(paths)  # the oldest were let go
+
+
+def test_only_changes_move_the_data_version(
+    content: Content, run_import: ImportFn, store: Store, settings: Settings
+) -> None:
+    sections(content)
+    run_import()
+    first = store.data_version()
+    assert first > 0
+    run_import(now=IMPORT_TIME + timedelta(hours=1))  # the same files: no change
+    assert store.data_version() == first
+    content.write("uk/u2.txt", article_text("UK 2, corrected", "2 March 2020, 10:00"))
+    report = import_paths(store, settings, [content.root / "uk"], now=IMPORT_TIME)
+    assert report.updated == 1 and store.data_version() == first + 1  # one import, one step
+    with store.write() as writer:
+        writer.withdraw("w1", IMPORT_TIME + timedelta(hours=2), "delete")
+    assert store.data_version() == first + 2
+    with store.read() as reader:  # a rollback or a read changes nothing
+        reader.all_ids()
+    assert store.data_version() == first + 2
+
+
+def _put(server: Served, token: str, article_id: str, title: str) -> None:
+    body = {"title": title, "published": "2020-07-01T10:00:00Z", "text": "A paragraph."}
+    request = urllib.request.Request(
+        server.url(f"/api/v1/articles/{article_id}"),
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status in (200, 201)
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Served, Served]]:
+    """Two `feeds serve` processes (two workers each) of one site on one database."""
+    shared = {
+        "FEEDS_DATABASE": new_database(tmp_path, "shared"),
+        "FEEDS_BASE_URL": "https://news.example.com",
+        "FEEDS_MAX_AGE": "0",
+    }
+    one = start_server(tmp_path, shared, "one")
+    try:
+        two = start_server(tmp_path, shared, "two")
+    except BaseException:
+        one.stop()
+        raise
+    yield one, two
+    one.stop()
+    two.stop()
+
+
+@pytest.mark.e2e
+def test_two_servers_on_one_database_serve_a_change_within_a_second(
+    pair: tuple[Served, Served],
+) -> None:
+    one, two = pair
+    created = one.feeds("token", "create", "--name", "cms", "--scope", "publish")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    _put(one, token, "first", "The first story")
+    path = "/feeds/atom.xml"
+    # Both servers answer alike: the same bytes and ETag (many requests reach every worker).
+    answers = {fetch(server.url(path), GZIP)[1]["ETag"] for server in pair for _ in range(8)}
+    (before,) = answers
+
+    _put(one, token, "second", "The second story")
+    committed = time.monotonic()
+    while True:
+        status, headers, body = fetch(two.url(path), {**GZIP, "If-None-Match": before})
+        if status == 200 or time.monotonic() - committed > 1.0:
+            break
+        time.sleep(0.02)
+    assert status == 200 and headers["ETag"] != before
+    assert b"The second story" in gzip.decompress(body)
+    after = {fetch(server.url(path), GZIP)[1]["ETag"] for server in pair for _ in range(8)}
+    assert after == {headers["ETag"]}
