@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -160,7 +161,9 @@ def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan
     """The plan of the document named by `key` as of `now`, or None if there is no such
     document."""
     scope = Scope(key.section, now, author=key.author)
-    newest = reader.newest_heads(scope, settings.page_size)
+    # One more than a page: the extra one, if any, is the newest archived article.
+    newest = reader.newest_heads(scope, settings.page_size + 1)
+    beyond = newest.pop() if len(newest) > settings.page_size else None
     if (key.section is not None or key.author is not None) and not newest:
         return None
     full = len(newest) >= settings.page_size
@@ -169,8 +172,8 @@ def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan
     if key.month is None:
         since = now - timedelta(days=settings.tombstone_days)
         prev = None
-        if boundary is not None:
-            older = reader.newest_archived_before(scope, boundary, None)
+        if boundary is not None and beyond is not None:
+            older = beyond.published
             prev = _archive_key(reader, scope, boundary, older, settings.archive_size, True)
         tombstones = reader.tombstones(scope, since)
         moments = sub_moments + [stone.when for stone in tombstones]
@@ -281,9 +284,15 @@ def _urls(settings: Settings, key: DocKey | None) -> dict[str, str] | None:
     return {name: settings.url(key.path(name)) for name in FORMATS}
 
 
-def document(reader: Reader, settings: Settings, found: Plan) -> FeedDocument:
-    """The planned document with its articles, ready for any format."""
-    articles = reader.articles([h.id for h in found.heads])
+def document(
+    reader: Reader,
+    settings: Settings,
+    found: Plan,
+    load: Callable[[Reader, list[Head]], list[Article]] | None = None,
+) -> FeedDocument:
+    """The planned document with its articles (read by `load`, if given), ready for any
+    format."""
+    articles = load(reader, found.heads) if load else reader.articles([h.id for h in found.heads])
     prefix, created = reader.meta("feed_id_prefix"), reader.meta("created")
     if prefix is None or created is None:
         raise StoreUnavailable("the store has no schema yet; run `feeds import` first")

@@ -7,12 +7,18 @@ its id and gets a later update marker.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterable
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .config import Settings
 from .errors import FeedsError, InvalidArticle
@@ -23,6 +29,13 @@ from .textformat import ID_PATTERN, MAX_ARTICLE_BYTES, parse_article
 # Clocks differ a little; beyond this a dateline is in the future (feed validators allow ten
 # minutes before they call a date implausible).
 FUTURE_TOLERANCE = timedelta(minutes=10)
+# Files read and stored at a time within an import's one transaction.
+BATCH = 2000
+# From this many files on, an import reads and parses them in a process per core, CHUNK files
+# a task, with at most IN_FLIGHT tasks under way.
+PARALLEL_FROM = 3000
+CHUNK = 250
+IN_FLIGHT = 16
 
 
 @dataclass
@@ -48,20 +61,38 @@ class SyncRefused(FeedsError):
 
 @dataclass(frozen=True)
 class Source:
-    """One file to read and the section it belongs to."""
+    """One file to read, the section it belongs to, and where it is (resolved)."""
 
     path: Path
     section: str | None
+    location: str = ""
+
+    def resolved(self) -> str:
+        return self.location or str(self.path.resolve())
 
 
-def _section(path: Path, root: Path, content_root: Path) -> str | None:
-    """The first folder below the content root on the file's path, so that an article keeps
-    its section whichever file or folder is imported; outside the content root, the first
-    folder below the folder named."""
-    resolved = path.resolve()
-    base = content_root if resolved.is_relative_to(content_root) else root.resolve()
-    parts = resolved.relative_to(base).parts if resolved.is_relative_to(base) else ()
+def _section(parts: tuple[str, ...]) -> str | None:
+    """The first folder of a file's path below its base: the content root when the file is
+    inside it (so that an article keeps its section whichever file or folder is imported),
+    else the folder named."""
     return parts[0] if len(parts) > 1 else None
+
+
+def _below(path: Path, base: Path) -> tuple[str, ...] | None:
+    return path.relative_to(base).parts if path.is_relative_to(base) else None
+
+
+def _article_files(folder: str, above: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The path parts, below `folder`, of every `*.txt` file in it and its sub-folders,
+    hidden ones left out."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                yield from _article_files(entry.path, (*above, entry.name))
+            elif entry.name.endswith(".txt") and entry.is_file():
+                yield (*above, entry.name)
 
 
 def collect(paths: Iterable[Path], content_root: Path) -> tuple[list[Source], list[InvalidArticle]]:
@@ -72,31 +103,76 @@ def collect(paths: Iterable[Path], content_root: Path) -> tuple[list[Source], li
     top = content_root.resolve()
     for root in paths:
         if root.is_file():
-            sources.append(Source(root, _section(root, root.parent, top)))
+            resolved = root.resolve()
+            parts = _below(resolved, top) or _below(resolved, root.parent.resolve()) or ()
+            sources.append(Source(root, _section(parts), str(resolved)))
         elif root.is_dir():
-            for path in sorted(root.rglob("*.txt")):
-                relative = path.relative_to(root)
-                if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-                    continue
-                sources.append(Source(path, _section(path, root, top)))
+            base = root.resolve()
+            prefix = _below(base, top)  # None: outside the content root
+            for relative in sorted(_article_files(str(root))):
+                parts = relative if prefix is None else prefix + relative
+                location = os.path.join(base, *relative)
+                sources.append(Source(root.joinpath(*relative), _section(parts), location))
         else:
             errors.append(InvalidArticle(str(root), "no such file or folder"))
     return sources, errors
 
 
+Outcome = tuple[bool, ParsedArticle | InvalidArticle]  # (the file could be read, result)
+
+
+def _read_and_parse(source: Source, zone: ZoneInfo, not_after: datetime) -> Outcome:
+    name = str(source.path)
+    try:
+        with source.path.open("rb") as file:
+            data = file.read(MAX_ARTICLE_BYTES + 1)
+    except OSError as e:
+        return False, InvalidArticle(name, f"cannot be read ({e.strerror})")
+    try:
+        article = parse_article(data, name, source.path.stem, source.section, zone, not_after)
+    except InvalidArticle as e:
+        return True, e
+    article.content_hash  # noqa: B018 (computed here, where the work is spread out)
+    return True, article
+
+
+def _read_and_parse_all(
+    sources: list[Source], zone: ZoneInfo, not_after: datetime
+) -> list[Outcome]:
+    return [_read_and_parse(source, zone, not_after) for source in sources]
+
+
+def _outcomes(
+    sources: list[Source], zone: ZoneInfo, not_after: datetime, pool: Executor | None
+) -> Iterator[Outcome]:
+    """Each source read and parsed, in order: here, or CHUNK files at a time by `pool`'s
+    processes with a bounded number of chunks under way (so memory stays bounded)."""
+    if pool is None:
+        for source in sources:
+            yield _read_and_parse(source, zone, not_after)
+        return
+    chunks = (sources[i : i + CHUNK] for i in range(0, len(sources), CHUNK))
+    pending: deque[Future[list[Outcome]]] = deque()
+    for chunk in chunks:
+        pending.append(pool.submit(_read_and_parse_all, chunk, zone, not_after))
+        if len(pending) >= IN_FLIGHT:
+            yield from pending.popleft().result()
+    while pending:
+        yield from pending.popleft().result()
+
+
 def parse_sources(
     sources: list[Source],
-    settings: Settings,
-    now: datetime,
+    outcomes: Iterable[Outcome],
+    origin: dict[str, Source],
     progress: Callable[[], None] | None = None,
-) -> tuple[list[ParsedArticle], list[InvalidArticle], dict[str, Path]]:
-    """Parse every source; a duplicate id within one import rejects the later file. Also
-    returns where each id was found, rejected files included."""
-    parsed: dict[str, ParsedArticle] = {}
-    origin: dict[str, Path] = {}
+) -> tuple[list[ParsedArticle], list[InvalidArticle]]:
+    """The articles of `sources`, given what reading and parsing each gave (`outcomes`, in
+    the same order). An id already in `origin` (found earlier in this import) rejects the
+    later file. Adds where each id was found to `origin`, rejected files included."""
+    parsed: list[ParsedArticle] = []
     errors: list[InvalidArticle] = []
-    zone = settings.zone
-    for source in sources:
+    for source, (was_read, result) in zip(sources, outcomes, strict=True):
         name = str(source.path)
         try:
             if source.section is not None and not ID_PATTERN.match(source.section):
@@ -106,26 +182,30 @@ def parse_sources(
                     "section; use only letters, digits, '.', '_', '~' and '-'",
                 )
             article_id = source.path.stem
-            if article_id in parsed:
+            if article_id in origin:
                 raise InvalidArticle(
                     name,
                     f"id {article_id!r} is already taken by "
-                    f"{origin[article_id]} in this import; rename one file",
+                    f"{origin[article_id].path} in this import; rename one file",
                 )
-            try:
-                with source.path.open("rb") as file:
-                    data = file.read(MAX_ARTICLE_BYTES + 1)
-            except OSError as e:
-                raise InvalidArticle(name, f"cannot be read ({e.strerror})") from e
-            origin[article_id] = source.path
-            parsed[article_id] = parse_article(
-                data, name, article_id, source.section, zone, now + FUTURE_TOLERANCE
-            )
+            if was_read:  # a file that cannot be read takes no id
+                origin[article_id] = source
+            if isinstance(result, InvalidArticle):
+                raise result
+            parsed.append(result)
         except InvalidArticle as e:
             errors.append(e)
         if progress:
             progress()
-    return list(parsed.values()), errors, origin
+    return parsed, errors
+
+
+def _pool(count: int) -> Executor | None:
+    """Processes to read and parse files on every core, for a large import."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if count < PARALLEL_FROM or not cores or cores < 2:
+        return None
+    return ProcessPoolExecutor(min(cores, 8), mp_context=multiprocessing.get_context("spawn"))
 
 
 class Markers:
@@ -189,16 +269,17 @@ def _next_marker(article: ParsedArticle, old: Stored, now: datetime) -> datetime
 def _apply(
     db: Reader,
     articles: list[ParsedArticle],
-    origins: dict[str, Path],
+    origins: dict[str, Source],
     settings: Settings,
     now: datetime,
     report: ImportReport,
     restore: bool = False,
+    floor: datetime | None = None,
 ) -> None:
-    """Decide what each article is; when `db` is a Writer, store it."""
+    """Decide what each article is; when `db` is a Writer, store it. `floor`: the latest
+    `modified` stored before the import began."""
     writer = db if isinstance(db, Writer) else None
     stored = db.stored([a.id for a in articles])
-    floor = db.latest_modified()
     changed = [a for a in articles if a.id in stored and _differs(a, stored[a.id], restore)]
     added = [a for a in articles if a.id not in stored]
     report.added += len(added)
@@ -226,7 +307,8 @@ def _apply(
             writer.record_departure(article.id, old.published, old.section, now)
     day = now.date().isoformat()
     for a in added:
-        writer.set_authors(a.id, a.authors)
+        if a.authors:
+            writer.set_authors(a.id, a.authors)
     writer.insert(
         [
             {
@@ -244,17 +326,18 @@ def _apply(
     )
 
 
-def _source(origins: dict[str, Path], article_id: str) -> str | None:
+def _source(origins: dict[str, Source], article_id: str) -> str | None:
     """Where the article's file is; None for articles that came through the API."""
-    path = origins.get(article_id)
-    return None if path is None else str(path.resolve())
+    source = origins.get(article_id)
+    return None if source is None else source.resolved()
 
 
 def store_article(writer: Writer, settings: Settings, article: ParsedArticle, now: datetime) -> str:
     """Store one article by the import rules inside `writer`'s transaction (a withdrawn one
     is restored: a PUT says so explicitly); returns "added", "updated" or "unchanged"."""
     report = ImportReport()
-    _apply(writer, [article], {}, settings, now, report, restore=True)
+    floor = writer.latest_modified()
+    _apply(writer, [article], {}, settings, now, report, restore=True, floor=floor)
     return "added" if report.added else "updated" if report.updated else "unchanged"
 
 
@@ -270,7 +353,7 @@ def _differs(article: ParsedArticle, old: Stored, restore: bool = False) -> bool
 def _sync(
     db: Reader,
     roots: Iterable[Path],
-    origins: dict[str, Path],
+    origins: dict[str, Source],
     now: datetime,
     force: bool,
     stored_before: int,
@@ -312,15 +395,28 @@ def import_sources(
     progress: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import collected files in one transaction; report what happened. With `sync` folders,
-    also withdraw the articles whose files are gone from them (raises SyncRefused)."""
+    also withdraw the articles whose files are gone from them (raises SyncRefused). Files are
+    read and stored BATCH at a time, so memory stays bounded however many there are."""
     moment = (now or settings.now()).astimezone(UTC).replace(microsecond=0)
-    articles, rejected, origins = parse_sources(sources, settings, moment, progress)
-    report = ImportReport(rejected=missing + rejected, sync=bool(sync))
-    with store.read() if dry_run else store.write() as db:
-        stored_before = db.count_current()
-        _apply(db, articles, origins, settings, moment, report)
-        if sync:
-            _sync(db, sync, origins, moment, force, stored_before, report)
+    report = ImportReport(rejected=list(missing), sync=bool(sync))
+    origins: dict[str, Source] = {}
+    pool = _pool(len(sources))
+    try:
+        outcomes = _outcomes(sources, settings.zone, moment + FUTURE_TOLERANCE, pool)
+        with store.read() if dry_run else store.write() as db:
+            stored_before = db.count_current()
+            floor = db.latest_modified()
+            for start in range(0, len(sources), BATCH):
+                batch = sources[start : start + BATCH]
+                found = itertools.islice(outcomes, len(batch))
+                articles, rejected = parse_sources(batch, found, origins, progress)
+                report.rejected += rejected
+                _apply(db, articles, origins, settings, moment, report, floor=floor)
+            if sync:
+                _sync(db, sync, origins, moment, force, stored_before, report)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return report
 
 

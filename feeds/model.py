@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ParsedArticle:
     tags: tuple[str, ...] = ()
     body_html: str | None = None
 
-    @property
+    @cached_property  # computed once; travels with the article between processes
     def content_hash(self) -> str:
         """A digest of what readers see; white space alone does not change it."""
         fields: list[object] = [

@@ -61,12 +61,26 @@ articles = sa.Table(
     # How: "delete" (its file may still be there) or "sync" (its file was gone).
     sa.Column("withdrawn_by", sa.String(16)),
 )
-sa.Index("ix_articles_newest", articles.c.published.desc(), articles.c.id)
+# "The newest N" of the site or a section reads these partial indexes of visible articles
+# in order, so no query scans the table however many articles are stored or withdrawn.
+_current = articles.c.withdrawn.is_(None)
+sa.Index(
+    "ix_articles_visible",
+    articles.c.published.desc(),
+    articles.c.id,
+    sqlite_where=_current,
+    postgresql_where=_current,
+)
+sa.Index(
+    "ix_articles_section_visible",
+    articles.c.section,
+    articles.c.published.desc(),
+    articles.c.id,
+    sqlite_where=_current,
+    postgresql_where=_current,
+)
 sa.Index("ix_articles_modified", articles.c.modified)
 sa.Index("ix_articles_updated", articles.c.updated)
-sa.Index(
-    "ix_articles_section_newest", articles.c.section, articles.c.published.desc(), articles.c.id
-)
 
 # An article that left the place it had among the newest (re-dated or moved to another
 # section) leaves a record, so the documents it left get a newer Last-Modified.
@@ -80,7 +94,8 @@ departures = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
 )
 sa.Index("ix_departures_published", departures.c.published)
-sa.Index("ix_articles_withdrawn", articles.c.withdrawn)
+_gone = articles.c.withdrawn.is_not(None)
+sa.Index("ix_articles_withdrawn", articles.c.withdrawn, sqlite_where=_gone, postgresql_where=_gone)
 
 # The validators each document was last served with: when a document's ETag changes but the
 # Last-Modified its data gives does not move (a neighbour archive appeared, a tombstone

@@ -44,7 +44,8 @@ _NONCHARACTERS = "".join(
 _XML_FORBIDDEN = re.compile(
     f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffd{_NONCHARACTERS}]"
 )
-_SPACES = re.compile(r"[^\S\u00a0]+")
+# A run of white space (but NBSP) that is not already one plain space: folded to one space.
+_SPACES = re.compile(r"[^\S\u00a0 ][^\S\u00a0]*| [^\S\u00a0]+")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
 # A feed carries at most FEEDS_PAGE_SIZE entries of at most this much text each.
 MAX_ARTICLE_BYTES = 256 * 1024
@@ -74,7 +75,21 @@ def drop_forbidden(text: str) -> str:
 
 def clean_line(line: str) -> str:
     """Drop characters XML forbids, fold runs of white space, trim both ends."""
-    return _SPACES.sub(" ", drop_forbidden(line)).strip(" \u00a0")
+    return _fold_spaces(drop_forbidden(line))
+
+
+# The same, within lines: for a whole text at once.
+_LINE_SPACES = re.compile(r"[^\S\n\u00a0 ][^\S\n\u00a0]*| [^\S\n\u00a0]+")
+# What _XML_FORBIDDEN matches, as UTF-8 bytes (no surrogates: UTF-8 cannot carry them): a
+# quick test on the file's bytes before a slower pass over its text.
+_FORBIDDEN_UTF8 = re.compile(
+    rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xef\xb7[\x90-\xaf]"
+    rb"|\xef\xbf[\xbd-\xbf]|[\xf0-\xf4][\x80-\xbf]\xbf[\xbe\xbf]"
+)
+
+
+def _fold_spaces(line: str) -> str:
+    return _SPACES.sub(" ", line).strip(" \u00a0")
 
 
 def wall_clock_to_utc(match: tuple[str, ...], zone: ZoneInfo) -> datetime:
@@ -158,7 +173,9 @@ def parse_article(
             path, f"the file is larger than {MAX_ARTICLE_BYTES // 1024} KiB; split it or shorten it"
         )
     text = decode(data, path)
-    lines = [clean_line(raw.removesuffix("\r")) for raw in text.split("\n")]
+    if _FORBIDDEN_UTF8.search(data):
+        text = drop_forbidden(text)
+    lines = [line.strip(" \u00a0") for line in _LINE_SPACES.sub(" ", text).split("\n")]
     if not any(lines):
         raise InvalidArticle(
             path,

@@ -176,7 +176,7 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
         return Built(
             validators(settings, found, fmt.NAME),
             fmt.MEDIA_TYPE,
-            lambda: fmt.render(document(reader, settings, found)),
+            lambda: fmt.render(document(reader, settings, found, service().cache.articles.load)),
             max_age=lifetime(settings, found),
             links=f'<{settings.url(path)}>; rel="self"',
             valid_until=horizon(settings, found, now),

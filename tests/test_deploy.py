@@ -8,37 +8,26 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SEED, Content, free_port, new_database, wait_for
+from .conftest import ROOT, SEED, Content, article_text, free_port, new_database, wait_for
 
 pytestmark = pytest.mark.e2e
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
-@pytest.fixture
-def production(tmp_path: Path, content: Content) -> Iterator[tuple[str, dict[str, str]]]:
-    """gunicorn started the way deploy/feeds.service starts it."""
+def start_gunicorn(
+    tmp_path: Path, env: dict[str, str], name: str
+) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """gunicorn started the way deploy/feeds.service starts it: (address, process, log)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-    env.update(
-        {
-            "FEEDS_DATABASE": new_database(tmp_path, "prod"),
-            "FEEDS_BASE_URL": "https://news.example.com",
-            "FEEDS_MAX_AGE": "60",
-            "FEEDS_BIND": f"127.0.0.1:{port}",
-        }
-    )
-    content.write(SEED.name, SEED.read_bytes())
-    feeds = Path(sys.executable).parent / "feeds"
-    subprocess.run(
-        [str(feeds), "import", str(content.root)], env=env, check=True, capture_output=True
-    )
-    log = tmp_path / "gunicorn.log"
+    env = {**env, "FEEDS_BIND": f"127.0.0.1:{port}"}
+    log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(GUNICORN), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "wsgi:app"],
@@ -49,27 +38,52 @@ def production(tmp_path: Path, content: Content) -> Iterator[tuple[str, dict[str
         )
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process, log)
-        yield f"127.0.0.1:{port}", {"log": str(log)}
+    except RuntimeError:
+        process.kill()
+        process.wait()
+        raise
+    return f"127.0.0.1:{port}", process, log
+
+
+def production_env(tmp_path: Path, max_age: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+    env.update(
+        {
+            "FEEDS_DATABASE": new_database(tmp_path, "prod"),
+            "FEEDS_BASE_URL": "https://news.example.com",
+            "FEEDS_MAX_AGE": str(max_age),
+        }
+    )
+    return env
+
+
+def feeds_command(env: dict[str, str], *args: str) -> None:
+    feeds = Path(sys.executable).parent / "feeds"
+    subprocess.run([str(feeds), *args], env=env, check=True, capture_output=True)
+
+
+@pytest.fixture
+def production(tmp_path: Path, content: Content) -> Iterator[tuple[str, dict[str, str]]]:
+    """gunicorn started the way deploy/feeds.service starts it."""
+    env = production_env(tmp_path, 60)
+    content.write(SEED.name, SEED.read_bytes())
+    feeds_command(env, "import", str(content.root))
+    address, process, log = start_gunicorn(tmp_path, env, "gunicorn")
+    try:
+        yield address, {"log": str(log)}
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def test_gunicorn_config_serves_with_threaded_workers(
-    production: tuple[str, dict[str, str]],
-) -> None:
-    address, info = production
-    with urllib.request.urlopen(f"http://{address}/feeds/atom.xml", timeout=10) as response:
-        assert response.status == 200
-        assert b"https://news.example.com/feeds/atom.xml" in response.read()
-    assert "Using worker: gthread" in Path(info["log"]).read_text()
-
-
 def nginx_config(tmp_path: Path, upstream: str, port: int) -> Path:
+    """deploy/nginx.conf with local paths, listening on `port`, in front of the app servers
+    in `upstream` (one or more addresses, separated by spaces)."""
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     site = site.replace("/var/cache/nginx/feeds", str(tmp_path / "cache"))
     site = site.replace("/var/log/nginx/feeds.access.log", str(tmp_path / "site-access.log"))
-    site = site.replace("server 127.0.0.1:8000;", f"server {upstream};")
+    servers = "\n    ".join(f"server {address};" for address in upstream.split())
+    site = site.replace("server 127.0.0.1:8000;", servers)
     site = re.sub(r"listen 80;", f"listen 127.0.0.1:{port};", site)
     (tmp_path / "site.conf").write_text(site)
     temp = tmp_path / "nginx-temp"
@@ -95,9 +109,7 @@ http {{
     return path
 
 
-def test_nginx_site_buffers_caches_and_revalidates(
-    tmp_path: Path, production: tuple[str, dict[str, str]]
-) -> None:
+def find_nginx() -> str:
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
@@ -105,6 +117,13 @@ def test_nginx_site_buffers_caches_and_revalidates(
         if os.environ.get("CI"):
             pytest.fail("nginx is missing: .ci/run installs Debian's nginx package")
         pytest.skip("nginx is not installed (apt-get install nginx)")
+    return nginx
+
+
+def test_nginx_site_buffers_caches_and_revalidates(
+    tmp_path: Path, production: tuple[str, dict[str, str]]
+) -> None:
+    nginx = find_nginx()
     upstream, _ = production
     port = free_port()
     config = nginx_config(tmp_path, upstream, port)
@@ -145,3 +164,65 @@ def test_nginx_site_buffers_caches_and_revalidates(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _through(url: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers={"Host": "news.example.com"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def test_nginx_spreads_requests_over_app_servers_of_one_database(
+    tmp_path: Path, content: Content
+) -> None:
+    """Two app servers on one database behind deploy/nginx.conf: both serve, both give the
+    same bytes and ETags, and nginx revalidates its copies against whichever answers."""
+    nginx = find_nginx()
+    env = production_env(tmp_path, 1)
+    content.write(SEED.name, SEED.read_bytes())
+    for section in ("world", "uk", "sport"):
+        content.write(f"{section}/{section}-1.txt", article_text(f"A {section} story"))
+    feeds_command(env, "import", str(content.root))
+    servers = [start_gunicorn(tmp_path, env, name) for name in ("app-1", "app-2")]
+    port = free_port()
+    config = nginx_config(tmp_path, " ".join(address for address, _, _ in servers), port)
+    log = tmp_path / "nginx.out"
+    with log.open("wb") as out:
+        process = subprocess.Popen([nginx, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/healthz", process, log)
+        paths = [
+            f"/feeds{section}/{name}"
+            for section in ("", "/world", "/uk", "/sport")
+            for name in ("rss.xml", "atom.xml", "feed.json")
+        ]
+        for path in paths:
+            assert _through(base + path)[0] == 200, path
+        for _, _, server_log in servers:  # round robin: both took feed requests
+            assert '"GET /feeds/' in server_log.read_text()
+        for path in paths:
+            direct = [_through(f"http://{address}{path}") for address, _, _ in servers]
+            assert direct[0][1]["ETag"] == direct[1][1]["ETag"] and direct[0][2] == direct[1][2]
+
+        url = base + "/feeds/atom.xml"
+        time.sleep(2.1)  # max-age 1 is over (nginx counts whole seconds): it revalidates
+        status, headers, before = _through(url)
+        assert (status, headers["X-Cache-Status"]) == (200, "REVALIDATED")
+        changed = SEED.read_text().replace("Two rockets", "Two more rockets")
+        content.write(SEED.name, changed)
+        feeds_command(env, "import", str(content.root))
+        time.sleep(2.1)
+        status, headers, after = _through(url)
+        assert (status, headers["X-Cache-Status"]) == (200, "EXPIRED")
+        assert b"Two more rockets" in after and after != before
+        assert _through(url)[1]["X-Cache-Status"] == "HIT"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        for _, server, _ in servers:
+            server.terminate()
+            server.wait(timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from feeds.config import Settings
@@ -260,3 +261,39 @@ def test_an_embargoed_article_changes_its_documents_when_it_appears(
     assert run_import().added == 1
     row = stored_rows(store)["a"]
     assert row.updated == soon and row.modified == soon
+
+
+def _stored_rows(store: Store) -> list[tuple[object, ...]]:
+    columns = [c for c in articles.c if c.name not in ("source_path",)]
+    with store.read() as reader:
+        return [tuple(r) for r in reader.conn.execute(sa.select(*columns).order_by("id"))]
+
+
+def test_a_large_import_parses_on_every_core_with_the_same_result(
+    content: Content, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feeds import importer
+
+    for number in range(1, 61):
+        content.write(
+            f"world/a{number}.txt",
+            article_text(f"Story {number}", f"{number % 28 + 1} March 2020, 10:{number % 60:02d}"),
+        )
+    content.write("world/bad.txt", "no dateline here\n")
+    content.write("uk/a7.txt", article_text("Same id again"))  # a duplicate id
+    content.write("bad section!/b1.txt", article_text())
+    results = []
+    for parallel in (False, True):
+        store = Store(f"sqlite:///{tmp_path / f'parallel-{parallel}.db'}")
+        store.create_schema(IMPORT_TIME, settings.tag_authority)
+        monkeypatch.setattr(importer, "PARALLEL_FROM", 10 if parallel else 10**9)
+        monkeypatch.setattr(importer, "CHUNK", 7)
+        monkeypatch.setattr(importer, "BATCH", 25)
+        report = importer.import_paths(store, settings, [content.root], now=IMPORT_TIME)
+        messages = [str(e) for e in report.rejected]
+        results.append((report.added, messages, _stored_rows(store)))
+        store.close()
+    serial, parallel_result = results
+    assert serial[0] == 60 and len(serial[1]) == 3, serial[:2]
+    assert any("already taken" in m for m in serial[1])
+    assert parallel_result == serial

@@ -3,6 +3,7 @@ on their indexes however many articles are stored."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from feeds import create_app
+from feeds.config import Settings
 from feeds.store import Scope, Store
 
 from .conftest import IMPORT_TIME, Content, ImportFn, article_text, on_sqlite_only
@@ -55,13 +58,55 @@ def _plan(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
 
 
 @on_sqlite_only
-def test_newest_articles_come_from_an_index_without_sorting(store: Store) -> None:
-    from feeds.schema import articles
+def test_no_query_behind_a_document_scans_the_articles(
+    content: Content, run_import: ImportFn, store: Store, settings: Settings
+) -> None:
+    """Every statement that serving feeds, archives, pages and the directory runs is an
+    index search, so a document costs the same with a thousand articles or a million."""
+    for number in range(1, 13):
+        section = ("world", "uk", "sport")[number % 3]
+        content.write(
+            f"{section}/a{number}.txt",
+            article_text(f"Story {number}", f"{number} March 2020, 10:00"),
+        )
+        content.write(
+            f"{section}/b{number}.txt", article_text("Older", f"{number} May 2019, 10:00")
+        )
+    run_import()
+    app = create_app(
+        {"database": settings.database, "base_url": settings.base_url, "page_size": 5}, {}
+    )
+    statements: list[tuple[str, object]] = []
+    engine = app.extensions["feeds"].store.engine
 
-    query = sa.select(articles.c.id).order_by(articles.c.published.desc(), articles.c.id).limit(50)
-    plan = _plan(store, query)
-    assert "ix_articles_newest" in plan
-    assert "TEMP B-TREE" not in plan
+    def capture(conn: object, cursor: object, sql: str, params: object, *rest: object) -> None:
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            statements.append((sql, params))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    client = app.test_client()
+    atom = client.get("/feeds/atom.xml").data.decode()
+    found = re.search(r'<link href="([^"]+)" rel="prev-archive"', atom)
+    assert found is not None
+    archive = found.group(1).removeprefix(settings.base_url)
+    for path in (
+        "/feeds/rss.xml",
+        "/feeds/world/feed.json",
+        archive,
+        "/",
+        "/sections/uk",
+        "/feeds.opml",
+        "/articles/a3",
+    ):
+        assert client.get(path).status_code == 200, path
+    sa.event.remove(engine, "before_cursor_execute", capture)
+    assert len(statements) > 10
+    with engine.connect() as conn:
+        for sql, params in statements:
+            plan = " | ".join(
+                str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+            assert not re.search(r"\bSCAN (articles|departures)\b", plan), (sql, plan)
 
 
 def test_feed_holds_the_newest_page_size_articles_newest_first_ties_by_id(
