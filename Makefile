@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit install clean
+.PHONY: run test lint typecheck unit install clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "feeds needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -38,6 +38,11 @@ typecheck: $(VENV)/.test-deps
 
 unit: $(VENV)/.test-deps
 	$(BIN)/python -m pytest
+
+## Benchmark: ingest, warm and cold feeds against a ceiling, a million-article store; writes
+## bench/results.json and bench/results.md. BENCH_ARGS=--quick for a short smoke run (see --help).
+bench: $(VENV)/.run-deps
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from werkzeug.datastructures import Headers
 from werkzeug.http import http_date
 
 from .documents import Validators
@@ -47,6 +48,16 @@ class Built:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One encoding of a rendered document: its bytes (None until needed) and the headers of
+    its 200 and 304 answers but Cache-Control, whose max-age may depend on the time."""
+
+    body: bytes | None
+    headers: list[tuple[str, str]]
+    not_modified: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class Rendered:
     """One document as served: validators, headers and bytes in both encodings."""
 
@@ -64,8 +75,27 @@ class Rendered:
     links: str
     size: int = field(init=False)
 
+    identity_variant: Variant = field(init=False)
+    gzip_variant: Variant = field(init=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", len(self.body or b"") + len(self.gzipped or b"") + 1024)
+        for name, body, suffix, extra in (
+            ("identity_variant", self.body, "", []),
+            ("gzip_variant", self.gzipped, "-gz", [("Content-Encoding", "gzip")]),
+        ):
+            common = [
+                ("ETag", f'"{self.etag}{suffix}"'),
+                ("Vary", "Accept-Encoding"),
+                ("Link", self.links),
+            ]
+            headers = [*common, ("Last-Modified", self.last_modified_http), *extra]
+            for header in headers:  # checked here once, as werkzeug checks each header it adds
+                Headers([header])
+            object.__setattr__(self, name, Variant(body, headers, common))
+
+    def cache_control(self, now: datetime) -> tuple[str, str]:
+        return ("Cache-Control", f"public, max-age={self.seconds(now)}")
 
     def fresh(self, version: int, now: datetime, needs_body: NeedsBody) -> bool:
         if not (self.version >= version and self.built_at <= now < self.valid_until):

@@ -32,10 +32,6 @@ class InvalidArticle(FeedsError):
         self.reason = reason
         self.line = line
 
-    def __reduce__(self) -> tuple[type[InvalidArticle], tuple[str, str, int | None]]:
-        # Rebuilt from its parts when it crosses to another process.
-        return (InvalidArticle, (self.path, self.reason, self.line))
-
 
 class StoreUnavailable(FeedsError):
     """The database could not be reached or answered with an error."""

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,11 +28,6 @@ from .textformat import ID_PATTERN, MAX_ARTICLE_BYTES, parse_article
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # Files read and stored at a time within an import's one transaction.
 BATCH = 2000
-# From this many files on, an import reads and parses them in a process per core, CHUNK files
-# a task, with at most IN_FLIGHT tasks under way.
-PARALLEL_FROM = 3000
-CHUNK = 250
-IN_FLIGHT = 16
 
 
 @dataclass
@@ -132,33 +124,13 @@ def _read_and_parse(source: Source, zone: ZoneInfo, not_after: datetime) -> Outc
         article = parse_article(data, name, source.path.stem, source.section, zone, not_after)
     except InvalidArticle as e:
         return True, e
-    article.content_hash  # noqa: B018 (computed here, where the work is spread out)
     return True, article
 
 
-def _read_and_parse_all(
-    sources: list[Source], zone: ZoneInfo, not_after: datetime
-) -> list[Outcome]:
-    return [_read_and_parse(source, zone, not_after) for source in sources]
-
-
-def _outcomes(
-    sources: list[Source], zone: ZoneInfo, not_after: datetime, pool: Executor | None
-) -> Iterator[Outcome]:
-    """Each source read and parsed, in order: here, or CHUNK files at a time by `pool`'s
-    processes with a bounded number of chunks under way (so memory stays bounded)."""
-    if pool is None:
-        for source in sources:
-            yield _read_and_parse(source, zone, not_after)
-        return
-    chunks = (sources[i : i + CHUNK] for i in range(0, len(sources), CHUNK))
-    pending: deque[Future[list[Outcome]]] = deque()
-    for chunk in chunks:
-        pending.append(pool.submit(_read_and_parse_all, chunk, zone, not_after))
-        if len(pending) >= IN_FLIGHT:
-            yield from pending.popleft().result()
-    while pending:
-        yield from pending.popleft().result()
+def _outcomes(sources: list[Source], zone: ZoneInfo, not_after: datetime) -> Iterator[Outcome]:
+    """Each source read and parsed, in order, as it is asked for."""
+    for source in sources:
+        yield _read_and_parse(source, zone, not_after)
 
 
 def parse_sources(
@@ -200,14 +172,6 @@ def parse_sources(
     return parsed, errors
 
 
-def _pool(count: int) -> Executor | None:
-    """Processes to read and parse files on every core, for a large import."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if count < PARALLEL_FROM or not cores or cores < 2:
-        return None
-    return ProcessPoolExecutor(min(cores, 8), mp_context=multiprocessing.get_context("spawn"))
-
-
 class Markers:
     """Hands out update markers no other article has: Atom readers and validators take two
     entries with one `updated` value for two versions of one entry. A taken instant moves
@@ -225,6 +189,10 @@ class Markers:
         return moment
 
 
+def _json_list(items: tuple[str, ...]) -> str:
+    return json.dumps(list(items), ensure_ascii=False) if items else "[]"
+
+
 def _fields(article: ParsedArticle) -> dict[str, Any]:
     return {
         "section": article.section,
@@ -233,8 +201,8 @@ def _fields(article: ParsedArticle) -> dict[str, Any]:
         "paragraphs": json.dumps(list(article.paragraphs), ensure_ascii=False),
         "source": article.source,
         "content_hash": article.content_hash,
-        "authors": json.dumps(list(article.authors), ensure_ascii=False),
-        "tags": json.dumps(list(article.tags), ensure_ascii=False),
+        "authors": _json_list(article.authors),
+        "tags": _json_list(article.tags),
         "body_html": article.body_html,
     }
 
@@ -400,23 +368,18 @@ def import_sources(
     moment = (now or settings.now()).astimezone(UTC).replace(microsecond=0)
     report = ImportReport(rejected=list(missing), sync=bool(sync))
     origins: dict[str, Source] = {}
-    pool = _pool(len(sources))
-    try:
-        outcomes = _outcomes(sources, settings.zone, moment + FUTURE_TOLERANCE, pool)
-        with store.read() if dry_run else store.write() as db:
-            stored_before = db.count_current()
-            floor = db.latest_modified()
-            for start in range(0, len(sources), BATCH):
-                batch = sources[start : start + BATCH]
-                found = itertools.islice(outcomes, len(batch))
-                articles, rejected = parse_sources(batch, found, origins, progress)
-                report.rejected += rejected
-                _apply(db, articles, origins, settings, moment, report, floor=floor)
-            if sync:
-                _sync(db, sync, origins, moment, force, stored_before, report)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    outcomes = _outcomes(sources, settings.zone, moment + FUTURE_TOLERANCE)
+    with store.read() if dry_run else store.write() as db:
+        stored_before = db.count_current()
+        floor = db.latest_modified()
+        for start in range(0, len(sources), BATCH):
+            batch = sources[start : start + BATCH]
+            found = itertools.islice(outcomes, len(batch))
+            articles, rejected = parse_sources(batch, found, origins, progress)
+            report.rejected += rejected
+            _apply(db, articles, origins, settings, moment, report, floor=floor)
+        if sync:
+            _sync(db, sync, origins, moment, force, stored_before, report)
     return report
 
 

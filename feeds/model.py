@@ -24,7 +24,7 @@ class ParsedArticle:
     tags: tuple[str, ...] = ()
     body_html: str | None = None
 
-    @cached_property  # computed once; travels with the article between processes
+    @cached_property  # computed once: the importer compares it and stores it
     def content_hash(self) -> str:
         """A digest of what readers see; white space alone does not change it."""
         fields: list[object] = [

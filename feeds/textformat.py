@@ -87,6 +87,14 @@ _FORBIDDEN_UTF8 = re.compile(
     rb"|\xef\xbf[\xbd-\xbf]|[\xf0-\xf4][\x80-\xbf]\xbf[\xbe\xbf]"
 )
 
+# Bytes that cannot start anything _FORBIDDEN_UTF8 matches: a file made only of these (most
+# files) needs no search at all.
+_PLAIN_BYTES = bytes(
+    b
+    for b in range(256)
+    if not (b <= 0x1F and b not in (9, 10, 13) or b in (0x7F, 0xC2, 0xEF) or b >= 0xF0)
+)
+
 
 def _fold_spaces(line: str) -> str:
     return _SPACES.sub(" ", line).strip(" \u00a0")
@@ -173,7 +181,7 @@ def parse_article(
             path, f"the file is larger than {MAX_ARTICLE_BYTES // 1024} KiB; split it or shorten it"
         )
     text = decode(data, path)
-    if _FORBIDDEN_UTF8.search(data):
+    if data.translate(None, _PLAIN_BYTES) and _FORBIDDEN_UTF8.search(data):
         text = drop_forbidden(text)
     lines = [line.strip(" \u00a0") for line in _LINE_SPACES.sub(" ", text).split("\n")]
     if not any(lines):

@@ -6,6 +6,7 @@ Every absolute URL comes from FEEDS_BASE_URL; nothing here reads the Host header
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import cast
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_accept_header, parse_date
 
 from . import opml, partners
 from .app import Service
@@ -60,7 +61,14 @@ def service() -> Service:
 
 
 def _accepts_gzip() -> bool:
-    return request.accept_encodings["gzip"] > 0
+    return _gzip_in(request.headers.get("Accept-Encoding", ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _gzip_in(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value accepts gzip (clients send few distinct values, so
+    each is parsed once)."""
+    return parse_accept_header(accept_encoding)["gzip"] > 0
 
 
 def conditional_response(
@@ -101,15 +109,16 @@ def conditional_response(
     return Response(body, status=200, headers=headers, content_type=media_type)
 
 
-def cached_response(key: str, build: Builder) -> Response:
+def cached_response(key: str, build: Builder, svc: Service | None = None) -> Response:
     """A document from the render cache (built by `build` when missing or out of date): a
     304 decided from its validators, or its bytes, gzipped when accepted; 404 when `build`
     finds no such document."""
-    svc = service()
+    svc = svc or service()
     now = svc.settings.now()
-    if_none_match = request.headers.get("If-None-Match")
+    headers = request.headers
+    if_none_match = headers.get("If-None-Match")
     if_modified_since = (
-        request.if_modified_since if "If-Modified-Since" in request.headers else None
+        parse_date(headers["If-Modified-Since"]) if "If-Modified-Since" in headers else None
     )
 
     def needs_body(etag: str, last_modified: datetime) -> bool:
@@ -121,20 +130,18 @@ def cached_response(key: str, build: Builder) -> Response:
     entry = svc.cache.get(key, now, build, settled, needs_body)
     if entry is None:
         abort(404)
-    gz = _accepts_gzip()
-    headers = {
-        "ETag": f'"{entry.etag}-gz"' if gz else f'"{entry.etag}"',
-        "Cache-Control": f"public, max-age={entry.seconds(now)}",
-        "Vary": "Accept-Encoding",
-        "Link": entry.links,
-    }
-    body = entry.gzipped if gz else entry.body
-    if body is None or not needs_body(entry.etag, entry.last_modified):
-        return Response(status=304, headers=headers)
-    headers["Last-Modified"] = entry.last_modified_http
-    if gz:
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, status=200, headers=headers, content_type=entry.media_type)
+    gz = _gzip_in(headers.get("Accept-Encoding", ""))
+    variant = entry.gzip_variant if gz else entry.identity_variant
+    cache_control = entry.cache_control(now)
+    if variant.body is None or not needs_body(entry.etag, entry.last_modified):
+        response = Response(status=304)
+        response.headers.remove("Content-Type")
+        # Built and checked once per entry (cache.Variant), so added as they are.
+        response.headers._list += [*variant.not_modified, cache_control]
+        return response
+    response = Response(variant.body, status=200, content_type=entry.media_type)
+    response.headers._list += [*variant.headers, cache_control]
+    return response
 
 
 def _feed_links(settings: Settings, section: str | None) -> list[str]:
@@ -166,7 +173,8 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
     fmt: ModuleType | None = BY_FILENAME.get(filename)
     if fmt is None:
         abort(404)
-    settings = service().settings
+    svc = service()
+    settings = svc.settings
     path = key.path(fmt.NAME)
 
     def build(reader: Reader, now: datetime) -> Built | None:
@@ -176,13 +184,13 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
         return Built(
             validators(settings, found, fmt.NAME),
             fmt.MEDIA_TYPE,
-            lambda: fmt.render(document(reader, settings, found, service().cache.articles.load)),
+            lambda: fmt.render(document(reader, settings, found, svc.cache.articles.load)),
             max_age=lifetime(settings, found),
             links=f'<{settings.url(path)}>; rel="self"',
             valid_until=horizon(settings, found, now),
         )
 
-    return cached_response(path, build)
+    return cached_response(path, build, svc)
 
 
 def _archive_key(section: str | None, year: str, month: str, part: str) -> DocKey:
