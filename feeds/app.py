@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
-from .cache import RenderCache
+from .cache import CacheHits, RenderCache
 from .config import Settings, load_settings
 from .formats.text import rfc3339
 from .store import Store
@@ -42,7 +42,9 @@ def create_app(
     settings = load_settings(environ, config)
     app = Flask(__name__)
     store = Store(settings.database)
-    app.extensions["feeds"] = Service(settings, store, RenderCache(store, settings.cache_bytes))
+    cache = RenderCache(store, settings.cache_bytes)
+    app.extensions["feeds"] = Service(settings, store, cache)
+    app.wsgi_app = CacheHits(app.wsgi_app, cache, settings.now)  # type: ignore[method-assign]
     app.jinja_env.filters["rfc3339"] = rfc3339
     zone = settings.zone
     app.jinja_env.filters["local"] = lambda moment: local_time(moment, zone)

@@ -11,20 +11,26 @@ ETag keeps the bytes it has. Entries are bounded by their total size in bytes.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import Headers
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_accept_header, parse_date
 
+from .conditional import not_modified
 from .documents import Validators
 from .model import Article
 from .store import Head, Reader, Store
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # However the data stands, an entry is looked at again after this long: a bound on any way
 # time could change a document that the builders do not foresee. A look costs queries, not a
@@ -182,6 +188,12 @@ class RenderCache:
                 return entry
         return None
 
+    def peek(self, key: str, now: datetime, needs_body: NeedsBody) -> Rendered | None:
+        """The document under `key` if it is kept and up to date; never builds."""
+        if key not in self._entries:  # most paths that are not documents: no query
+            return None
+        return self._fresh(key, self.store.data_version(), now, needs_body)
+
     def get(
         self, key: str, now: datetime, build: Builder, settle: Settle, needs_body: NeedsBody
     ) -> Rendered | None:
@@ -256,3 +268,77 @@ class RenderCache:
             while self.total > self.max_bytes:
                 _, evicted = self._entries.popitem(last=False)
                 self.total -= evicted.size
+
+
+def conditions(if_none_match: str | None, if_modified_since: str | None) -> NeedsBody:
+    """Whether a request with these headers needs the bytes of a document with a given ETag
+    and Last-Modified (RFC 9110 §13: If-None-Match first; If-Modified-Since only without it)."""
+    since = parse_date(if_modified_since) if if_modified_since else None
+    if if_none_match is None and since is None:
+        return _always
+
+    def needs_body(etag: str, last_modified: datetime) -> bool:
+        variants = (etag, etag + "-gz")
+        return not not_modified(if_none_match, since, variants, last_modified)
+
+    return needs_body
+
+
+def _always(etag: str, last_modified: datetime) -> bool:
+    return True
+
+
+def answer(
+    entry: Rendered, now: datetime, gz: bool, needs_body: NeedsBody
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body of the answer to a GET for `entry`: 304 (no body, the same
+    ETag, Cache-Control, Vary and Link as the 200) or 200 in the encoding asked for."""
+    variant = entry.gzip_variant if gz else entry.identity_variant
+    cache_control = entry.cache_control(now)
+    if variant.body is None or not needs_body(entry.etag, entry.last_modified):
+        return 304, [*variant.not_modified, cache_control], b""
+    headers = [
+        ("Content-Type", entry.media_type),
+        ("Content-Length", str(len(variant.body))),
+        *variant.headers,
+        cache_control,
+    ]
+    return 200, headers, variant.body
+
+
+@functools.lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value accepts gzip (clients send few distinct values, so
+    each is parsed once)."""
+    return parse_accept_header(accept_encoding)["gzip"] > 0
+
+
+_REASONS = {200: "200 OK", 304: "304 Not Modified"}
+
+
+class CacheHits:
+    """WSGI middleware in front of the Flask app: a GET or HEAD for a document the render
+    cache holds up to date is answered here, from its prebuilt headers and bytes, without
+    routing or a request context; everything else goes on to the app, which builds and keeps
+    what it serves."""
+
+    def __init__(self, app: WSGIApplication, cache: RenderCache, now: Callable[[], datetime]):
+        self.app = app
+        self.cache = cache
+        self.now = now
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method == "GET" or method == "HEAD":
+            path = environ.get("PATH_INFO", "")
+            needs_body = conditions(
+                environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
+            )
+            now = self.now()
+            entry = self.cache.peek(path, now, needs_body)
+            if entry is not None:
+                gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+                status, headers, body = answer(entry, now, gz, needs_body)
+                start_response(_REASONS[status], headers)
+                return [body] if method == "GET" and body else []
+        return self.app(environ, start_response)

@@ -6,7 +6,6 @@ Every absolute URL comes from FEEDS_BASE_URL; nothing here reads the Host header
 
 from __future__ import annotations
 
-import functools
 import gzip
 import re
 from collections.abc import Callable
@@ -16,11 +15,11 @@ from typing import cast
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
-from werkzeug.http import http_date, parse_accept_header, parse_date
+from werkzeug.http import http_date
 
 from . import opml, partners
 from .app import Service
-from .cache import Builder, Built
+from .cache import Builder, Built, accepts_gzip, answer, conditions
 from .conditional import not_modified
 from .config import Settings
 from .documents import (
@@ -61,14 +60,7 @@ def service() -> Service:
 
 
 def _accepts_gzip() -> bool:
-    return _gzip_in(request.headers.get("Accept-Encoding", ""))
-
-
-@functools.lru_cache(maxsize=256)
-def _gzip_in(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding value accepts gzip (clients send few distinct values, so
-    each is parsed once)."""
-    return parse_accept_header(accept_encoding)["gzip"] > 0
+    return accepts_gzip(request.headers.get("Accept-Encoding", ""))
 
 
 def conditional_response(
@@ -112,35 +104,22 @@ def conditional_response(
 def cached_response(key: str, build: Builder, svc: Service | None = None) -> Response:
     """A document from the render cache (built by `build` when missing or out of date): a
     304 decided from its validators, or its bytes, gzipped when accepted; 404 when `build`
-    finds no such document."""
+    finds no such document. (Up-to-date documents are mostly answered before Flask, by
+    cache.CacheHits, in the same way.)"""
     svc = svc or service()
     now = svc.settings.now()
     headers = request.headers
-    if_none_match = headers.get("If-None-Match")
-    if_modified_since = (
-        parse_date(headers["If-Modified-Since"]) if "If-Modified-Since" in headers else None
-    )
-
-    def needs_body(etag: str, last_modified: datetime) -> bool:
-        if if_none_match is None and if_modified_since is None:
-            return True
-        variants = (etag, etag + "-gz")
-        return not not_modified(if_none_match, if_modified_since, variants, last_modified)
-
+    needs_body = conditions(headers.get("If-None-Match"), headers.get("If-Modified-Since"))
     entry = svc.cache.get(key, now, build, settled, needs_body)
     if entry is None:
         abort(404)
-    gz = _gzip_in(headers.get("Accept-Encoding", ""))
-    variant = entry.gzip_variant if gz else entry.identity_variant
-    cache_control = entry.cache_control(now)
-    if variant.body is None or not needs_body(entry.etag, entry.last_modified):
-        response = Response(status=304)
-        response.headers.remove("Content-Type")
-        # Built and checked once per entry (cache.Variant), so added as they are.
-        response.headers._list += [*variant.not_modified, cache_control]
-        return response
-    response = Response(variant.body, status=200, content_type=entry.media_type)
-    response.headers._list += [*variant.headers, cache_control]
+    gz = accepts_gzip(headers.get("Accept-Encoding", ""))
+    status, answer_headers, body = answer(entry, now, gz, needs_body)
+    response = Response(body, status=status)
+    response.headers.remove("Content-Type")
+    response.headers.remove("Content-Length")
+    # Built and checked once per entry (cache.Variant), so added as they are.
+    response.headers._list += answer_headers
     return response
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from feeds import create_app
@@ -227,3 +228,41 @@ def test_two_servers_on_one_database_serve_a_change_within_a_second(
     assert b"The second story" in gzip.decompress(body)
     after = {fetch(server.url(path), GZIP)[1]["ETag"] for server in pair for _ in range(8)}
     assert after == {headers["ETag"]}
+
+
+def test_up_to_date_documents_are_answered_before_flask_alike(
+    content: Content, run_import: ImportFn, app: Flask
+) -> None:
+    content.write(SEED.name, SEED.read_bytes())
+    run_import()
+    client = app.test_client()
+    paths = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/", "/feeds.opml"]
+    first = {(p, gz): client.get(p, headers=GZIP if gz else {}) for p in paths for gz in (0, 1)}
+    views = dict(app.view_functions)
+
+    def refuse(**_: object) -> None:
+        raise AssertionError("routed to a view although the document was up to date")
+
+    for name in views:
+        app.view_functions[name] = refuse
+    app.testing = True  # a view's exception reaches the test
+    try:
+        for (path, gz), before in first.items():
+            headers = GZIP if gz else {}
+            again = client.get(path, headers=headers)
+            assert again.status_code == 200 and again.data == before.data
+            assert sorted(again.headers.items()) == sorted(before.headers.items()), path
+            head = client.head(path, headers=headers)
+            assert head.data == b"" and head.headers == again.headers
+            etag = before.headers["ETag"]
+            revalidated = client.get(path, headers={**headers, "If-None-Match": etag})
+            assert revalidated.status_code == 304 and revalidated.data == b""
+            for name in ("ETag", "Cache-Control", "Vary", "Link"):
+                assert revalidated.headers[name] == before.headers[name]
+        content.write(SEED.name, SEED.read_text().replace("Two rockets", "Two more rockets"))
+        run_import(now=IMPORT_TIME + timedelta(hours=1))
+        with pytest.raises(AssertionError, match="routed to a view"):
+            client.get("/feeds/rss.xml")  # the data changed: the app must build it again
+    finally:
+        app.view_functions.update(views)
+    assert b"Two more rockets" in client.get("/feeds/rss.xml").data
