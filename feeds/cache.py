@@ -1,12 +1,14 @@
 """Render once per change: each document's bytes and their gzip, kept per worker until the data
 (or the clock) changes them.
 
-Every write that changes what a document can show bumps the store's data version (see
-`Store.write`); each worker learns the version from a background poll (and at once from writes in
-its own process), so a request costs a dictionary lookup and never a query while nothing
-changes. An entry is rebuilt when the version moves or when time alone may change the
-document (an embargo lifts, a tombstone expires, a month closes); a rebuild that gives the same
-ETag keeps the bytes it has. Entries are bounded by their total size in bytes.
+Every write that changes what a document can show bumps the store's data version in the same
+transaction (see `Store.write`); each request reads that number (`Store.data_version`, one
+indexed lookup on a connection its thread keeps), so while nothing changes a request costs no
+other query and no render, and a change is served from the first request after its commit.
+An entry is rebuilt when the version moves or when time alone may change the document (an
+embargo lifts, a tombstone expires, a month closes); a rebuild that gives the same ETag keeps
+the bytes it has. Entries are bounded by their total size in bytes. When the version cannot
+be read, nothing is served from the cache.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 RECHECK = timedelta(seconds=60)
 # zlib's level 4 comes within a few per cent of level 6's size in less than half its time.
 GZIP_LEVEL = 4
+BUILD_LOCKS = 64
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,8 @@ class Rendered:
         return ("Cache-Control", f"public, max-age={self.seconds(now)}")
 
     def fresh(self, version: int, now: datetime, needs_body: NeedsBody) -> bool:
-        if not (self.version >= version and self.built_at <= now < self.valid_until):
+        # Equal, not at least: a store restored to an earlier version is rebuilt from, too.
+        if not (self.version == version and self.built_at <= now < self.valid_until):
             return False
         return self.body is not None or not needs_body(self.etag, self.last_modified)
 
@@ -173,14 +177,18 @@ class RenderCache:
         self.total = 0
         self._entries: OrderedDict[str, Rendered] = OrderedDict()
         self._lock = threading.Lock()  # guards _entries and total
-        self._build = threading.Lock()  # one build at a time: the others then find it built
+        # One build of a document at a time (the others then find it built); documents share
+        # these locks by the hash of their path, so a slow build holds up few others.
+        self._builds = [threading.Lock() for _ in range(BUILD_LOCKS)]
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def _fresh(
-        self, key: str, version: int, now: datetime, needs_body: NeedsBody
+        self, key: str, version: int | None, now: datetime, needs_body: NeedsBody
     ) -> Rendered | None:
+        if version is None:
+            return None
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.fresh(version, now, needs_body):
@@ -204,7 +212,7 @@ class RenderCache:
         entry = self._fresh(key, version, now, needs_body)
         if entry is not None:
             return entry
-        with self._build:
+        with self._builds[hash(key) % BUILD_LOCKS]:
             entry = self._fresh(key, version, now, needs_body)
             if entry is not None:
                 return entry

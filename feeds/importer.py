@@ -74,17 +74,24 @@ def _below(path: Path, base: Path) -> tuple[str, ...] | None:
     return path.relative_to(base).parts if path.is_relative_to(base) else None
 
 
-def _article_files(folder: str, above: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+def _article_files(
+    folder: str, errors: list[InvalidArticle], above: tuple[str, ...] = ()
+) -> Iterator[tuple[str, ...]]:
     """The path parts, below `folder`, of every `*.txt` file in it and its sub-folders,
-    hidden ones left out."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                yield from _article_files(entry.path, (*above, entry.name))
-            elif entry.name.endswith(".txt") and entry.is_file():
-                yield (*above, entry.name)
+    hidden ones and linked folders left out; a folder that cannot be read is reported."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = list(scan)
+    except OSError as e:
+        errors.append(InvalidArticle(folder, f"cannot be read ({e.strerror}); check it"))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):  # linked folders are not walked into
+            yield from _article_files(entry.path, errors, (*above, entry.name))
+        elif entry.name.endswith(".txt") and entry.is_file():
+            yield (*above, entry.name)
 
 
 def collect(paths: Iterable[Path], content_root: Path) -> tuple[list[Source], list[InvalidArticle]]:
@@ -101,7 +108,7 @@ def collect(paths: Iterable[Path], content_root: Path) -> tuple[list[Source], li
         elif root.is_dir():
             base = root.resolve()
             prefix = _below(base, top)  # None: outside the content root
-            for relative in sorted(_article_files(str(root))):
+            for relative in sorted(_article_files(str(root), errors)):
                 parts = relative if prefix is None else prefix + relative
                 location = os.path.join(base, *relative)
                 sources.append(Source(root.joinpath(*relative), _section(parts), location))

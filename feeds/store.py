@@ -524,7 +524,6 @@ class Store:
             ) from e
         self._local = threading.local()  # each thread's connection for data_version()
         self._version_conns: list[Any] = []
-        self._last_version = 0
 
     def create_schema(self, now: datetime, tag_authority: str) -> None:
         """Bring the schema up to date (Alembic migrations); mint, once, the tag URI prefix of
@@ -583,25 +582,35 @@ class Store:
                 f"the database at {self._safe_url()} did not answer: {e.orig}"
             ) from e
 
-    def data_version(self) -> int:
+    def data_version(self) -> int | None:
         """The committed data version, read per request at the cost of one indexed lookup on
         a connection kept by each thread (in autocommit, so it always sees the latest
-        commit). If the database does not answer, the last version read."""
+        commit); None when it cannot be read (then nothing may be served from a cache)."""
         local = self._local
-        try:
-            if getattr(local, "pid", None) != os.getpid():
-                local.conn, local.pid = self._version_connection(), os.getpid()
-            cursor = local.conn.cursor()
+        for _ in range(2):  # a kept connection that broke is replaced once
             try:
-                cursor.execute(_VERSION_SQL)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        except Exception:  # the driver's own errors: drop the connection, retry next time
-            local.pid = None
-            return self._last_version
-        self._last_version = int(row[0]) if row else 0
-        return self._last_version
+                if getattr(local, "pid", None) != os.getpid():
+                    local.conn, local.pid = self._version_connection(), os.getpid()
+                cursor = local.conn.cursor()
+                try:
+                    cursor.execute(_VERSION_SQL)
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+                return int(row[0]) if row else 0
+            except Exception:  # the driver's own errors: drop the connection
+                self._drop_version_connection()
+        return None
+
+    def _drop_version_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.pid = None
+        self._local.conn = None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+            with contextlib.suppress(ValueError):
+                self._version_conns.remove(conn)
 
     def _version_connection(self) -> Any:
         fairy = self.engine.raw_connection()

@@ -266,3 +266,19 @@ def test_up_to_date_documents_are_answered_before_flask_alike(
     finally:
         app.view_functions.update(views)
     assert b"Two more rockets" in client.get("/feeds/rss.xml").data
+
+
+def test_a_broken_version_connection_never_serves_a_stale_document(
+    content: Content, run_import: ImportFn, app: Flask
+) -> None:
+    content.write(SEED.name, SEED.read_bytes())
+    run_import()
+    client = app.test_client()
+    before = client.get("/feeds/atom.xml")
+    store = service(app).store
+    for conn in store._version_conns:  # the kept connections break (a restart, a timeout)
+        conn.close()
+    content.write(SEED.name, SEED.read_text().replace("Two rockets", "Two more rockets"))
+    run_import(now=IMPORT_TIME + timedelta(hours=1))
+    after = client.get("/feeds/atom.xml", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and b"Two more rockets" in after.data

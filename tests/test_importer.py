@@ -295,3 +295,13 @@ def test_an_import_in_batches_gives_what_one_pass_gives(
     assert whole[0] == 60 and len(whole[1]) == 3, whole[:2]
     assert any("already taken" in m for m in whole[1])
     assert batched == whole
+
+
+def test_linked_folders_are_not_walked_into(
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
+    content.write("news/a1.txt", article_text("One"))
+    (content.root / "news" / "up").symlink_to("..")  # a loop
+    (content.root / "latest").symlink_to("news")  # an alias
+    report = run_import()
+    assert (report.added, report.rejected) == (1, [])
