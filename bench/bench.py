@@ -136,6 +136,11 @@ class Row:
     reference: str = ""
     target: Target | None = None
 
+    @classmethod
+    def of_run(cls, name: str, figure: str, run: wrk.WrkResult, **rest: Any) -> Row:
+        """A row for a wrk run: its requests/s, latencies and errors, and `rest`."""
+        return cls(name, figure, rps=run.rps, p50=run.p50, p99=run.p99, errors=run.errors, **rest)
+
     @property
     def ok(self) -> bool | None:
         if self.target is None or self.ratio is None:
@@ -507,13 +512,10 @@ class Bench:
         target: Target | None = None,
     ) -> Row:
         ratio = result.rps / reference.rps if reference and reference.rps else None
-        row = Row(
+        row = Row.of_run(
             name,
             f"{rate(result.rps)} req/s",
-            rps=result.rps,
-            p50=result.p50,
-            p99=result.p99,
-            errors=result.errors,
+            result,
             ratio=ratio,
             reference=f"{reference_name} {rate(reference.rps)} req/s" if reference else "",
             target=target,
@@ -614,15 +616,15 @@ class Bench:
                 self.procs.stop(ceiling)
             top = max(first, again, key=lambda result: result.rps)
             self.rows.append(
-                Row(
-                    "ceiling: Flask `hi`, same gunicorn",
-                    f"{rate(first.rps)}, then {rate(again.rps)} req/s",
-                    rps=top.rps,
-                    p50=top.p50,
-                    p99=top.p99,
+                replace(
+                    Row.of_run(
+                        "ceiling: Flask `hi`, same gunicorn",
+                        f"{rate(first.rps)}, then {rate(again.rps)} req/s",
+                        top,
+                        ratio=1.0,
+                        reference="the higher of its runs before and after the feeds'",
+                    ),
                     errors=first.errors + again.errors,
-                    ratio=1.0,
-                    reference="the higher of its runs before and after the feeds'",
                 )
             )
             self.wrk_row(WARM_GZIP, warm, top, "ceiling", Target(">=", 0.8))
@@ -881,13 +883,10 @@ class Bench:
         }
         self.wrk_row("site feed through nginx proxy_cache", proxied, direct, "nginx static")
         self.rows.append(
-            Row(
+            Row.of_run(
                 "same bytes, nginx static file",
                 f"{rate(direct.rps)} req/s",
-                rps=direct.rps,
-                p50=direct.p50,
-                p99=direct.p99,
-                errors=direct.errors,
+                direct,
                 reference="reference of nginx proxy",
             )
         )
@@ -936,13 +935,10 @@ class Bench:
             base = self.measured.get("wrk", {}).get("feed-gzip-1k")
             base_p50 = base["latency_ms"]["p50"] if base else None
             self.rows.append(
-                Row(
+                Row.of_run(
                     scale_p50_name(spec.count),
                     f"p50 {ms(warm.p50)}",
-                    rps=warm.rps,
-                    p50=warm.p50,
-                    p99=warm.p99,
-                    errors=warm.errors,
+                    warm,
                     ratio=warm.p50 / base_p50 if base_p50 else None,
                     reference=f"p50 at 1k {ms(base_p50)}",
                     target=Target("<=", 1.2),

@@ -53,6 +53,13 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return calls
 
 
+@pytest.fixture
+def seed(content: Content, run_import: ImportFn) -> None:
+    """The seed article, imported."""
+    content.write(SEED.name, SEED.read_bytes())
+    run_import()
+
+
 def sections(content: Content) -> None:
     for number in range(1, 4):
         day = f"{number} March 2020, 10:00"
@@ -61,10 +68,8 @@ def sections(content: Content) -> None:
 
 
 def test_a_document_renders_once_until_its_data_changes(
-    content: Content, run_import: ImportFn, client: FlaskClient, renders: Counter[str]
+    content: Content, run_import: ImportFn, seed: None, client: FlaskClient, renders: Counter[str]
 ) -> None:
-    content.write(SEED.name, SEED.read_bytes())
-    run_import()
     first = client.get("/feeds/rss.xml")
     for _ in range(5):
         again = client.get("/feeds/rss.xml")
@@ -101,10 +106,8 @@ def test_a_change_elsewhere_keeps_the_bytes_already_rendered(
 
 
 def test_a_304_never_renders_even_from_a_cold_cache(
-    content: Content, run_import: ImportFn, client: FlaskClient, settings: Settings
+    content: Content, run_import: ImportFn, seed: None, client: FlaskClient, settings: Settings
 ) -> None:
-    content.write(SEED.name, SEED.read_bytes())
-    run_import()
     answer = client.get("/feeds/atom.xml", headers=GZIP)
     etag, last_modified = answer.headers["ETag"], answer.headers["Last-Modified"]
 
@@ -231,10 +234,8 @@ def test_two_servers_on_one_database_serve_a_change_within_a_second(
 
 
 def test_up_to_date_documents_are_answered_before_flask_alike(
-    content: Content, run_import: ImportFn, app: Flask
+    content: Content, run_import: ImportFn, seed: None, app: Flask
 ) -> None:
-    content.write(SEED.name, SEED.read_bytes())
-    run_import()
     client = app.test_client()
     paths = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/", "/feeds.opml"]
     first = {(p, gz): client.get(p, headers=GZIP if gz else {}) for p in paths for gz in (0, 1)}
@@ -269,10 +270,8 @@ def test_up_to_date_documents_are_answered_before_flask_alike(
 
 
 def test_a_broken_version_connection_never_serves_a_stale_document(
-    content: Content, run_import: ImportFn, app: Flask
+    content: Content, run_import: ImportFn, seed: None, app: Flask
 ) -> None:
-    content.write(SEED.name, SEED.read_bytes())
-    run_import()
     client = app.test_client()
     before = client.get("/feeds/atom.xml")
     store = service(app).store
