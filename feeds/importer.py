@@ -205,7 +205,7 @@ def _fields(article: ParsedArticle) -> dict[str, Any]:
         "section": article.section,
         "title": article.title,
         "published": article.published,
-        "paragraphs": json.dumps(list(article.paragraphs), ensure_ascii=False),
+        "paragraphs": article.paragraphs_json,
         "source": article.source,
         "content_hash": article.content_hash,
         "authors": _json_list(article.authors),

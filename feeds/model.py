@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
@@ -23,24 +23,41 @@ class ParsedArticle:
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     body_html: str | None = None
+    # Set by the text parser when the title and paragraphs are already what _fold makes of
+    # them (each white-space run one plain space, none at either end).
+    folded: bool = field(default=False, compare=False, repr=False)
+
+    @cached_property
+    def paragraphs_json(self) -> str:
+        """The paragraphs as stored: a JSON array of strings."""
+        return _dumps(list(self.paragraphs))
 
     @cached_property  # computed once: the importer compares it and stores it
     def content_hash(self) -> str:
-        """A digest of what readers see; white space alone does not change it."""
-        fields: list[object] = [
-            _fold(self.title),
-            self.published.isoformat(),
-            self.updated.isoformat(),
-            [_fold(p) for p in self.paragraphs],
-        ]
+        """A digest of what readers see; white space alone does not change it.
+
+        The SHA-256 of the compact JSON array [title, published, updated, [paragraphs...]]
+        with white space folded, followed by [authors...], [tags...] and the HTML body when
+        any of them is set. Stored digests are compared with new ones: never change this."""
+        if self.folded:
+            title, paragraphs = self.title, self.paragraphs_json
+        else:
+            title, paragraphs = _fold(self.title), _dumps([_fold(p) for p in self.paragraphs])
+        fields = [_dumps(title), _dumps(self.published.isoformat())]
+        fields += [_dumps(self.updated.isoformat()), paragraphs]
         if self.authors or self.tags or self.body_html is not None:
-            fields += [list(self.authors), list(self.tags), _fold(self.body_html or "")]
-        data = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+            fields += [_dumps(list(self.authors)), _dumps(list(self.tags))]
+            fields.append(_dumps(_fold(self.body_html or "")))
+        data = "[" + ",".join(fields) + "]"
         return hashlib.sha256(data.encode()).hexdigest()
 
 
 def _fold(text: str) -> str:
     return " ".join(text.split())
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -80,20 +80,32 @@ def clean_line(line: str) -> str:
 
 # The same, within lines: for a whole text at once.
 _LINE_SPACES = re.compile(r"[^\S\n\u00a0 ][^\S\n\u00a0]*| [^\S\n\u00a0]+")
-# What _XML_FORBIDDEN matches, as UTF-8 bytes (no surrogates: UTF-8 cannot carry them): a
-# quick test on the file's bytes before a slower pass over its text.
-_FORBIDDEN_UTF8 = re.compile(
-    rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xef\xb7[\x90-\xaf]"
-    rb"|\xef\xbf[\xbd-\xbf]|[\xf0-\xf4][\x80-\xbf]\xbf[\xbe\xbf]"
-)
-
-# Bytes that cannot start anything _FORBIDDEN_UTF8 matches: a file made only of these (most
-# files) needs no search at all.
+# Bytes that start nothing _XML_FORBIDDEN matches: a file made only of these (most files)
+# needs no search at all.
 _PLAIN_BYTES = bytes(
     b
     for b in range(256)
     if not (b <= 0x1F and b not in (9, 10, 13) or b in (0x7F, 0xC2, 0xEF) or b >= 0xF0)
 )
+# Among the other bytes, the lead bytes of longer characters: what is left after deleting
+# these too is a control character, forbidden for certain.
+_LEAD_BYTES = bytes(range(0xC2, 0x100))
+# What _XML_FORBIDDEN matches beyond ASCII, as UTF-8 (which cannot carry surrogates), by
+# lead byte: C1 controls; U+FDD0-U+FDEF, U+FFFD, U+FFFE, U+FFFF; the other planes'
+# noncharacters. A pattern that starts with one byte is searched for quickly.
+_FORBIDDEN_AFTER = {
+    0xC2: re.compile(rb"\xc2[\x80-\x9f]"),
+    0xEF: re.compile(rb"\xef(?:\xb7[\x90-\xaf]|\xbf[\xbd-\xbf])"),
+    **{
+        lead: re.compile(re.escape(bytes([lead])) + rb"[\x80-\xbf]\xbf[\xbe\xbf]")
+        for lead in range(0xF0, 0xF5)
+    },
+}
+# The white space _LINE_SPACES folds besides runs of plain spaces: in ASCII, and beyond it
+# (none lies above U+3000).
+_ASCII_SPACES = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
+_NOT_ASCII_SPACES = bytes(b for b in range(256) if b not in _ASCII_SPACES)
+_WIDER_SPACES = tuple(chr(c) for c in range(0x80, 0x3001) if chr(c).isspace() and c != 0xA0)
 
 
 def _fold_spaces(line: str) -> str:
@@ -181,9 +193,13 @@ def parse_article(
             path, f"the file is larger than {MAX_ARTICLE_BYTES // 1024} KiB; split it or shorten it"
         )
     text = decode(data, path)
-    if data.translate(None, _PLAIN_BYTES) and _FORBIDDEN_UTF8.search(data):
-        text = drop_forbidden(text)
-    lines = [line.strip(" \u00a0") for line in _LINE_SPACES.sub(" ", text).split("\n")]
+    rare = data.translate(None, _PLAIN_BYTES)
+    if rare and _has_forbidden(data, rare):
+        text = drop_forbidden(text)  # NUL too: it is no text, and PostgreSQL refuses it
+        folded = _LINE_SPACES.sub(" ", text)
+    else:
+        folded = _LINE_SPACES.sub(" ", text) if _needs_folding(data, text) else text
+    lines = [line.strip(" \u00a0") for line in folded.split("\n")]
     if not any(lines):
         raise InvalidArticle(
             path,
@@ -207,5 +223,21 @@ def parse_article(
         updated=updated,
         paragraphs=paragraphs,
         section=section,
-        source=text.replace("\x00", ""),  # NUL is no text, and PostgreSQL refuses it
+        source=text,
+        folded="\u00a0" not in folded,  # lines are folded but for NBSP, which _fold takes too
     )
+
+
+def _has_forbidden(data: bytes, rare: bytes) -> bool:
+    """Whether the UTF-8 `data`, whose bytes outside _PLAIN_BYTES are `rare`, has any
+    character _XML_FORBIDDEN matches."""
+    if rare.translate(None, _LEAD_BYTES):
+        return True
+    return any(_FORBIDDEN_AFTER[lead].search(data) for lead in set(rare))
+
+
+def _needs_folding(data: bytes, text: str) -> bool:
+    """Whether _LINE_SPACES would change `text`, the decoded `data`: a quick test."""
+    if data.translate(None, _NOT_ASCII_SPACES) or b"  " in data:
+        return True
+    return not text.isascii() and any(space in text for space in _WIDER_SPACES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -10,7 +12,14 @@ import pytest
 
 from feeds.errors import InvalidArticle
 from feeds.model import ParsedArticle
-from feeds.textformat import parse_article
+from feeds.textformat import (
+    _LINE_SPACES,
+    _PLAIN_BYTES,
+    _XML_FORBIDDEN,
+    _has_forbidden,
+    _needs_folding,
+    parse_article,
+)
 
 from .conftest import SEED, article_text
 
@@ -201,6 +210,67 @@ def test_white_space_alone_does_not_change_the_content_hash() -> None:
     three = parse(article_text(paragraphs=("Some text there.",)))
     assert one.content_hash == two.content_hash
     assert one.content_hash != three.content_hash
+
+
+def test_the_content_hash_of_a_stored_article_never_changes() -> None:
+    # Stores keep these digests and compare new ones with them: an import of unchanged files
+    # must find them unchanged, whatever version of feeds stored them.
+    seed = parse(SEED.read_bytes(), name=SEED.stem)
+    assert seed.content_hash == "a15f0baa0428e150881b7071985292604ba7b90335e2cae91678cc06fcbf3d65"
+    spaced = parse(
+        "Banner\nA\u00a0title  with\tspace\n4 January 2020, 18:09\n\n"
+        "One\u00a0two  three.\n\u00a0Four \u2003 five\n"
+    )
+    assert spaced.paragraphs == ("One\u00a0two three.", "Four five")
+    assert spaced.content_hash == (
+        "6cce93873a3abb4cb53668cae25936358e1b36f53df0baa0d0ebb54f7667507f"
+    )
+    moment = utc(2020, 1, 4, 18, 9)
+    api = ParsedArticle(
+        id="x",
+        title="T  i",
+        published=moment,
+        updated=moment,
+        paragraphs=("<p>a</p>",),
+        section=None,
+        source="{}",
+        authors=("Ann Smith",),
+        tags=("world",),
+        body_html="<p>a  b</p>",
+    )
+    assert api.content_hash == "cd0a04f3a5fc553709017691188447a9fee0534bfac6890b7915c5d01ec23eef"
+
+
+# Characters around the quick tests' edges: white space of every kind, what XML forbids,
+# and their neighbours that are allowed.
+_SPACES = [" ", "\n", "\u00a0"] + [chr(c) for c in range(0x110000) if chr(c).isspace()]
+_FORBIDDEN = ["\x00", "\x08", "\x1f", "\x7f", "\x80", "\x9f", "\ufdd0", "\ufdef", "\ufffd"]
+_FORBIDDEN += ["\ufffe", "\uffff", "\U0001fffe", "\U0010ffff", "\U0008ffff"]
+_ALLOWED = ["a", "\u00a0", "\u00a3", "\u00e9", "\u2019", "\ufdcf", "\ufdf0", "\ufffc"]
+_ALLOWED += ["\U0001fffd", "\U0001f600", "\U0010fffd", "\t", "\r", "\u0100"]
+
+
+def test_the_quick_white_space_test_agrees_with_folding() -> None:
+    assert not [c for c in range(0x3001, 0x110000) if chr(c).isspace()]
+    pool = sorted(set(_SPACES + _ALLOWED))
+    texts = ["".join(pair) for pair in itertools.product(pool, repeat=2)]
+    rng = random.Random(5)
+    texts += ["".join(rng.choices(pool, k=rng.randint(0, 12))) for _ in range(20000)]
+    for text in texts:
+        folds = _LINE_SPACES.sub(" ", text) != text
+        assert _needs_folding(text.encode(), text) == folds, repr(text)
+
+
+def test_the_quick_forbidden_character_test_agrees_with_the_pattern() -> None:
+    pool = sorted(set(_FORBIDDEN + _ALLOWED + _SPACES[:8]))
+    texts = ["".join(pair) for pair in itertools.product(pool, repeat=2)]
+    rng = random.Random(7)
+    texts += ["".join(rng.choices(pool, k=rng.randint(0, 12))) for _ in range(20000)]
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        rare = data.translate(None, _PLAIN_BYTES)
+        found = bool(rare) and _has_forbidden(data, rare)
+        assert found == bool(_XML_FORBIDDEN.search(text)), repr(text)
 
 
 def test_dates_before_1990_are_rejected() -> None:
