@@ -32,6 +32,10 @@ class InvalidArticle(FeedsError):
         self.reason = reason
         self.line = line
 
+    def __reduce__(self) -> tuple[type[InvalidArticle], tuple[str, str, int | None]]:
+        # Rebuilt from its parts when it comes back from an import helper process.
+        return InvalidArticle, (self.path, self.reason, self.line)
+
 
 class StoreUnavailable(FeedsError):
     """The database could not be reached or answered with an error."""

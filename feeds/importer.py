@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +32,13 @@ from .textformat import ID_PATTERN, MAX_ARTICLE_BYTES, parse_article
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # Files read and stored at a time within an import's one transaction.
 BATCH = 2000
+# From this many files on, helper processes read and parse them while this one stores:
+# starting a helper costs about as much as parsing a few thousand files.
+HELPERS_FROM = 5000
+# Files a helper reads and parses in one go, and how many such chunks are asked for ahead
+# of the one being stored (memory stays bounded: about two batches' worth).
+CHUNK = 250
+AHEAD = 2 * BATCH // CHUNK
 
 
 @dataclass
@@ -53,14 +64,20 @@ class SyncRefused(FeedsError):
 
 @dataclass(frozen=True)
 class Source:
-    """One file to read, the section it belongs to, and where it is (resolved)."""
+    """One file to read (its path as found, which messages show), the section it belongs to,
+    and where it is (resolved)."""
 
-    path: Path
+    name: str
     section: str | None
     location: str = ""
 
+    @property
+    def stem(self) -> str:
+        """The file name without its extension: the article's id."""
+        return os.path.splitext(os.path.basename(self.name))[0]
+
     def resolved(self) -> str:
-        return self.location or str(self.path.resolve())
+        return self.location or os.path.realpath(self.name)
 
 
 def _section(parts: tuple[str, ...]) -> str | None:
@@ -104,34 +121,72 @@ def collect(paths: Iterable[Path], content_root: Path) -> tuple[list[Source], li
         if root.is_file():
             resolved = root.resolve()
             parts = _below(resolved, top) or _below(resolved, root.parent.resolve()) or ()
-            sources.append(Source(root, _section(parts), str(resolved)))
+            sources.append(Source(str(root), _section(parts), str(resolved)))
         elif root.is_dir():
             base = root.resolve()
             prefix = _below(base, top)  # None: outside the content root
+            found = "" if str(root) == "." else str(root)  # as pathlib writes it
             for relative in sorted(_article_files(str(root), errors)):
                 parts = relative if prefix is None else prefix + relative
                 location = os.path.join(base, *relative)
-                sources.append(Source(root.joinpath(*relative), _section(parts), location))
+                name = os.path.join(found, *relative)
+                sources.append(Source(name, _section(parts), location))
         else:
             errors.append(InvalidArticle(str(root), "no such file or folder"))
     return sources, errors
 
 
-Outcome = tuple[bool, ParsedArticle | InvalidArticle]  # (the file could be read, result)
+@dataclass(frozen=True)
+class Prepared:
+    """What storing an article needs: the stored columns that come from the article, and
+    what the update rules compare. Small to send back from a helper process."""
+
+    id: str
+    section: str | None
+    published: datetime
+    updated: datetime
+    authors: tuple[str, ...]
+    content_hash: str
+    fields: dict[str, Any]
+
+
+def prepare(article: ParsedArticle) -> Prepared:
+    return Prepared(
+        article.id,
+        article.section,
+        article.published,
+        article.updated,
+        article.authors,
+        article.content_hash,
+        {
+            "section": article.section,
+            "title": article.title,
+            "published": article.published,
+            "paragraphs": article.paragraphs_json,
+            "source": article.source,
+            "content_hash": article.content_hash,
+            "authors": _json_list(article.authors),
+            "tags": _json_list(article.tags),
+            "body_html": article.body_html,
+        },
+    )
+
+
+Outcome = tuple[bool, Prepared | InvalidArticle]  # (the file could be read, result)
 
 
 def _read_and_parse(source: Source, zone: ZoneInfo, not_after: datetime) -> Outcome:
-    name = str(source.path)
+    name = source.name
     try:
-        with source.path.open("rb") as file:
+        with open(name, "rb") as file:
             data = file.read(MAX_ARTICLE_BYTES + 1)
     except OSError as e:
         return False, InvalidArticle(name, f"cannot be read ({e.strerror})")
     try:
-        article = parse_article(data, name, source.path.stem, source.section, zone, not_after)
+        article = parse_article(data, name, source.stem, source.section, zone, not_after)
     except InvalidArticle as e:
         return True, e
-    return True, article
+    return True, prepare(article)
 
 
 def _outcomes(sources: list[Source], zone: ZoneInfo, not_after: datetime) -> Iterator[Outcome]:
@@ -140,19 +195,65 @@ def _outcomes(sources: list[Source], zone: ZoneInfo, not_after: datetime) -> Ite
         yield _read_and_parse(source, zone, not_after)
 
 
+def _chunk(sources: list[Source], zone: ZoneInfo, not_after: datetime) -> list[Outcome]:
+    """What a helper process does: read and prepare each file of a chunk."""
+    return [_read_and_parse(source, zone, not_after) for source in sources]
+
+
+def helper_count() -> int:
+    """Helper processes for a large import: one per processor, at most four; none on a
+    single processor. Storing waits on the disk often enough that the processor it runs
+    on is shared with a helper."""
+    try:
+        processors = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        processors = os.cpu_count() or 1
+    return min(processors, 4) if processors > 1 else 0
+
+
+@contextmanager
+def _read_ahead(
+    sources: list[Source], zone: ZoneInfo, not_after: datetime
+) -> Iterator[Iterator[Outcome]]:
+    """Each source read and parsed, in order: by helper processes, ahead of what is asked
+    for, when there are many files and processors to spare; else here, as asked for."""
+    helpers = helper_count() if len(sources) >= HELPERS_FROM else 0
+    if not helpers:
+        yield _outcomes(sources, zone, not_after)
+        return
+    context = multiprocessing.get_context("spawn")  # nothing of this process is inherited
+    pool = ProcessPoolExecutor(helpers, mp_context=context)
+    chunks = (sources[i : i + CHUNK] for i in range(0, len(sources), CHUNK))
+
+    def outcomes() -> Iterator[Outcome]:
+        pending: deque[Future[list[Outcome]]] = deque()
+        for chunk in itertools.islice(chunks, AHEAD):
+            pending.append(pool.submit(_chunk, chunk, zone, not_after))
+        while pending:
+            done = pending.popleft().result()
+            for chunk in itertools.islice(chunks, 1):
+                pending.append(pool.submit(_chunk, chunk, zone, not_after))
+            yield from done
+
+    try:
+        yield outcomes()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def parse_sources(
     sources: list[Source],
     outcomes: Iterable[Outcome],
     origin: dict[str, Source],
     progress: Callable[[], None] | None = None,
-) -> tuple[list[ParsedArticle], list[InvalidArticle]]:
+) -> tuple[list[Prepared], list[InvalidArticle]]:
     """The articles of `sources`, given what reading and parsing each gave (`outcomes`, in
     the same order). An id already in `origin` (found earlier in this import) rejects the
     later file. Adds where each id was found to `origin`, rejected files included."""
-    parsed: list[ParsedArticle] = []
+    parsed: list[Prepared] = []
     errors: list[InvalidArticle] = []
     for source, (was_read, result) in zip(sources, outcomes, strict=True):
-        name = str(source.path)
+        name = source.name
         try:
             if source.section is not None and not ID_PATTERN.match(source.section):
                 raise InvalidArticle(
@@ -160,12 +261,12 @@ def parse_sources(
                     f"the folder name {source.section!r} cannot be a "
                     "section; use only letters, digits, '.', '_', '~' and '-'",
                 )
-            article_id = source.path.stem
+            article_id = source.stem
             if article_id in origin:
                 raise InvalidArticle(
                     name,
                     f"id {article_id!r} is already taken by "
-                    f"{origin[article_id].path} in this import; rename one file",
+                    f"{origin[article_id].name} in this import; rename one file",
                 )
             if was_read:  # a file that cannot be read takes no id
                 origin[article_id] = source
@@ -200,22 +301,8 @@ def _json_list(items: tuple[str, ...]) -> str:
     return json.dumps(list(items), ensure_ascii=False) if items else "[]"
 
 
-def _fields(article: ParsedArticle) -> dict[str, Any]:
-    return {
-        "section": article.section,
-        "title": article.title,
-        "published": article.published,
-        "paragraphs": article.paragraphs_json,
-        "source": article.source,
-        "content_hash": article.content_hash,
-        "authors": _json_list(article.authors),
-        "tags": _json_list(article.tags),
-        "body_html": article.body_html,
-    }
-
-
 def _new_row(
-    article: ParsedArticle, tag: str, marker: datetime, now: datetime, floor: datetime | None
+    article: Prepared, tag: str, marker: datetime, now: datetime, floor: datetime | None
 ) -> dict[str, Any]:
     # Last-Modified must move for every document the article enters: a back-dated article
     # takes the import time rather than its own, older, update marker.
@@ -229,11 +316,11 @@ def _new_row(
         "revision": 1,
         "updated": marker,
         "modified": modified,
-        **_fields(article),
+        **article.fields,
     }
 
 
-def _next_marker(article: ParsedArticle, old: Stored, now: datetime) -> datetime:
+def _next_marker(article: Prepared, old: Stored, now: datetime) -> datetime:
     """The file's Updated: time when later than the stored marker, else the import time
     (never before the published time)."""
     if article.updated > old.updated:
@@ -243,7 +330,7 @@ def _next_marker(article: ParsedArticle, old: Stored, now: datetime) -> datetime
 
 def _apply(
     db: Reader,
-    articles: list[ParsedArticle],
+    articles: list[Prepared],
     origins: dict[str, Source],
     settings: Settings,
     now: datetime,
@@ -274,7 +361,7 @@ def _apply(
                 "modified": max(now, article.published),
                 "withdrawn": None,  # a withdrawn article whose file comes back is restored
                 "source_path": _source(origins, article.id),
-                **_fields(article),
+                **article.fields,
             },
         )
         writer.set_authors(article.id, article.authors)
@@ -312,11 +399,11 @@ def store_article(writer: Writer, settings: Settings, article: ParsedArticle, no
     is restored: a PUT says so explicitly); returns "added", "updated" or "unchanged"."""
     report = ImportReport()
     floor = writer.latest_modified()
-    _apply(writer, [article], {}, settings, now, report, restore=True, floor=floor)
+    _apply(writer, [prepare(article)], {}, settings, now, report, restore=True, floor=floor)
     return "added" if report.added else "updated" if report.updated else "unchanged"
 
 
-def _differs(article: ParsedArticle, old: Stored, restore: bool = False) -> bool:
+def _differs(article: Prepared, old: Stored, restore: bool = False) -> bool:
     """Whether the file changes the stored article. A withdrawn article comes back when its
     file does: after `--sync` withdrew it (its file was gone), on any import; after
     `feeds delete` (its file stayed), only once the file has changed."""
@@ -375,8 +462,9 @@ def import_sources(
     moment = (now or settings.now()).astimezone(UTC).replace(microsecond=0)
     report = ImportReport(rejected=list(missing), sync=bool(sync))
     origins: dict[str, Source] = {}
-    outcomes = _outcomes(sources, settings.zone, moment + FUTURE_TOLERANCE)
-    with store.read() if dry_run else store.write() as db:
+    reading = _read_ahead(sources, settings.zone, moment + FUTURE_TOLERANCE)
+    bulk = len(sources) > BATCH
+    with reading as outcomes, store.read() if dry_run else store.write(bulk) as db:
         stored_before = db.count_current()
         floor = db.latest_modified()
         for start in range(0, len(sources), BATCH):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -269,9 +270,11 @@ def _stored_rows(store: Store) -> list[tuple[object, ...]]:
         return [tuple(r) for r in reader.conn.execute(sa.select(*columns).order_by("id"))]
 
 
-def test_an_import_in_batches_gives_what_one_pass_gives(
+def test_an_import_in_batches_or_by_helper_processes_gives_what_one_pass_gives(
     content: Content, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
     from feeds import importer
 
     for number in range(1, 61):
@@ -280,21 +283,37 @@ def test_an_import_in_batches_gives_what_one_pass_gives(
             article_text(f"Story {number}", f"{number % 28 + 1} March 2020, 10:{number % 60:02d}"),
         )
     content.write("world/bad.txt", "no dateline here\n")
+    content.write("world/latin1.txt", article_text("Caf\u00e9").encode("latin-1"))
     content.write("uk/a7.txt", article_text("Same id again"))  # a duplicate id
+    content.write("uk/spaces.txt", article_text("A\u00a0title\t here \x07", paragraphs=("x\x85y",)))
     content.write("bad section!/b1.txt", article_text())
+    chunks: list[int] = []
+
+    class Counted(ProcessPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            chunks.append(len(args[0]))
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(importer, "ProcessPoolExecutor", Counted)
+    monkeypatch.setattr(importer, "helper_count", lambda: 2)
+    monkeypatch.setattr(importer, "CHUNK", 5)
     results = []
-    for batch in (10**6, 7):
-        store = Store(new_database(tmp_path, f"batch{batch}"))
+    for batch, helpers_from in ((10**6, 10**6), (7, 10**6), (7, 1)):
+        store = Store(new_database(tmp_path, f"batch{batch}-{helpers_from}"))
         store.create_schema(IMPORT_TIME, settings.tag_authority)
         monkeypatch.setattr(importer, "BATCH", batch)
+        monkeypatch.setattr(importer, "HELPERS_FROM", helpers_from)
         report = importer.import_paths(store, settings, [content.root], now=IMPORT_TIME)
         messages = [str(e) for e in report.rejected]
         results.append((report.added, messages, _stored_rows(store)))
         store.close()
-    whole, batched = results
-    assert whole[0] == 60 and len(whole[1]) == 3, whole[:2]
+    whole, batched, helped = results
+    assert whole[0] == 61 and len(whole[1]) == 4, whole[:2]
     assert any("already taken" in m for m in whole[1])
+    assert any("latin1.txt: not UTF-8" in m for m in whole[1])
     assert batched == whole
+    assert sum(chunks) == 65 and max(chunks) == 5  # every file went through a helper
+    assert helped == whole
 
 
 def test_linked_folders_are_not_walked_into(

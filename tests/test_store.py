@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from feeds import create_app
 from feeds.config import Settings
-from feeds.store import Scope, Store
+from feeds.store import BULK_CACHE_KIB, Scope, Store, Writer
 
 from .conftest import IMPORT_TIME, Content, ImportFn, article_text, on_sqlite_only
 
@@ -55,6 +55,18 @@ def _plan(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
         compiled = query.compile(store.engine, compile_kwargs={"literal_binds": True})
         rows = reader.conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
         return " | ".join(str(row[-1]) for row in rows)
+
+
+@on_sqlite_only
+def test_a_bulk_write_has_a_large_page_cache_and_leaves_none_behind(store: Store) -> None:
+    def cache_size(writer: Writer) -> int:
+        return int(writer.conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+    with store.write(bulk=True) as writer:
+        assert cache_size(writer) == -BULK_CACHE_KIB
+    for _ in range(3):
+        with store.write() as writer:
+            assert cache_size(writer) == -2000  # SQLite's default
 
 
 @on_sqlite_only
