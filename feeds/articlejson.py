@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import FeedsError
-from .formats.text import article_html, paragraphs_text, rfc3339
+from .formats.text import paragraphs_text, rfc3339
 from .htmlbody import sanitize, text_blocks
 from .model import Article, ParsedArticle
 from .textformat import (
@@ -177,7 +177,7 @@ def show(article: Article, url: str) -> dict[str, Any]:
         "revision": article.revision,
     }
     if article.body_html is not None:
-        shown["html"] = article_html(article)
+        shown["html"] = article.html
     else:
         shown["text"] = paragraphs_text(article.paragraphs)
     return shown

@@ -82,6 +82,14 @@ class Article:
     def summary(self) -> str:
         return self.paragraphs[0]
 
+    @cached_property
+    def html(self) -> str:
+        """The body as HTML (formats.text.article_html), made once per article: the article
+        cache keeps it for every document that shows the article."""
+        from .formats.text import article_html
+
+        return article_html(self)
+
 
 @dataclass(frozen=True)
 class FeedInfo:

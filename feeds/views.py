@@ -167,6 +167,7 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
             max_age=lifetime(settings, found),
             links=f'<{settings.url(path)}>; rel="self"',
             valid_until=horizon(settings, found, now),
+            pieces=fmt.PIECE,
         )
 
     return cached_response(path, build, svc)

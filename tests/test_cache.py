@@ -105,6 +105,43 @@ def test_a_change_elsewhere_keeps_the_bytes_already_rendered(
     assert renders["atom"] == 3
 
 
+def test_after_one_article_changes_its_gzip_reuses_the_other_entries(
+    content: Content,
+    run_import: ImportFn,
+    app: Flask,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from feeds.formats import text
+
+    made: list[tuple[str, ...]] = []  # each article body turned into HTML
+    original = text.paragraphs_html
+    monkeypatch.setattr(text, "paragraphs_html", lambda p: made.append(p) or original(p))
+    for number in range(1, 21):
+        day = f"{number} March 2020, 10:00"
+        content.write(f"a{number}.txt", article_text(f"Story {number}", day))
+    run_import()
+    pieces = service(app).cache.pieces
+    for path in ("/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json"):
+        start = pieces.compressed
+        client.get(path, headers=GZIP)
+        before = pieces.compressed
+        assert before - start == 21, path  # the head, then each of the 20 entries
+        content.write(
+            "a10.txt", article_text(f"Story 10, corrected for {path}", "10 March 2020, 10:00")
+        )
+        run_import(now=IMPORT_TIME + timedelta(hours=1 + len(path)))
+        made.clear()
+        zipped = client.get(path, headers=GZIP)
+        assert len(made) == 1  # the article cache keeps the others' HTML
+        plain = client.get(path)
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(zipped.data) == plain.data and b"corrected for" in plain.data
+        # The head, the first entry (whose preset dictionary is the head), the changed entry
+        # and the one after it are compressed again; the other 17 entries are not.
+        assert pieces.compressed - before <= 4, path
+
+
 def test_a_304_never_renders_even_from_a_cold_cache(
     content: Content, run_import: ImportFn, seed: None, client: FlaskClient, settings: Settings
 ) -> None:

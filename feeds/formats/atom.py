@@ -8,6 +8,8 @@ from . import xmlfeed
 NAME = "atom"
 FILENAME = "atom.xml"
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
+# Where a document is cut for gzip: before each entry (see compression.py).
+PIECE = b"<entry>"
 
 
 def render(doc: FeedDocument) -> bytes:

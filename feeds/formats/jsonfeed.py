@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 from ..model import Entry, FeedDocument
-from .text import article_html, categories, paragraphs_text, rfc3339
+from .text import categories, paragraphs_text, rfc3339
 
 NAME = "json"
 FILENAME = "feed.json"
 MEDIA_TYPE = "application/feed+json; charset=utf-8"
+# Where a document is cut for gzip: before each entry (see compression.py).
+PIECE = b'    {\n      "id": '
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
@@ -20,7 +22,7 @@ def _item(entry: Entry, summary_only: bool) -> dict[str, Any]:
         content = {"content_text": article.summary}
     else:
         content = {
-            "content_html": article_html(article),
+            "content_html": article.html,
             "content_text": paragraphs_text(article.paragraphs),
         }
     return {

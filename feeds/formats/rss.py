@@ -8,6 +8,8 @@ from . import xmlfeed
 NAME = "rss"
 FILENAME = "rss.xml"
 MEDIA_TYPE = "application/rss+xml; charset=utf-8"
+# Where a document is cut for gzip: before each entry (see compression.py).
+PIECE = b"<item>"
 
 
 def render(doc: FeedDocument) -> bytes:

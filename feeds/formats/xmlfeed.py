@@ -25,7 +25,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..model import FeedDocument, FeedInfo
-from .text import article_html, categories, looks_like_markup, rfc3339
+from .text import categories, looks_like_markup, rfc3339
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -165,7 +165,7 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fe.id(article.tag)
         fe.link(href=entry.url, rel="alternate", type="text/html")
         if not doc.summary_only:
-            fe.content(article_html(article), type="html")
+            fe.content(article.html, type="html")
         for term in categories(article):
             fe.category(term=term)
         if atom:
