@@ -84,7 +84,7 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
     named. Each rejected file is reported on stderr with the reason; all other files are
     stored, in one transaction. Exits 1 when any file was rejected.
     """
-    from .importer import SyncRefused, collect, import_sources
+    from .importer import HelperFailed, SyncRefused, collect, import_sources
 
     app = _app()
     svc: Service = app.extensions["feeds"]
@@ -105,7 +105,7 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
                 force=force,
                 progress=lambda: bar.update(1),
             )
-        except (StoreUnavailable, SyncRefused) as e:
+        except (StoreUnavailable, SyncRefused, HelperFailed) as e:
             raise click.ClickException(f"{e}; nothing was imported") from e
     for error in report.rejected:
         click.echo(f"rejected: {error}", err=True)

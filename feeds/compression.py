@@ -1,7 +1,7 @@
 """gzip of documents, entry by entry: an entry compressed once is not compressed again.
 
 A feed document is cut before each entry (at its format's `PIECE` marker). Each piece is
-compressed on its own as raw deflate ending on a byte boundary (a sync flush), with the piece
+compressed on its own as raw deflate ending on a byte boundary (a sync flush), with the entry
 before it as its preset dictionary, which is exactly what a decoder has just inflated; so
 the pieces in order, an empty final block and the gzip trailer (CRC-32 and length of the
 whole) make one ordinary gzip member that every client reads. The result depends only on the
@@ -9,8 +9,8 @@ document's bytes, never on what was kept: the same document gives the same gzip 
 worker.
 
 After one article changes, a rebuild compresses that entry, the one after it and the head
-and tail (whose dates change), and takes the other compressed entries from the pieces kept
-here: least recently used first out, bounded by their size in bytes.
+(whose dates change), and takes the other compressed entries from the pieces kept here: least
+recently used first out, bounded by their size in bytes.
 """
 
 from __future__ import annotations
@@ -71,8 +71,11 @@ class Pieces:
         if len(pieces) == 1:  # nothing to share with another document: not kept
             parts.append(deflate(body, b""))
         else:
+            # The head changes with every build (its dates): the first entry does without
+            # it as a dictionary, so that it is not compressed again each time.
+            parts.append(self._deflated(b"", pieces[0]))
             before = b""
-            for piece in pieces:
+            for piece in pieces[1:]:
                 parts.append(self._deflated(before, piece))
                 before = piece
         parts.append(_FINAL)

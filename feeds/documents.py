@@ -293,7 +293,7 @@ def document(
     """The planned document with its articles (read by `load`, if given), ready for any
     format."""
     articles = load(reader, found.heads) if load else reader.articles([h.id for h in found.heads])
-    prefix, created = reader.meta("feed_id_prefix"), reader.meta("created")
+    prefix, created = reader.fixed_meta("feed_id_prefix"), reader.fixed_meta("created")
     if prefix is None or created is None:
         raise StoreUnavailable("the store has no schema yet; run `feeds import` first")
     section, author, partner = found.key.section, found.key.author, found.partner

@@ -14,6 +14,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,11 @@ class ImportReport:
 
 class SyncRefused(FeedsError):
     """`--sync` would withdraw more than half of the store."""
+
+
+class HelperFailed(FeedsError):
+    """A helper process reading the files of a large import stopped (it was killed, or ran
+    out of memory)."""
 
 
 @dataclass(frozen=True)
@@ -230,7 +236,13 @@ def _read_ahead(
         for chunk in itertools.islice(chunks, AHEAD):
             pending.append(pool.submit(_chunk, chunk, zone, not_after))
         while pending:
-            done = pending.popleft().result()
+            try:
+                done = pending.popleft().result()
+            except BrokenProcessPool as e:
+                raise HelperFailed(
+                    "a helper process reading the files stopped unexpectedly (killed, or out "
+                    "of memory?); run the import again"
+                ) from e
             for chunk in itertools.islice(chunks, 1):
                 pending.append(pool.submit(_chunk, chunk, zone, not_after))
             yield from done

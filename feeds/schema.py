@@ -21,8 +21,20 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the store")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        """Aware UTC datetimes from what the dialect returns: on SQLite the stored text,
+        read with its offset in one step (a feed's plan reads hundreds of these)."""
+        if dialect.name == "sqlite":
+
+            def from_text(value: str | None) -> datetime | None:
+                return None if value is None else datetime.fromisoformat(value + "+00:00")
+
+            return from_text
+
+        def from_naive(value: datetime | None) -> datetime | None:
+            return None if value is None else value.replace(tzinfo=UTC)
+
+        return from_naive
 
 
 metadata = sa.MetaData()
@@ -62,12 +74,16 @@ articles = sa.Table(
     sa.Column("withdrawn_by", sa.String(16)),
 )
 # "The newest N" of the site or a section reads these partial indexes of visible articles
-# in order, so no query scans the table however many articles are stored or withdrawn.
+# in order, so no query scans the table however many articles are stored or withdrawn. They
+# also hold what a document's plan reads of each article (its revision and times), so the
+# plan never reads a row, whose times lie behind its text.
 _current = articles.c.withdrawn.is_(None)
+_head = (articles.c.revision, articles.c.updated, articles.c.modified)
 sa.Index(
     "ix_articles_visible",
     articles.c.published.desc(),
     articles.c.id,
+    *_head,
     sqlite_where=_current,
     postgresql_where=_current,
 )
@@ -76,6 +92,7 @@ sa.Index(
     articles.c.section,
     articles.c.published.desc(),
     articles.c.id,
+    *_head,
     sqlite_where=_current,
     postgresql_where=_current,
 )

@@ -30,6 +30,8 @@ from .schema import article_authors, articles, departures, meta, served
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 VERSION_KEY = "data_version"
 _VERSION_SQL = "SELECT value FROM meta WHERE key = 'data_version'"
+# Meta values stored once when the schema is made and never changed (create_schema).
+FIXED_META = ("feed_id_prefix", "created")
 # SQLite's page cache for a bulk write, in KiB (the default is 2,000): room for the indexes
 # of about a million articles.
 BULK_CACHE_KIB = 64 * 1024
@@ -194,11 +196,22 @@ def slug(name: str) -> str:
 class Reader:
     """Queries on one consistent snapshot of the store."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:
         self.conn = conn
+        self._fixed = {} if fixed is None else fixed
 
     def meta(self, key: str) -> str | None:
         value: str | None = self.conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+        return value
+
+    def fixed_meta(self, key: str) -> str | None:
+        """A meta value that never changes once stored (FIXED_META), read from the database
+        once by each Store."""
+        value = self._fixed.get(key)
+        if value is None:
+            value = self.meta(key)
+            if value is not None and key in FIXED_META:
+                self._fixed[key] = value
         return value
 
     def data_version(self) -> int:
@@ -416,8 +429,8 @@ class Writer(Reader):
     """Statements inside one write transaction. Every method that changes what a document
     can show marks the transaction `changed`, so that it bumps the data version."""
 
-    def __init__(self, conn: Connection) -> None:
-        super().__init__(conn)
+    def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:
+        super().__init__(conn, fixed)
         self.changed = False
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
@@ -526,6 +539,7 @@ class Store:
                 f"cannot use {url!r} ({e}); give a SQLAlchemy URL such as sqlite:///var/feeds.db",
             ) from e
         self._local = threading.local()  # each thread's connection for data_version()
+        self._fixed: dict[str, str] = {}  # FIXED_META values, once read
         self._version_conns: list[Any] = []
 
     def create_schema(self, now: datetime, tag_authority: str) -> None:
@@ -562,7 +576,7 @@ class Store:
     def read(self) -> Iterator[Reader]:
         try:
             with self.engine.connect() as conn, conn.begin():
-                yield Reader(conn)
+                yield Reader(conn, self._fixed)
         except sa.exc.OperationalError as e:
             raise StoreUnavailable(
                 f"the database at {self._safe_url()} did not answer: {e.orig}"
@@ -582,7 +596,7 @@ class Store:
                     with conn.begin():
                         if bulk:
                             conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
-                        writer = Writer(conn)
+                        writer = Writer(conn, self._fixed)
                         yield writer
                         if writer.changed:
                             writer.bump_version()

@@ -3,6 +3,7 @@ real parsers (feedparser, lxml, a JSON Feed 1.1 schema)."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -124,6 +125,21 @@ def test_rss_channel_fields() -> None:
     assert item.findtext("description") == "a &lt; b &amp;&amp; c &gt; d"
     assert item.findtext("content:encoded", namespaces=ns).startswith("<p>a &lt; b &amp;&amp;")
     assert len(channel.findall("lastBuildDate")) == 1
+
+
+def test_rss_content_is_a_cdata_section_unless_the_html_ends_one() -> None:
+    # Text made HTML never holds "]]>" (">" is escaped); HTML that came as HTML might.
+    closing = dataclasses.replace(ARTICLES[1], id="c", body_html="<p>x ]]> y &amp; z</p>")
+    doc = document()
+    doc = dataclasses.replace(doc, entries=(*doc.entries, Entry(closing, f"{BASE}/articles/c")))
+    data = FORMATS["rss"].render(doc)
+    assert data.count(b"<![CDATA[") == 2  # the first two; the third is escaped instead
+    assert b"<content:encoded>&#x3C;p&gt;x ]]&gt; y &#x26;amp; z&#x3C;/p&gt;<" in data
+    items = etree.fromstring(data).findall("channel/item")
+    encoded = "{http://purl.org/rss/1.0/modules/content/}encoded"
+    for item, entry in zip(items, doc.entries, strict=True):
+        assert item.findtext(encoded) == entry.article.html
+    assert not feedparser.parse(data).bozo
 
 
 def test_atom_feed_fields() -> None:

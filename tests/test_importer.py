@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from feeds import importer
 from feeds.config import Settings
 from feeds.schema import articles
 from feeds.store import Scope, Store
@@ -275,8 +277,6 @@ def test_an_import_in_batches_or_by_helper_processes_gives_what_one_pass_gives(
 ) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
-    from feeds import importer
-
     for number in range(1, 61):
         content.write(
             f"world/a{number}.txt",
@@ -314,6 +314,29 @@ def test_an_import_in_batches_or_by_helper_processes_gives_what_one_pass_gives(
     assert batched == whole
     assert sum(chunks) == 65 and max(chunks) == 5  # every file went through a helper
     assert helped == whole
+
+
+class _Fatal(importer.Source):
+    """A file whose parsing kills the helper process that reads it."""
+
+    @property
+    def stem(self) -> str:
+        os._exit(3)
+
+
+def test_a_helper_process_that_dies_stops_the_import_and_stores_nothing(
+    content: Content, settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "helper_count", lambda: 1)
+    monkeypatch.setattr(importer, "HELPERS_FROM", 1)
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    sources = [
+        importer.Source(str(content.write(f"a{n}.txt", article_text())), None) for n in range(6)
+    ]
+    sources.insert(4, _Fatal(str(content.write("fatal.txt", article_text())), None))
+    with pytest.raises(importer.HelperFailed, match="run the import again"):
+        importer.import_sources(store, settings, sources, [], now=IMPORT_TIME)
+    assert stored_rows(store) == {}
 
 
 def test_linked_folders_are_not_walked_into(

@@ -57,6 +57,17 @@ def _plan(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
         return " | ".join(str(row[-1]) for row in rows)
 
 
+def test_meta_values_that_never_change_are_read_once(store: Store) -> None:
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for _ in range(3):
+        with store.read() as reader:
+            assert reader.fixed_meta("feed_id_prefix") == "tag:news.example.com,2026-01-15:"
+            assert reader.fixed_meta("created") is not None
+            assert reader.fixed_meta("data_version") is not None  # not fixed: read each time
+    assert sum("meta" in s for s in statements) == 2 + 3
+
+
 @on_sqlite_only
 def test_a_bulk_write_has_a_large_page_cache_and_leaves_none_behind(store: Store) -> None:
     def cache_size(writer: Writer) -> int:

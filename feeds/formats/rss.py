@@ -18,4 +18,17 @@ def render(doc: FeedDocument) -> bytes:
         data: bytes = generator.rss_str(pretty=True, encoding="UTF-8")
     # RSS Best Practices Profile: '&' and '<' in character data as hexadecimal references,
     # which tells validators and readers the text was escaped on purpose. Same XML infoset.
+    # CDATA sections (content:encoded) hold HTML as it is, and are left alone.
+    head, *sections = data.split(_CDATA)
+    out = [_hex_references(head)]
+    for section in sections:
+        inside, end, after = section.partition(b"]]>")
+        out += [_CDATA, inside, end, _hex_references(after)]
+    return b"".join(out)
+
+
+_CDATA = b"<![CDATA["
+
+
+def _hex_references(data: bytes) -> bytes:
     return data.replace(b"&lt;", b"&#x3C;").replace(b"&amp;", b"&#x26;")

@@ -129,6 +129,13 @@ class _AtomEntry(BaseEntryExtension):  # type: ignore[misc]
         return entry
 
 
+def _content_type(html: str, atom: bool) -> str:
+    """RSS content:encoded goes out as a CDATA section (the HTML as it is, nothing to escape
+    or unescape), unless the HTML holds the one sequence a CDATA section cannot; Atom content
+    is escaped HTML."""
+    return "html" if atom or "]]>" in html else "CDATA"
+
+
 def build(doc: FeedDocument, fmt: str) -> Any:
     """A FeedGenerator holding `doc`, for `fmt` 'rss' or 'atom'."""
     info = doc.info
@@ -165,7 +172,7 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fe.id(article.tag)
         fe.link(href=entry.url, rel="alternate", type="text/html")
         if not doc.summary_only:
-            fe.content(article.html, type="html")
+            fe.content(article.html, type=_content_type(article.html, atom))
         for term in categories(article):
             fe.category(term=term)
         if atom:
