@@ -71,9 +71,9 @@ class Pieces:
         if len(pieces) == 1:  # nothing to share with another document: not kept
             parts.append(deflate(body, b""))
         else:
-            # The head changes with every build (its dates): the first entry does without
-            # it as a dictionary, so that it is not compressed again each time.
-            parts.append(self._deflated(b"", pieces[0]))
+            # The head changes with every build (its dates): it is not kept, and the first
+            # entry does without it as a dictionary, so is not compressed again each time.
+            parts.append(deflate(pieces[0], b""))
             before = b""
             for piece in pieces[1:]:
                 parts.append(self._deflated(before, piece))

@@ -11,6 +11,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -37,9 +38,9 @@ BATCH = 2000
 # starting a helper costs about as much as parsing a few thousand files.
 HELPERS_FROM = 5000
 # Files a helper reads and parses in one go, and how many such chunks are asked for ahead
-# of the one being stored (memory stays bounded: about two batches' worth).
+# of the one being handed over (memory stays bounded: about two batches' worth of articles).
 CHUNK = 250
-AHEAD = 2 * BATCH // CHUNK
+AHEAD = BATCH // CHUNK
 
 
 @dataclass
@@ -79,8 +80,10 @@ class Source:
 
     @property
     def stem(self) -> str:
-        """The file name without its extension: the article's id."""
-        return os.path.splitext(os.path.basename(self.name))[0]
+        """The file name without its extension, as pathlib has it: the article's id."""
+        name = os.path.basename(self.name)
+        dot = name.rfind(".")
+        return name[:dot] if 0 < dot < len(name) - 1 else name
 
     def resolved(self) -> str:
         return self.location or os.path.realpath(self.name)
@@ -206,6 +209,11 @@ def _chunk(sources: list[Source], zone: ZoneInfo, not_after: datetime) -> list[O
     return [_read_and_parse(source, zone, not_after) for source in sources]
 
 
+def _ignore_interrupts() -> None:
+    """In a helper: Ctrl-C is for the importing process, which stops the helpers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def helper_count() -> int:
     """Helper processes for a large import: one per processor, at most four; none on a
     single processor. Storing waits on the disk often enough that the processor it runs
@@ -228,24 +236,24 @@ def _read_ahead(
         yield _outcomes(sources, zone, not_after)
         return
     context = multiprocessing.get_context("spawn")  # nothing of this process is inherited
-    pool = ProcessPoolExecutor(helpers, mp_context=context)
+    pool = ProcessPoolExecutor(helpers, mp_context=context, initializer=_ignore_interrupts)
     chunks = (sources[i : i + CHUNK] for i in range(0, len(sources), CHUNK))
 
     def outcomes() -> Iterator[Outcome]:
         pending: deque[Future[list[Outcome]]] = deque()
-        for chunk in itertools.islice(chunks, AHEAD):
-            pending.append(pool.submit(_chunk, chunk, zone, not_after))
-        while pending:
-            try:
-                done = pending.popleft().result()
-            except BrokenProcessPool as e:
-                raise HelperFailed(
-                    "a helper process reading the files stopped unexpectedly (killed, or out "
-                    "of memory?); run the import again"
-                ) from e
-            for chunk in itertools.islice(chunks, 1):
+        try:
+            for chunk in itertools.islice(chunks, AHEAD):
                 pending.append(pool.submit(_chunk, chunk, zone, not_after))
-            yield from done
+            while pending:
+                done = pending.popleft().result()
+                for chunk in itertools.islice(chunks, 1):
+                    pending.append(pool.submit(_chunk, chunk, zone, not_after))
+                yield from done
+        except BrokenProcessPool as e:
+            raise HelperFailed(
+                "a helper process reading the files stopped unexpectedly (killed, or out "
+                "of memory?); run the import again"
+            ) from e
 
     try:
         yield outcomes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,19 +23,32 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        """Aware UTC datetimes from what the dialect returns: on SQLite the stored text,
-        read with its offset in one step (a feed's plan reads hundreds of these)."""
-        if dialect.name == "sqlite":
+        """Aware UTC datetimes from what the dialect returns. On SQLite, text in the form
+        this type stores is read with its offset in one step (a feed's plan reads hundreds
+        of these); any other text goes through the dialect's own reader."""
+        convert = self.impl_instance.result_processor(dialect, coltype)
 
-            def from_text(value: str | None) -> datetime | None:
-                return None if value is None else datetime.fromisoformat(value + "+00:00")
+        def aware(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            moment: Any = convert(value) if convert is not None else value
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+            return moment.astimezone(UTC)  # type: ignore[no-any-return]
 
-            return from_text
+        if dialect.name != "sqlite":
+            return aware
 
-        def from_naive(value: datetime | None) -> datetime | None:
-            return None if value is None else value.replace(tzinfo=UTC)
+        def from_text(value: Any) -> datetime | None:
+            if isinstance(value, str) and _STORED.match(value):
+                return datetime.fromisoformat(value + "+00:00")
+            return aware(value)
 
-        return from_naive
+        return from_text
+
+
+# How SQLAlchemy writes a datetime into SQLite text: "2020-01-04 18:09:00.000000".
+_STORED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\Z")
 
 
 metadata = sa.MetaData()

@@ -35,6 +35,7 @@ def freeze_heap(worker: Any) -> None:
     """Once a worker is ready, what it holds (modules, the app) leaves the garbage
     collector's reach: a full collection then walks only what requests made since, so none
     stalls a request for milliseconds."""
+    gc.collect()
     gc.freeze()
 
 

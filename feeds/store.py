@@ -586,23 +586,27 @@ class Store:
     def write(self, bulk: bool = False) -> Iterator[Writer]:
         """One write transaction; if it changed what documents show, it bumps the data
         version in the same transaction. A `bulk` one (a large import) gets a larger page
-        cache on SQLite, so index pages are written once rather than again and again; its
-        connection is closed afterwards rather than kept with that cache."""
+        cache on SQLite, so index pages are written once rather than again and again, until
+        it ends."""
         bulk = bulk and self.engine.dialect.name == "sqlite"
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(feeds_write=True)
+                usual = None
                 try:
                     with conn.begin():
                         if bulk:
+                            usual = conn.exec_driver_sql("PRAGMA cache_size").scalar()
                             conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
                         writer = Writer(conn, self._fixed)
                         yield writer
                         if writer.changed:
                             writer.bump_version()
                 finally:
-                    if bulk:
-                        conn.invalidate()
+                    if usual is not None:  # the connection goes back to the pool as it was
+                        conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+                            f"PRAGMA cache_size={int(usual)}"
+                        )
         except sa.exc.OperationalError as e:
             raise StoreUnavailable(
                 f"the database at {self._safe_url()} did not answer: {e.orig}"

@@ -324,12 +324,18 @@ class _Fatal(importer.Source):
         os._exit(3)
 
 
+@pytest.mark.parametrize("ahead", [1, 8])
 def test_a_helper_process_that_dies_stops_the_import_and_stores_nothing(
-    content: Content, settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+    content: Content,
+    settings: Settings,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    ahead: int,
 ) -> None:
     monkeypatch.setattr(importer, "helper_count", lambda: 1)
     monkeypatch.setattr(importer, "HELPERS_FROM", 1)
     monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setattr(importer, "AHEAD", ahead)
     sources = [
         importer.Source(str(content.write(f"a{n}.txt", article_text())), None) for n in range(6)
     ]
@@ -337,6 +343,17 @@ def test_a_helper_process_that_dies_stops_the_import_and_stores_nothing(
     with pytest.raises(importer.HelperFailed, match="run the import again"):
         importer.import_sources(store, settings, sources, [], now=IMPORT_TIME)
     assert stored_rows(store) == {}
+
+
+def test_an_article_id_is_the_file_name_without_its_extension() -> None:
+    for name, stem in [
+        ("content/world/a1.txt", "a1"),
+        ("a.b.txt", "a.b"),
+        ("dir.x/plain", "plain"),
+        ("foo.", "foo."),
+        (".txt", ".txt"),
+    ]:
+        assert importer.Source(name, None).stem == stem == Path(name).stem
 
 
 def test_linked_folders_are_not_walked_into(

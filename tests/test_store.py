@@ -57,6 +57,44 @@ def _plan(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
         return " | ".join(str(row[-1]) for row in rows)
 
 
+@pytest.mark.parametrize(
+    ("text", "moment"),
+    [
+        ("2024-01-02 03:04:05.000000", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),  # as stored
+        ("2024-01-02 03:04:05.250000", datetime(2024, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)),
+        ("2024-01-02 03:04:05", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("2024-01-02T03:04:05Z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("2024-01-02 03:04:05+02:00", datetime(2024, 1, 2, 1, 4, 5, tzinfo=UTC)),
+        ("2024-01-02", datetime(2024, 1, 2, tzinfo=UTC)),
+    ],
+)
+def test_stored_times_are_read_as_utc_instants_whatever_their_text(
+    text: str, moment: datetime
+) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from feeds.schema import UTCDateTime
+
+    dialect = sqlite.dialect()
+    read = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    found = read(text)
+    assert found == moment and found.utcoffset() == timedelta(0)
+    assert read(None) is None
+    dialect = postgresql.dialect()  # psycopg gives naive UTC datetimes
+    read = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert read(moment.replace(tzinfo=None)) == moment and read(None) is None
+
+
+def test_a_bulk_write_keeps_an_in_memory_store() -> None:
+    store = Store("sqlite://")
+    store.create_schema(IMPORT_TIME, "news.example.com")
+    with store.write(bulk=True) as writer:
+        writer.set_meta_default("probe", "kept")
+    with store.read() as reader:
+        assert reader.meta("probe") == "kept" and reader.count_current() == 0
+    store.close()
+
+
 def test_meta_values_that_never_change_are_read_once(store: Store) -> None:
     statements: list[str] = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
