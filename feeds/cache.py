@@ -16,8 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -28,6 +27,8 @@ from werkzeug.http import http_date, parse_accept_header, parse_date
 from .compression import Pieces
 from .conditional import not_modified
 from .documents import Validators
+from .formats.parts import Entries
+from .kept import Kept
 from .model import Article
 from .store import Head, Reader, Store
 
@@ -47,12 +48,11 @@ class Built:
 
     validators: Validators
     media_type: str
-    render: Callable[[], bytes]
+    render: Callable[[], Sequence[bytes]]  # the document in parts (formats/parts.py)
     max_age: int  # before the clamp to the next embargo release
     links: str  # the Link header
     valid_until: datetime | None = None  # when time alone may change the document
     settle: bool = True  # keep Last-Modified moving with the ETag (Store.settle)
-    pieces: bytes | None = None  # where to cut it for gzip (compression.Pieces)
 
 
 @dataclass(frozen=True)
@@ -124,38 +124,18 @@ class Articles:
     that one."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.total = 0
-        self._items: OrderedDict[tuple[str, int, datetime], tuple[Article, int]] = OrderedDict()
-        self._lock = threading.Lock()
+        self.kept: Kept[tuple[str, int, datetime], Article] = Kept(max_bytes)
 
     def load(self, reader: Reader, heads: list[Head]) -> list[Article]:
         keys = [(h.id, h.revision, h.modified) for h in heads]
-        found: dict[tuple[str, int, datetime], Article] = {}
-        with self._lock:
-            for key in keys:
-                item = self._items.get(key)
-                if item is not None:
-                    self._items.move_to_end(key)
-                    found[key] = item[0]
-        missing = [key[0] for key in keys if key not in found]
-        for article in reader.articles(missing):
+        found = {key: article for key in keys if (article := self.kept.get(key)) is not None}
+        for article in reader.articles([key[0] for key in keys if key not in found]):
             key = (article.id, article.revision, article.modified)
             found[key] = article
-            self._put(key, article)
+            text = sum(map(len, article.paragraphs)) + len(article.body_html or "")
+            # and the HTML made of it (Article.html)
+            self.kept.put(key, article, 512 + len(article.title) + 2 * text)
         return [found[key] for key in keys if key in found]
-
-    def _put(self, key: tuple[str, int, datetime], article: Article) -> None:
-        text = sum(map(len, article.paragraphs)) + len(article.body_html or "")
-        size = 512 + len(article.title) + 2 * text  # and the HTML made of it (Article.html)
-        with self._lock:
-            if key in self._items or size > self.max_bytes // 4:
-                return
-            self._items[key] = (article, size)
-            self.total += size
-            while self.total > self.max_bytes:
-                _, (_, evicted) = self._items.popitem(last=False)
-                self.total -= evicted
 
 
 Builder = Callable[[Reader, datetime], Built | None]
@@ -170,36 +150,36 @@ class RenderCache:
 
     def __init__(self, store: Store, max_bytes: int) -> None:
         self.store = store
-        # A quarter of the budget for articles, a quarter for compressed pieces of
-        # documents, the rest for rendered documents.
+        # A quarter of the budget each for articles, their entries rendered in each format,
+        # the entries compressed, and whole documents.
         self.articles = Articles(max_bytes // 4)
+        self.entries: Entries = Kept(max_bytes // 4)
         self.pieces = Pieces(max_bytes // 4)
-        self.max_bytes = max_bytes - self.articles.max_bytes - self.pieces.max_bytes
-        self.total = 0
-        self._entries: OrderedDict[str, Rendered] = OrderedDict()
-        self._lock = threading.Lock()  # guards _entries and total
+        self.documents: Kept[str, Rendered] = Kept(max_bytes - 3 * (max_bytes // 4))
         # One build of a document at a time (the others then find it built); documents share
         # these locks by the hash of their path, so a slow build holds up few others.
         self._builds = [threading.Lock() for _ in range(BUILD_LOCKS)]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.documents)
+
+    @property
+    def total(self) -> int:
+        """Bytes kept, all told (never more than the budget)."""
+        kept = (self.documents, self.articles.kept, self.entries, self.pieces.kept)
+        return sum(part.total for part in kept)
 
     def _fresh(
         self, key: str, version: int | None, now: datetime, needs_body: NeedsBody
     ) -> Rendered | None:
         if version is None:
             return None
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.fresh(version, now, needs_body):
-                self._entries.move_to_end(key)
-                return entry
-        return None
+        entry = self.documents.get(key)
+        return entry if entry is not None and entry.fresh(version, now, needs_body) else None
 
     def peek(self, key: str, now: datetime, needs_body: NeedsBody) -> Rendered | None:
         """The document under `key` if it is kept and up to date; never builds."""
-        if key not in self._entries:  # most paths that are not documents: no query
+        if key not in self.documents:  # most paths that are not documents: no query
             return None
         return self._fresh(key, self.store.data_version(), now, needs_body)
 
@@ -217,11 +197,10 @@ class RenderCache:
             entry = self._fresh(key, version, now, needs_body)
             if entry is not None:
                 return entry
-            with self._lock:
-                previous = self._entries.get(key)
+            previous = self.documents.get(key)
             entry = self._rebuild(key, now, build, settle, needs_body, previous)
-        if entry is not None:
-            self._put(key, entry)
+        if entry is not None:  # one too big to keep is served, not kept
+            self.documents.put(key, entry, entry.size)
         return entry
 
     def _rebuild(
@@ -247,8 +226,9 @@ class RenderCache:
             if previous is not None and previous.etag == found.etag:
                 body, gzipped = previous.body, previous.gzipped
             if body is None and needs_body(found.etag, found.last_modified):
-                body = built.render()
-                gzipped = self.pieces.gzip(body, built.pieces)
+                parts = built.render()
+                body = b"".join(parts)
+                gzipped = self.pieces.gzip(parts)
         limits = [now + RECHECK] + [t for t in (built.valid_until, release) if t is not None]
         return Rendered(
             version=version,
@@ -264,19 +244,6 @@ class RenderCache:
             release=release,
             links=built.links,
         )
-
-    def _put(self, key: str, entry: Rendered) -> None:
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.total -= old.size
-            if entry.size > self.max_bytes // 4:  # too big to keep: served, not kept
-                return
-            self._entries[key] = entry
-            self.total += entry.size
-            while self.total > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self.total -= evicted.size
 
 
 def conditions(if_none_match: str | None, if_modified_since: str | None) -> NeedsBody:

@@ -10,6 +10,7 @@ without rendering anything.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 from collections.abc import Callable
@@ -96,6 +97,7 @@ class Validators:
     last_modified: datetime
 
 
+@functools.lru_cache(maxsize=4096)  # a document asks for the same ones with every rebuild
 def article_path(article_id: str) -> str:
     return "/articles/" + quote(article_id, safe="")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -40,8 +41,10 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return aware
 
         def from_text(value: Any) -> datetime | None:
-            if isinstance(value, str) and _STORED.match(value):
-                return datetime.fromisoformat(value + "+00:00")
+            if isinstance(value, str):
+                moment = _from_stored(value)
+                if moment is not None:
+                    return moment
             return aware(value)
 
         return from_text
@@ -49,6 +52,13 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 # How SQLAlchemy writes a datetime into SQLite text: "2020-01-04 18:09:00.000000".
 _STORED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_stored(text: str) -> datetime | None:
+    """The instant of SQLite text in the stored form (None for any other), each text read
+    once: a feed's plan reads the same few hundred again with every change."""
+    return datetime.fromisoformat(text + "+00:00") if _STORED.match(text) else None
 
 
 metadata = sa.MetaData()

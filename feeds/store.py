@@ -7,6 +7,7 @@ A narrow interface for the importer and the views: `Store.read()` gives a consis
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -44,7 +45,6 @@ class Head:
     id: str
     revision: int
     published: datetime
-    updated: datetime
     modified: datetime
 
 
@@ -139,7 +139,7 @@ _ARTICLE_COLUMNS = [
         "body_html",
     )
 ]
-_HEAD_COLUMNS = [articles.c[n] for n in ("id", "revision", "published", "updated", "modified")]
+_HEAD_COLUMNS = [articles.c[n] for n in ("id", "revision", "published", "modified")]
 
 
 @dataclass(frozen=True)
@@ -152,38 +152,192 @@ class Scope:
     author: str | None = None
     sections: tuple[str, ...] | None = None
 
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.section is not None, self.sections is not None, self.author is not None)
 
-def _in_scope(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    def params(self) -> dict[str, Any]:
+        """Values for the parameters of the statements of its shape."""
+        values: dict[str, Any] = {"now": self.now}
+        if self.section is not None:
+            values["section"] = self.section
+        if self.sections is not None:
+            values["sections"] = list(self.sections)
+        if self.author is not None:
+            values["author"] = self.author
+        return values
+
+
+# Statements are built once for each shape of what they are asked (which filters apply)
+# and take the values as parameters: building one and working out its compiled form's cache
+# key costs several times what SQLite takes to answer it.
+@dataclass(frozen=True)
+class Shape:
+    """Which filters a Scope sets: a section, a set of sections, an author."""
+
+    section: bool
+    sections: bool
+    author: bool
+
+
+def _in_scope(shape: Shape) -> list[sa.ColumnElement[bool]]:
+    """Parameters: section, sections, author (those the shape has)."""
     clauses = []
-    if scope.section is not None:
-        clauses.append(articles.c.section == scope.section)
-    if scope.sections is not None:
-        clauses.append(articles.c.section.in_(scope.sections))
-    if scope.author is not None:
+    if shape.section:
+        clauses.append(articles.c.section == sa.bindparam("section"))
+    if shape.sections:
+        clauses.append(articles.c.section.in_(sa.bindparam("sections", expanding=True)))
+    if shape.author:
         by_author = sa.select(article_authors.c.article_id).where(
-            article_authors.c.slug == scope.author
+            article_authors.c.slug == sa.bindparam("author")
         )
         clauses.append(articles.c.id.in_(by_author))
     return clauses
 
 
-def _visible(scope: Scope) -> list[sa.ColumnElement[bool]]:
+def _visible(shape: Shape) -> list[sa.ColumnElement[bool]]:
+    """Parameters: now, and those of _in_scope."""
     # Withdrawn articles and those under embargo (published later than now) are invisible.
-    return [articles.c.withdrawn.is_(None), articles.c.published <= scope.now, *_in_scope(scope)]
+    now: sa.BindParameter[datetime] = sa.bindparam("now")
+    return [articles.c.withdrawn.is_(None), articles.c.published <= now, *_in_scope(shape)]
 
 
-def _within(span: tuple[datetime, datetime]) -> list[sa.ColumnElement[bool]]:
-    return [articles.c.published >= span[0], articles.c.published < span[1]]
+def _archived(shape: Shape, bounded: bool) -> list[sa.ColumnElement[bool]]:
+    """Visible, and after the boundary (parameters b_published, b_id) in newest-first order
+    (published descending, then id) when `bounded`."""
+    clauses = _visible(shape)
+    if bounded:
+        published: sa.BindParameter[datetime] = sa.bindparam("b_published")
+        clauses.append(
+            sa.or_(
+                articles.c.published < published,
+                sa.and_(articles.c.published == published, articles.c.id > sa.bindparam("b_id")),
+            )
+        )
+    return clauses
 
 
-def _older_than(boundary: Head | None) -> sa.ColumnElement[bool]:
-    """After `boundary` in newest-first order (published descending, then id)."""
-    if boundary is None:
-        return sa.true()
-    return sa.or_(
-        articles.c.published < boundary.published,
-        sa.and_(articles.c.published == boundary.published, articles.c.id > boundary.id),
+def _within() -> list[sa.ColumnElement[bool]]:
+    """Parameters: start, end."""
+    return [
+        articles.c.published >= sa.bindparam("start"),
+        articles.c.published < sa.bindparam("end"),
+    ]
+
+
+def _boundary(boundary: Head | None) -> dict[str, Any]:
+    return {} if boundary is None else {"b_published": boundary.published, "b_id": boundary.id}
+
+
+@functools.cache
+def _newest_heads(shape: Shape) -> sa.Select[Any]:
+    return (
+        sa.select(*_HEAD_COLUMNS)
+        .where(*_visible(shape))
+        .order_by(articles.c.published.desc(), articles.c.id)
+        .limit(sa.bindparam("limit"))
     )
+
+
+@functools.cache
+def _archived_heads(shape: Shape, bounded: bool) -> sa.Select[Any]:
+    return (
+        sa.select(*_HEAD_COLUMNS)
+        .where(*_archived(shape, bounded), *_within())
+        .order_by(articles.c.published, articles.c.id.desc())
+        .offset(sa.bindparam("offset"))
+        .limit(sa.bindparam("limit"))
+    )
+
+
+@functools.cache
+def _count_archived(shape: Shape, bounded: bool) -> sa.Select[Any]:
+    return (
+        sa.select(sa.func.count())
+        .select_from(articles)
+        .where(*_archived(shape, bounded), *_within())
+    )
+
+
+@functools.cache
+def _newest_archived_before(shape: Shape, bounded: bool, before: bool) -> sa.Select[Any]:
+    query = sa.select(sa.func.max(articles.c.published)).where(*_archived(shape, bounded))
+    return query.where(articles.c.published < sa.bindparam("before")) if before else query
+
+
+@functools.cache
+def _oldest_archived_from(shape: Shape, bounded: bool) -> sa.Select[Any]:
+    return sa.select(sa.func.min(articles.c.published)).where(
+        *_archived(shape, bounded), articles.c.published >= sa.bindparam("start")
+    )
+
+
+@functools.cache
+def _tombstones(shape: Shape) -> sa.Select[Any]:
+    return (
+        sa.select(articles.c.tag, articles.c.withdrawn)
+        .where(
+            articles.c.withdrawn.is_not(None),
+            articles.c.withdrawn >= sa.bindparam("since"),
+            articles.c.withdrawn <= sa.bindparam("now"),
+            articles.c.published <= articles.c.withdrawn,
+            *_in_scope(shape),
+        )
+        .order_by(articles.c.withdrawn.desc(), articles.c.tag)
+    )
+
+
+@functools.cache
+def _latest_departure(shape: Shape, since: bool, until: bool) -> sa.Select[Any]:
+    query = sa.select(sa.func.max(departures.c.at))
+    if shape.section:
+        query = query.where(departures.c.section == sa.bindparam("section"))
+    if shape.sections:
+        query = query.where(departures.c.section.in_(sa.bindparam("sections", expanding=True)))
+    if since:
+        query = query.where(departures.c.published >= sa.bindparam("since"))
+    if until:
+        query = query.where(departures.c.published < sa.bindparam("until"))
+    return query
+
+
+_META = sa.select(meta.c.value).where(meta.c.key == sa.bindparam("key"))
+_NEXT_RELEASE = sa.select(sa.func.min(articles.c.published)).where(
+    articles.c.withdrawn.is_(None), articles.c.published > sa.bindparam("now")
+)
+_ARTICLES = sa.select(*_ARTICLE_COLUMNS).where(
+    articles.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+@functools.cache
+def _sections() -> sa.Select[Any]:
+    # A skip scan: the least section, then the least after it, and so on, each one seek in
+    # the index of visible articles, however many articles each section holds.
+    visible = _visible(Shape(False, False, False))
+    found = (
+        sa.select(sa.func.min(articles.c.section).label("section"))
+        .where(*visible, articles.c.section.is_not(None))
+        .cte("found", recursive=True)
+    )
+    following = (
+        sa.select(sa.func.min(articles.c.section))
+        .where(*visible, articles.c.section > found.c.section)
+        .scalar_subquery()
+    )
+    found = found.union_all(sa.select(following).where(found.c.section.is_not(None)))
+    return sa.select(found.c.section).where(found.c.section.is_not(None))
+
+
+_SERVED_INSERT = served.insert()
+_SERVED_UPDATE = (
+    served.update()
+    .where(served.c.document == sa.bindparam("b_document"))
+    .values(etag=sa.bindparam("b_etag"), last_modified=sa.bindparam("b_last_modified"))
+)
+_SERVED = sa.select(served.c.etag, served.c.last_modified).where(
+    served.c.document == sa.bindparam("document")
+)
 
 
 def slug(name: str) -> str:
@@ -201,7 +355,7 @@ class Reader:
         self._fixed = {} if fixed is None else fixed
 
     def meta(self, key: str) -> str | None:
-        value: str | None = self.conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+        value: str | None = self.conn.scalar(_META, {"key": key})
         return value
 
     def fixed_meta(self, key: str) -> str | None:
@@ -220,13 +374,8 @@ class Reader:
 
     def newest_heads(self, scope: Scope, limit: int) -> list[Head]:
         """The newest `limit` visible articles by published time, newest first, ties by id."""
-        query = (
-            sa.select(*_HEAD_COLUMNS)
-            .where(*_visible(scope))
-            .order_by(articles.c.published.desc(), articles.c.id)
-            .limit(limit)
-        )
-        return [Head(*row) for row in self.conn.execute(query)]
+        query = _newest_heads(scope.shape)
+        return [Head(*row) for row in self.conn.execute(query, scope.params() | {"limit": limit})]
 
     def archived_heads(
         self,
@@ -238,91 +387,55 @@ class Reader:
     ) -> list[Head]:
         """Visible articles published within `span` and older than `boundary` (the oldest
         entry of the subscription document), oldest first."""
-        query = (
-            sa.select(*_HEAD_COLUMNS)
-            .where(*_visible(scope), *_within(span), _older_than(boundary))
-            .order_by(articles.c.published, articles.c.id.desc())
-            .offset(offset)
-            .limit(limit)
-        )
-        return [Head(*row) for row in self.conn.execute(query)]
+        query = _archived_heads(scope.shape, boundary is not None)
+        params = scope.params() | _boundary(boundary)
+        params |= {"start": span[0], "end": span[1], "offset": offset, "limit": limit}
+        return [Head(*row) for row in self.conn.execute(query, params)]
 
     def count_archived(
         self, scope: Scope, boundary: Head | None, span: tuple[datetime, datetime]
     ) -> int:
-        query = (
-            sa.select(sa.func.count())
-            .select_from(articles)
-            .where(*_visible(scope), *_within(span), _older_than(boundary))
-        )
-        return int(self.conn.scalar(query) or 0)
+        query = _count_archived(scope.shape, boundary is not None)
+        params = scope.params() | _boundary(boundary) | {"start": span[0], "end": span[1]}
+        return int(self.conn.scalar(query, params) or 0)
 
     def newest_archived_before(
         self, scope: Scope, boundary: Head | None, before: datetime | None
     ) -> datetime | None:
         """The published time of the newest archived article published before `before`."""
-        query = sa.select(sa.func.max(articles.c.published)).where(
-            *_visible(scope), _older_than(boundary)
-        )
-        if before is not None:
-            query = query.where(articles.c.published < before)
-        moment: datetime | None = self.conn.scalar(query)
+        query = _newest_archived_before(scope.shape, boundary is not None, before is not None)
+        params = scope.params() | _boundary(boundary) | {"before": before}
+        moment: datetime | None = self.conn.scalar(query, params)
         return moment
 
     def oldest_archived_from(
         self, scope: Scope, boundary: Head | None, start: datetime
     ) -> datetime | None:
         """The published time of the oldest archived article published at or after `start`."""
-        query = sa.select(sa.func.min(articles.c.published)).where(
-            *_visible(scope), _older_than(boundary), articles.c.published >= start
-        )
-        moment: datetime | None = self.conn.scalar(query)
+        query = _oldest_archived_from(scope.shape, boundary is not None)
+        params = scope.params() | _boundary(boundary) | {"start": start}
+        moment: datetime | None = self.conn.scalar(query, params)
         return moment
 
     def tombstones(self, scope: Scope, since: datetime) -> list[Tombstone]:
         """Articles withdrawn at or after `since` that had been visible; newest first."""
-        query = sa.select(articles.c.tag, articles.c.withdrawn).where(
-            articles.c.withdrawn.is_not(None),
-            articles.c.withdrawn >= since,
-            articles.c.withdrawn <= scope.now,
-            articles.c.published <= articles.c.withdrawn,
-        )
-        query = query.where(*_in_scope(scope))
-        query = query.order_by(articles.c.withdrawn.desc(), articles.c.tag)
-        return [Tombstone(tag, when) for tag, when in self.conn.execute(query)]
+        rows = self.conn.execute(_tombstones(scope.shape), scope.params() | {"since": since})
+        return [Tombstone(tag, when) for tag, when in rows]
 
     def next_release(self, now: datetime) -> datetime | None:
         """When the next embargoed article becomes visible."""
-        query = sa.select(sa.func.min(articles.c.published)).where(
-            articles.c.withdrawn.is_(None), articles.c.published > now
-        )
-        moment: datetime | None = self.conn.scalar(query)
+        moment: datetime | None = self.conn.scalar(_NEXT_RELEASE, {"now": now})
         return moment
 
     def sections(self, now: datetime) -> list[str]:
         """Every section with a visible article, sorted."""
-        # A skip scan: the least section, then the least after it, and so on, each one
-        # seek in the index of visible articles, however many articles each section holds.
-        visible = _visible(Scope(None, now))
-        found = (
-            sa.select(sa.func.min(articles.c.section).label("section"))
-            .where(*visible, articles.c.section.is_not(None))
-            .cte("found", recursive=True)
-        )
-        following = (
-            sa.select(sa.func.min(articles.c.section))
-            .where(*visible, articles.c.section > found.c.section)
-            .scalar_subquery()
-        )
-        found = found.union_all(sa.select(following).where(found.c.section.is_not(None)))
-        query = sa.select(found.c.section).where(found.c.section.is_not(None))
-        return list(self.conn.scalars(query))
+        return list(self.conn.scalars(_sections(), {"now": now}))
 
     def articles(self, ids: Sequence[str]) -> list[Article]:
         """The articles with these ids, in the order given."""
         if not ids:
             return []
-        rows = self.conn.execute(sa.select(*_ARTICLE_COLUMNS).where(articles.c.id.in_(ids)))
+        rows = self.conn.execute(_ARTICLES, {"ids": list(ids)})
         found = {row.id: _article(row) for row in rows}
         return [found[i] for i in ids if i in found]
 
@@ -335,16 +448,9 @@ class Reader:
     ) -> datetime | None:
         """When an article last left a place published in [since, until) (None: unbounded)
         in the scope's section or sections (an author's scope counts every section)."""
-        query = sa.select(sa.func.max(departures.c.at))
-        if scope.section is not None:
-            query = query.where(departures.c.section == scope.section)
-        if scope.sections is not None:
-            query = query.where(departures.c.section.in_(scope.sections))
-        if since is not None:
-            query = query.where(departures.c.published >= since)
-        if until is not None:
-            query = query.where(departures.c.published < until)
-        moment: datetime | None = self.conn.scalar(query)
+        query = _latest_departure(scope.shape, since is not None, until is not None)
+        params = scope.params() | {"since": since, "until": until}
+        moment: datetime | None = self.conn.scalar(query, params)
         return moment
 
     def all_ids(self) -> list[str]:
@@ -410,14 +516,12 @@ class Reader:
 
     def served(self, document: str) -> tuple[str, datetime] | None:
         """The ETag and Last-Modified `document` was last served with."""
-        row = self.conn.execute(
-            sa.select(served.c.etag, served.c.last_modified).where(served.c.document == document)
-        ).first()
+        row = self.conn.execute(_SERVED, {"document": document}).first()
         return None if row is None else (row.etag, row.last_modified)
 
     def latest_visible_modified(self, now: datetime) -> datetime | None:
-        query = sa.select(sa.func.max(articles.c.modified)).where(*_visible(Scope(None, now)))
-        moment: datetime | None = self.conn.scalar(query)
+        query = sa.select(sa.func.max(articles.c.modified)).where(*_visible(Scope(None, now).shape))
+        moment: datetime | None = self.conn.scalar(query, {"now": now})
         return moment
 
     def latest_modified(self) -> datetime | None:
@@ -503,17 +607,14 @@ class Writer(Reader):
                 [{"slug": s, "article_id": article_id, "name": n} for s, n in rows.items()],
             )
 
-    def record_served(self, document: str, etag: str, last_modified: datetime) -> None:
-        if self.served(document) is None:
-            self.conn.execute(
-                served.insert().values(document=document, etag=etag, last_modified=last_modified)
-            )
+    def record_served(self, document: str, etag: str, last_modified: datetime, new: bool) -> None:
+        """Record the validators `document` is served with; `new`: none were recorded yet."""
+        if new:
+            values = {"document": document, "etag": etag, "last_modified": last_modified}
+            self.conn.execute(_SERVED_INSERT, values)
         else:
-            self.conn.execute(
-                served.update()
-                .where(served.c.document == document)
-                .values(etag=etag, last_modified=last_modified)
-            )
+            values = {"b_document": document, "b_etag": etag, "b_last_modified": last_modified}
+            self.conn.execute(_SERVED_UPDATE, values)
 
     def set_meta_default(self, key: str, value: str) -> str:
         """Store `value` under `key` unless a value is there already; return the stored one."""
@@ -569,7 +670,7 @@ class Store:
                 return current[1]
             if current is not None and moment <= current[1]:
                 moment = max(now, current[1])
-            writer.record_served(document, etag, moment)
+            writer.record_served(document, etag, moment, new=current is None)
         return moment
 
     @contextmanager

@@ -163,11 +163,12 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
         return Built(
             validators(settings, found, fmt.NAME),
             fmt.MEDIA_TYPE,
-            lambda: fmt.render(document(reader, settings, found, svc.cache.articles.load)),
+            lambda: fmt.parts(
+                document(reader, settings, found, svc.cache.articles.load), svc.cache.entries
+            ),
             max_age=lifetime(settings, found),
             links=f'<{settings.url(path)}>; rel="self"',
             valid_until=horizon(settings, found, now),
-            pieces=fmt.PIECE,
         )
 
     return cached_response(path, build, svc)
@@ -315,7 +316,7 @@ def _serve_listing(section: str | None) -> Response:
         return Built(
             validators(settings, found, "html"),
             HTML,
-            lambda: _page(template, section, doc=document(reader, settings, found)),
+            lambda: [_page(template, section, doc=document(reader, settings, found))],
             max_age=lifetime(settings),
             links=", ".join(_feed_links(settings, section)),
             valid_until=horizon(settings, found, now),
@@ -351,7 +352,7 @@ def article(article_id: str) -> Response:
         return Built(
             article_validators(settings, found),
             HTML,
-            lambda: _page("article.html", found.section, article=found, url=settings.url(path)),
+            lambda: [_page("article.html", found.section, article=found, url=settings.url(path))],
             max_age=lifetime(settings),
             links=", ".join(links),
             settle=False,
@@ -369,7 +370,7 @@ def directory() -> Response:
         return Built(
             opml.validators(reader, settings, sections, now),
             opml.MEDIA_TYPE,
-            lambda: opml.render(settings, sections, FEED_LABELS),
+            lambda: [opml.render(settings, sections, FEED_LABELS)],
             max_age=lifetime(settings),
             links=f'<{settings.url("/feeds.opml")}>; rel="self"',
         )

@@ -41,15 +41,17 @@ GZIP = {"Accept-Encoding": "gzip"}
 
 @pytest.fixture
 def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """How many times each format's renderer has run."""
+    """How many times each format has rendered a document."""
     calls: Counter[str] = Counter()
     for name, module in FORMATS.items():
 
-        def counting(doc: object, _name: str = name, _render: object = module.render) -> bytes:
+        def counting(
+            doc: object, kept: object = None, _name: str = name, _parts: object = module.parts
+        ) -> list[bytes]:
             calls[_name] += 1
-            return _render(doc)  # type: ignore[operator, no-any-return]
+            return _parts(doc, kept)  # type: ignore[operator, no-any-return]
 
-        monkeypatch.setattr(module, "render", counting)
+        monkeypatch.setattr(module, "parts", counting)
     return calls
 
 
@@ -105,28 +107,45 @@ def test_a_change_elsewhere_keeps_the_bytes_already_rendered(
     assert renders["atom"] == 3
 
 
-def test_after_one_article_changes_its_gzip_reuses_the_other_entries(
+def test_after_one_article_changes_only_its_entry_is_rendered_and_compressed_again(
     content: Content,
     run_import: ImportFn,
     app: Flask,
     client: FlaskClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from feeds.formats import text
+    from feeds.formats import jsonfeed, text
 
     made: list[tuple[str, ...]] = []  # each article body turned into HTML
     original = text.paragraphs_html
     monkeypatch.setattr(text, "paragraphs_html", lambda p: made.append(p) or original(p))
+    entries = Counter[str]()  # entries rendered, by format
+    for name in ("rss", "atom"):
+        serialize = FORMATS[name].serialize
+        monkeypatch.setattr(
+            FORMATS[name],
+            "serialize",
+            lambda doc, _n=name, _s=serialize: entries.update({_n: len(doc.entries)}) or _s(doc),
+        )
+    item = jsonfeed._item
+    monkeypatch.setattr(
+        jsonfeed, "_item", lambda e, summary: entries.update(["json"]) or item(e, summary)
+    )
     for number in range(1, 21):
         day = f"{number} March 2020, 10:00"
         content.write(f"a{number}.txt", article_text(f"Story {number}", day))
     run_import()
     pieces = service(app).cache.pieces
-    for path in ("/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json"):
+    for name, path in (
+        ("rss", "/feeds/rss.xml"),
+        ("atom", "/feeds/atom.xml"),
+        ("json", "/feeds/feed.json"),
+    ):
         start = pieces.compressed
         client.get(path, headers=GZIP)
         before = pieces.compressed
-        assert before - start == 20, path  # each of the 20 entries (the head is not kept)
+        assert before - start == 21, path  # the 20 entries and the tail (the head is not kept)
+        assert entries[name] == 20
         content.write(
             "a10.txt", article_text(f"Story 10, corrected for {path}", "10 March 2020, 10:00")
         )
@@ -134,6 +153,7 @@ def test_after_one_article_changes_its_gzip_reuses_the_other_entries(
         made.clear()
         zipped = client.get(path, headers=GZIP)
         assert len(made) == 1  # the article cache keeps the others' HTML
+        assert entries[name] == 21  # and the entry cache the other entries, rendered
         plain = client.get(path)
         assert zipped.headers["Content-Encoding"] == "gzip"
         assert gzip.decompress(zipped.data) == plain.data and b"corrected for" in plain.data
@@ -153,7 +173,7 @@ def test_a_304_never_renders_even_from_a_cold_cache(
     counted = Counter[str]()
     with pytest.MonkeyPatch.context() as patch:
         for name, module in FORMATS.items():
-            patch.setattr(module, "render", lambda doc, _n=name: counted.update([_n]) or b"")
+            patch.setattr(module, "parts", lambda *_, _n=name: counted.update([_n]) or [b""])
         fresh = cold.test_client()
         for headers in ({"If-None-Match": etag}, {"If-Modified-Since": last_modified}):
             got = fresh.get("/feeds/atom.xml", headers={**GZIP, **headers})

@@ -10,13 +10,12 @@ import zlib
 
 import pytest
 
-from feeds.compression import Pieces, cut
-
-MARKER = b"<item>"
+from feeds.compression import Pieces
 
 
-def feed(items: list[bytes], head: bytes = b"<rss><channel><title>t</title>") -> bytes:
-    return head + b"".join(b"<item>" + item + b"</item>\n" for item in items) + b"</channel></rss>"
+def feed(items: list[bytes], head: bytes = b"<rss><channel><title>t</title>") -> list[bytes]:
+    """A document in parts: head, entries, tail."""
+    return [head, *(b"<item>" + item + b"</item>\n" for item in items), b"</channel></rss>"]
 
 
 def story(rng: random.Random, words: int = 400) -> bytes:
@@ -24,10 +23,13 @@ def story(rng: random.Random, words: int = 400) -> bytes:
     return " ".join(rng.choice(vocabulary) for _ in range(words)).encode()
 
 
-def bodies() -> list[bytes]:
+def documents() -> list[list[bytes]]:
     rng = random.Random(3)
-    found = [b"", b"<item>", b"<item><item>", b"x<item>", b"no marker at all", MARKER * 5]
-    found += [bytes(rng.randrange(256) for _ in range(rng.randrange(0, 3000))) for _ in range(20)]
+    found = [[], [b""], [b"", b""], [b"one part"], [b"a", b"", b"b"], [b"<item>"] * 5]
+    found += [
+        [bytes(rng.randrange(256) for _ in range(rng.randrange(0, 3000))) for _ in range(n)]
+        for n in range(1, 20)
+    ]
     found += [feed([story(rng) for _ in range(n)]) for n in (1, 2, 50)]
     # Pieces longer than deflate's window, before others that repeat their words.
     found.append(feed([rng.randbytes(70_000), story(rng)]))
@@ -35,11 +37,12 @@ def bodies() -> list[bytes]:
     return found
 
 
-@pytest.mark.parametrize("marker", [MARKER, None])
-def test_every_gzip_decompresses_to_its_document(marker: bytes | None) -> None:
-    pieces = Pieces(1 << 20)
-    for body in bodies():
-        data = pieces.gzip(body, marker)
+@pytest.mark.parametrize("budget", [1 << 20, 0])
+def test_every_gzip_decompresses_to_its_document(budget: int) -> None:
+    pieces = Pieces(budget)
+    for parts in documents():
+        body = b"".join(parts)
+        data = pieces.gzip(parts)
         assert gzip.decompress(data) == body
         # A streaming decoder fed a few bytes at a time, as an HTTP client reads.
         decoder = zlib.decompressobj(wbits=31)
@@ -51,46 +54,38 @@ def test_the_gzip_tool_reads_it_and_checks_its_crc() -> None:
     tool = shutil.which("gzip")
     if tool is None:
         pytest.skip("no gzip command")
-    body = feed([story(random.Random(n)) for n in range(50)])
-    data = Pieces(1 << 20).gzip(body, MARKER)
+    parts = feed([story(random.Random(n)) for n in range(50)])
+    data = Pieces(1 << 20).gzip(parts)
     done = subprocess.run([tool, "-t"], input=data, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     done = subprocess.run([tool, "-dc"], input=data, capture_output=True, check=True)
-    assert done.stdout == body
-
-
-def test_cut_pieces_join_to_the_body() -> None:
-    for body in bodies():
-        pieces = cut(body, MARKER)
-        assert b"".join(pieces) == body
-        assert all(p.startswith(MARKER) for p in pieces[1:])
-        assert all(MARKER not in p[1:] for p in pieces)
+    assert done.stdout == b"".join(parts)
 
 
 def test_the_gzip_depends_on_the_bytes_alone() -> None:
     rng = random.Random(9)
-    body = feed([story(rng) for _ in range(20)])
-    fresh = Pieces(1 << 20).gzip(body, MARKER)
+    parts = feed([story(rng) for _ in range(20)])
+    fresh = Pieces(1 << 20).gzip(parts)
     busy = Pieces(1 << 20)
     for n in range(5):
-        busy.gzip(feed([story(random.Random(n)) for _ in range(20)]), MARKER)
-    assert busy.gzip(body, MARKER) == fresh
-    assert Pieces(0).gzip(body, MARKER) == fresh  # nothing kept at all
+        busy.gzip(feed([story(random.Random(n)) for _ in range(20)]))
+    assert busy.gzip(parts) == fresh
+    assert Pieces(0).gzip(parts) == fresh  # nothing kept at all
 
 
 def test_a_changed_entry_costs_two_pieces_and_the_rest_are_kept() -> None:
     rng = random.Random(5)
     items = [story(rng) for _ in range(50)]
     pieces = Pieces(1 << 22)
-    first = pieces.gzip(feed(items), MARKER)
-    assert pieces.compressed == 50  # each entry (the last with the tail); the head is not kept
+    first = pieces.gzip(feed(items))
+    assert pieces.compressed == 51  # each entry and the tail; the head is not kept
     items[20] = story(rng)
-    second = pieces.gzip(feed(items), MARKER)
-    assert pieces.compressed == 52  # the changed entry and the one after it
-    assert gzip.decompress(second) == feed(items) and second != first
+    second = pieces.gzip(feed(items))
+    assert pieces.compressed == 53  # the changed entry and the one after it
+    assert gzip.decompress(second) == b"".join(feed(items)) and second != first
     # Whole-document compression at the same level is not much smaller (with real text,
     # whose entries share fewer words than these, within a tenth).
-    whole = len(gzip.compress(feed(items), compresslevel=6, mtime=0))
+    whole = len(gzip.compress(b"".join(feed(items)), compresslevel=6, mtime=0))
     assert len(second) <= whole * 1.25
 
 
@@ -99,7 +94,7 @@ def test_kept_pieces_stay_within_their_budget() -> None:
     pieces = Pieces(budget)
     for n in range(40):
         rng = random.Random(n)
-        body = feed([story(rng) for _ in range(10)])
-        assert gzip.decompress(pieces.gzip(body, MARKER)) == body
-        assert pieces.total <= budget
-    assert pieces.total > budget // 2  # it does keep what fits
+        parts = feed([story(rng) for _ in range(10)])
+        assert gzip.decompress(pieces.gzip(parts)) == b"".join(parts)
+        assert pieces.kept.total <= budget
+    assert pieces.kept.total > budget // 2  # it does keep what fits

@@ -104,6 +104,7 @@ def test_answering_304_never_renders(
 
     for module in FORMATS.values():
         monkeypatch.setattr(module, "render", refuse)
+        monkeypatch.setattr(module, "parts", refuse)
     assert client.get("/feeds/rss.xml", headers={"If-None-Match": etag}).status_code == 304
 
 

@@ -1,7 +1,9 @@
 """Feed formats: pure functions from a FeedDocument to bytes, keyed by name.
 
-Each format module exposes NAME, FILENAME (the last part of its URL), MEDIA_TYPE and
-`render(doc) -> bytes`. None of them sees a request.
+Each format module exposes NAME, FILENAME (the last part of its URL), MEDIA_TYPE,
+`parts(doc, kept) -> list[bytes]` (the document in parts, rendering only the entries not
+found in `kept`: see parts.py) and `render(doc) -> bytes` (the parts joined). None of them
+sees a request.
 """
 
 from __future__ import annotations

@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 from ..model import Entry, FeedDocument
+from .parts import Entries, keep, key
 from .text import categories, paragraphs_text, rfc3339
 
 NAME = "json"
 FILENAME = "feed.json"
 MEDIA_TYPE = "application/feed+json; charset=utf-8"
-# Where a document is cut for gzip: before each entry (see compression.py).
-PIECE = b'    {\n      "id": '
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
@@ -38,9 +37,12 @@ def _item(entry: Entry, summary_only: bool) -> dict[str, Any]:
     }
 
 
-def render(doc: FeedDocument) -> bytes:
+def parts(doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
+    """The document in parts (see parts.py), laid out as json.dumps(indent=2) lays out the
+    whole; entries found in `kept` are not rendered. An entry's part begins with what
+    separates it from the one before, so the first entry of a document has its own."""
     info = doc.info
-    feed: dict[str, Any] = {
+    before: dict[str, Any] = {
         "version": VERSION,
         "title": info.title,
         "home_page_url": info.home_url,
@@ -48,13 +50,39 @@ def render(doc: FeedDocument) -> bytes:
         "description": info.description,
         "language": info.language,
         "authors": [{"name": info.author}],
-        "items": [_item(e, doc.summary_only) for e in doc.entries],
     }
+    after: dict[str, Any] = {}
     if info.rights:  # an extension (JSON Feed 1.1 §4): names start with an underscore
-        feed["_rights"] = {
+        after["_rights"] = {
             "about": "https://jsonfeed.org/version/1.1#extensions",
             "statement": info.rights,
         }
     if info.prev_archive is not None:  # paging: each document leads to the next older one
-        feed["next_url"] = info.prev_archive[NAME]
-    return json.dumps(feed, ensure_ascii=False, indent=2).encode() + b"\n"
+        after["next_url"] = info.prev_archive[NAME]
+    head = "{\n" + "".join(_member(name, value) + ",\n" for name, value in before.items())
+    entries = []
+    for number, entry in enumerate(doc.entries):
+        entry_key = key(NAME, doc, entry, first=number == 0)
+        part = None if kept is None else kept.get(entry_key)
+        if part is None:
+            item = _dumps(_item(entry, doc.summary_only)).replace("\n", "\n    ")
+            part = (",\n    " if number else "\n    ").encode() + item.encode()
+            keep(kept, entry_key, part)
+        entries.append(part)
+    tail = ("\n  ]" if entries else "]") + "".join(
+        ",\n" + _member(name, value) for name, value in after.items()
+    )
+    return [(head + '  "items": [').encode(), *entries, (tail + "\n}\n").encode()]
+
+
+def render(doc: FeedDocument) -> bytes:
+    return b"".join(parts(doc))
+
+
+def _dumps(value: Any) -> str:
+    # json.dumps never writes a line break inside a string, so re-indenting by line is exact.
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def _member(name: str, value: Any) -> str:
+    return f"  {_dumps(name)}: " + _dumps(value).replace("\n", "\n  ")

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from ..model import FeedDocument
 from . import xmlfeed
+from .parts import Entries
 
 NAME = "rss"
 FILENAME = "rss.xml"
 MEDIA_TYPE = "application/rss+xml; charset=utf-8"
-# Where a document is cut for gzip: before each entry (see compression.py).
-PIECE = b"<item>"
+
+
+def parts(doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
+    """The document in parts (see parts.py); entries found in `kept` are not rendered."""
+    return xmlfeed.parts(doc, NAME, serialize, kept)
 
 
 def render(doc: FeedDocument) -> bytes:
+    return b"".join(parts(doc))
+
+
+def serialize(doc: FeedDocument) -> bytes:
+    """The whole document from feedgen, every entry rendered (what `parts` cuts up)."""
     generator = xmlfeed.build(doc, NAME)
     with xmlfeed.RENDER_LOCK:
         data: bytes = generator.rss_str(pretty=True, encoding="UTF-8")

@@ -14,7 +14,9 @@ Plain text that looks like markup (see text.looks_like_markup) is sent as escape
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import format_datetime
 from html import escape
@@ -25,6 +27,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..model import FeedDocument, FeedInfo
+from .parts import Entries, keep, key
 from .text import categories, looks_like_markup, rfc3339
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -32,6 +35,9 @@ DC_NS = "http://purl.org/dc/elements/1.1/"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 AT_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721
 RENDER_LOCK = threading.Lock()
+# How feedgen's pretty-printed output sets out an entry: the line it starts with and the line
+# it ends with (RSS items sit in <channel>, Atom entries in <feed>).
+_LINES = {"rss": (b"\n    <item>\n", b"    </item>\n"), "atom": (b"\n  <entry>\n", b"  </entry>\n")}
 
 
 def _rfc822(moment: datetime) -> str:
@@ -194,3 +200,48 @@ def build(doc: FeedDocument, fmt: str) -> Any:
             # RSS description is HTML by convention: the plain text is escaped once more.
             fe.description(escape(article.summary, quote=False))
     return fg
+
+
+def parts(
+    doc: FeedDocument,
+    fmt: str,
+    serialize: Callable[[FeedDocument], bytes],
+    kept: Entries | None,
+) -> list[bytes]:
+    """`doc` in parts (see parts.py), serialized by `serialize` with only the entries not
+    found in `kept` (or, when every one is, with the first again: the head and tail are
+    cut from around it)."""
+    if not doc.entries:
+        return [serialize(doc)]
+    keys = [key(fmt, doc, entry) for entry in doc.entries]
+    found = [None if kept is None else kept.get(k) for k in keys]
+    fresh = [i for i, part in enumerate(found) if part is None] or [0]
+    data = serialize(dataclasses.replace(doc, entries=tuple(doc.entries[i] for i in fresh)))
+    cut = _cut(data, *_LINES[fmt], len(fresh))
+    if cut is None:  # some entry's text looks like the start of an entry: left whole
+        return [data if len(fresh) == len(doc.entries) else serialize(doc)]
+    head, rendered, tail = cut
+    for i, part in zip(fresh, rendered, strict=True):
+        found[i] = part
+        keep(kept, keys[i], part)
+    return [head, *(part for part in found if part is not None), tail]
+
+
+def _cut(
+    data: bytes, start: bytes, end: bytes, count: int
+) -> tuple[bytes, list[bytes], bytes] | None:
+    """The head, the `count` entries and the tail of a serialized document, or None when
+    the lines that start entries are not exactly `count` (text that looks like one)."""
+    starts = []
+    at = data.find(start)
+    while at != -1:
+        starts.append(at + 1)
+        at = data.find(start, at + 1)
+    stop = data.rfind(end) + len(end)
+    if len(starts) != count or stop <= starts[-1] + len(start):
+        return None
+    bounds = [*starts, stop]
+    entries = [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    if not all(entry.endswith(end) for entry in entries):
+        return None
+    return data[: starts[0]], entries, data[stop:]
