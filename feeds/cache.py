@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -132,10 +133,15 @@ class Articles:
         for article in reader.articles([key[0] for key in keys if key not in found]):
             key = (article.id, article.revision, article.modified)
             found[key] = article
-            text = sum(map(len, article.paragraphs)) + len(article.body_html or "")
-            # and the HTML made of it (Article.html)
-            self.kept.put(key, article, 512 + len(article.title) + 2 * text)
+            self.kept.put(key, article, _article_size(article))
         return [found[key] for key in keys if key in found]
+
+
+def _article_size(article: Article) -> int:
+    """Memory an article takes, about: its strings as Python holds them (1, 2 or 4 bytes a
+    character), the body counted twice for the HTML made of it (Article.html)."""
+    text = sum(map(sys.getsizeof, article.paragraphs)) + sys.getsizeof(article.body_html or "")
+    return 512 + sys.getsizeof(article.title) + 2 * text
 
 
 Builder = Callable[[Reader, datetime], Built | None]

@@ -338,3 +338,21 @@ def test_a_broken_version_connection_never_serves_a_stale_document(
     run_import(now=IMPORT_TIME + timedelta(hours=1))
     after = client.get("/feeds/atom.xml", headers={"If-None-Match": before.headers["ETag"]})
     assert after.status_code == 200 and b"Two more rockets" in after.data
+
+
+def test_articles_are_sized_by_the_memory_their_text_takes() -> None:
+    """Python holds text at 1, 2 or 4 bytes a character: the article cache counts that, so
+    non-Latin text cannot overrun its share of FEEDS_CACHE_BYTES."""
+    import dataclasses
+    import sys
+
+    from feeds.cache import _article_size
+
+    from .test_formats import ARTICLES
+
+    latin = dataclasses.replace(ARTICLES[1], paragraphs=("a" * 5_000,) * 4)
+    for wide, width in (("中", 2), ("😀", 4)):
+        article = dataclasses.replace(latin, paragraphs=(wide * 5_000,) * 4)
+        held = sum(map(sys.getsizeof, article.paragraphs))
+        assert held >= 4 * 5_000 * width
+        assert _article_size(article) - _article_size(latin) >= 2 * 4 * 5_000 * (width - 1)
