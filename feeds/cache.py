@@ -5,10 +5,11 @@ Every write that changes what a document can show bumps the store's data version
 transaction (see `Store.write`); each request reads that number (`Store.data_version`, one
 indexed lookup on a connection its thread keeps), so while nothing changes a request costs no
 other query and no render, and a change is served from the first request after its commit.
-An entry is rebuilt when the version moves or when time alone may change the document (an
-embargo lifts, a tombstone expires, a month closes); a rebuild that gives the same ETag keeps
-the bytes it has. Entries are bounded by their total size in bytes. When the version cannot
-be read, nothing is served from the cache.
+A document is rebuilt when the version moves or when time alone may change it (an embargo
+lifts, a tombstone expires, a month closes); a rebuild that gives the same ETag keeps the
+bytes it has, and one that does not renders only the entries it has not kept (see
+formats/parts.py). What is kept is bounded by its total size in bytes. When the version
+cannot be read, nothing is served from the cache.
 """
 
 from __future__ import annotations
@@ -156,12 +157,13 @@ class RenderCache:
 
     def __init__(self, store: Store, max_bytes: int) -> None:
         self.store = store
-        # A quarter of the budget each for articles, their entries rendered in each format,
-        # the entries compressed, and whole documents.
-        self.articles = Articles(max_bytes // 4)
-        self.entries: Entries = Kept(max_bytes // 4)
+        # An eighth of the budget each for articles and their entries as rendered in each
+        # format, a quarter for the entries compressed, the rest for whole documents (so that
+        # a document up to an eighth of the budget, 4 MiB by default, can be kept).
+        self.articles = Articles(max_bytes // 8)
+        self.entries: Entries = Kept(max_bytes // 8)
         self.pieces = Pieces(max_bytes // 4)
-        self.documents: Kept[str, Rendered] = Kept(max_bytes - 3 * (max_bytes // 4))
+        self.documents: Kept[str, Rendered] = Kept(max_bytes - max_bytes // 2)
         # One build of a document at a time (the others then find it built); documents share
         # these locks by the hash of their path, so a slow build holds up few others.
         self._builds = [threading.Lock() for _ in range(BUILD_LOCKS)]

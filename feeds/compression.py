@@ -1,4 +1,4 @@
-"""gzip of documents, entry by entry: an entry compressed once is not compressed again.
+"""gzip of documents, part by part: an entry (or tail) compressed once is not compressed again.
 
 A feed document comes in parts (see formats: a head, one part per entry, a tail). Each part
 is compressed on its own as raw deflate ending on a byte boundary (a sync flush), with the
@@ -15,6 +15,7 @@ recently used first out, bounded by their size in bytes.
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from collections.abc import Sequence
 
@@ -45,6 +46,7 @@ class Pieces:
     def __init__(self, max_bytes: int) -> None:
         self.kept: Kept[tuple[bytes, bytes], bytes] = Kept(max_bytes)
         self.compressed = 0  # parts compressed so far (the others were found kept)
+        self._count = threading.Lock()
 
     def gzip(self, parts: Sequence[bytes]) -> bytes:
         """The document made of `parts` as one gzip member."""
@@ -72,6 +74,7 @@ class Pieces:
         data = self.kept.get(key)
         if data is None:
             data = deflate(part, before)
-            self.compressed += 1
+            with self._count:
+                self.compressed += 1
             self.kept.put(key, data, len(before) + len(part) + len(data) + _OVERHEAD)
         return data

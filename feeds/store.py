@@ -311,6 +311,11 @@ _ARTICLES = sa.select(*_ARTICLE_COLUMNS).where(
 
 
 @functools.cache
+def _latest_visible_modified() -> sa.Select[Any]:
+    return sa.select(sa.func.max(articles.c.modified)).where(*_visible(Shape(False, False, False)))
+
+
+@functools.cache
 def _sections() -> sa.Select[Any]:
     # A skip scan: the least section, then the least after it, and so on, each one seek in
     # the index of visible articles, however many articles each section holds.
@@ -520,8 +525,7 @@ class Reader:
         return None if row is None else (row.etag, row.last_modified)
 
     def latest_visible_modified(self, now: datetime) -> datetime | None:
-        query = sa.select(sa.func.max(articles.c.modified)).where(*_visible(Scope(None, now).shape))
-        moment: datetime | None = self.conn.scalar(query, {"now": now})
+        moment: datetime | None = self.conn.scalar(_latest_visible_modified(), {"now": now})
         return moment
 
     def latest_modified(self) -> datetime | None:

@@ -356,3 +356,34 @@ def test_articles_are_sized_by_the_memory_their_text_takes() -> None:
         held = sum(map(sys.getsizeof, article.paragraphs))
         assert held >= 4 * 5_000 * width
         assert _article_size(article) - _article_size(latin) >= 2 * 4 * 5_000 * (width - 1)
+
+
+def test_a_default_sized_archive_of_full_articles_is_kept(
+    app: Flask, content: Content, run_import: ImportFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the default FEEDS_CACHE_BYTES a 100-entry JSON Feed archive of 10 KB articles
+    (about 2.7 MB) is kept: the requests after the first are answered from memory."""
+    import random
+
+    rng = random.Random(1)
+    words = [f"word{n}" for n in range(3000)]
+    for n in range(150):  # 50 in the subscription document, 100 in the archive's first part
+        paragraphs = tuple(" ".join(rng.choice(words) for _ in range(150)) for _ in range(10))
+        dateline = f"{1 + n // 10} March 2020, {n % 10 + 8}:00"
+        content.write(f"a{n}.txt", article_text(f"Story {n}", dateline, paragraphs))
+    run_import()
+    cache = service(app).cache
+    rebuilds: list[str] = []
+    rebuild = cache._rebuild
+    monkeypatch.setattr(
+        cache, "_rebuild", lambda key, *rest: rebuilds.append(key) or rebuild(key, *rest)
+    )
+    path = "/feeds/archive/2020/03/1/feed.json"
+    client = app.test_client()
+    first = client.get(path)
+    assert first.status_code == 200 and len(json.loads(first.data)["items"]) == 100
+    assert len(first.data) > 2_500_000
+    for _ in range(3):
+        assert client.get(path, headers=GZIP).status_code == 200
+        assert client.get(path).data == first.data
+    assert rebuilds == [path]

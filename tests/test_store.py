@@ -187,6 +187,42 @@ def test_feed_holds_the_newest_page_size_articles_newest_first_ties_by_id(
     assert ids[-1] == "03b"
 
 
+def test_every_scope_limit_and_offset_selects_what_it_says(
+    content: Content, run_import: ImportFn, store: Store
+) -> None:
+    """The statements take scope, limits, offsets and boundaries as parameters: each
+    combination gives what filtering every article by hand gives (on SQLite and PostgreSQL)."""
+    sections = ("world", "uk", "sport")
+    for number in range(1, 31):
+        content.write(
+            f"{sections[number % 3]}/a{number:02d}.txt",
+            article_text(dateline=f"{number % 9 + 1} March 2020, 1{number % 3}:00"),
+        )
+    run_import()
+    with store.read() as reader:
+        every = reader.newest_heads(Scope(None, FAR_FUTURE), 1_000)
+        section_of = {a.id: a.section for a in reader.articles([h.id for h in every])}
+        assert len(every) == 30 and reader.articles([]) == []
+        assert [a.id for a in reader.articles(["a03", "missing", "a01"])] == ["a03", "a01"]
+        for chosen in [(), ("uk",), ("world", "sport"), sections]:
+            wanted = [h for h in every if section_of[h.id] in chosen]
+            for limit in (0, 1, 7, 50):
+                scope = Scope(None, FAR_FUTURE, sections=chosen)
+                assert reader.newest_heads(scope, limit) == wanted[:limit], (chosen, limit)
+        for section in sections:
+            wanted = [h for h in every if section_of[h.id] == section]
+            assert reader.newest_heads(Scope(section, FAR_FUTURE), 4) == wanted[:4]
+        span = (datetime(2020, 3, 1, tzinfo=UTC), datetime(2020, 4, 1, tzinfo=UTC))
+        for boundary in (None, every[5]):
+            older = every[6:] if boundary else every
+            oldest_first = sorted(older, key=lambda h: (h.published, [-ord(c) for c in h.id]))
+            scope = Scope(None, FAR_FUTURE)
+            assert reader.count_archived(scope, boundary, span) == len(older)
+            for offset, limit in ((0, 5), (3, 4), (20, 100), (40, 5)):
+                got = reader.archived_heads(scope, boundary, span, offset, limit)
+                assert got == oldest_first[offset : offset + limit], (boundary, offset, limit)
+
+
 def test_ids_do_not_depend_on_settings_that_can_change(
     content: Content, run_import: ImportFn, store: Store
 ) -> None:

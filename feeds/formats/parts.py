@@ -1,9 +1,10 @@
 """Documents in parts: a head, one part per entry, a tail; joined, the document's bytes.
 
-An entry's part depends on nothing but the entry (its article and URL), the format and
-whether the document carries full text, so a part rendered for one document serves every
-document that shows the same entry, until the article changes. Kept parts are found by
-`key`; a part is the same bytes whether it was kept or rendered just now.
+An entry's part depends on nothing but the entry (its article and URL), the format, whether
+the document carries full text and (in JSON Feed, for the separator before it) whether it
+comes first, so a part rendered for one document serves every document that shows the same
+entry, until the article changes. Kept parts are found by `key`; a part is the same bytes
+whether it was kept or rendered just now.
 """
 
 from __future__ import annotations
