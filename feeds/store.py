@@ -78,16 +78,18 @@ def _begin(conn: Connection) -> None:
 
 
 def _lock_writers(conn: Connection) -> None:
-    # PostgreSQL: one writer at a time, like SQLite's BEGIN IMMEDIATE; taken before the
-    # transaction's snapshot, so a writer always sees what the one before it committed.
+    # PostgreSQL: one writer at a time, like SQLite's BEGIN IMMEDIATE. Writers run at READ
+    # COMMITTED (see Store.write): each statement after the lock sees what the writer before
+    # committed (a REPEATABLE READ snapshot would be taken by this very statement, before it
+    # waits for the lock, and hide that).
     if conn.get_execution_options().get("feeds_write", False):
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7260517)")
 
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`. SQLite: WAL, a busy timeout, BEGIN IMMEDIATE for writes.
-    PostgreSQL: REPEATABLE READ, so that every request reads one snapshot, and writers take
-    an advisory lock first."""
+    PostgreSQL: REPEATABLE READ, so that every request reads one snapshot; writers take an
+    advisory lock first and read at READ COMMITTED."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "postgresql":
         engine = sa.create_engine(url, pool_pre_ping=True, isolation_level="REPEATABLE READ")
@@ -697,6 +699,8 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(feeds_write=True)
+                if self.engine.dialect.name == "postgresql":  # see _lock_writers
+                    conn = conn.execution_options(isolation_level="READ COMMITTED")
                 usual = None
                 try:
                     with conn.begin():

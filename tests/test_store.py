@@ -50,6 +50,39 @@ def test_a_write_takes_the_write_lock_at_its_first_statement(store: Store) -> No
     assert order == ["first", "second"]
 
 
+def test_a_writer_sees_what_the_writer_before_it_committed(store: Store) -> None:
+    """Writers wait for one another, and the one that waited reads what the other committed
+    (on PostgreSQL too, where readers keep one snapshot each): no change is lost, and the
+    data version counts both."""
+    start = store.data_version() or 0
+    holding = threading.Event()
+    seen: dict[str, str | None] = {}
+
+    def first() -> None:
+        with store.write() as w:
+            w.set_meta_default("first", "1")
+            holding.set()
+            time.sleep(0.5)
+
+    def second() -> None:
+        holding.wait()
+        with store.write() as w:  # waits for the first to commit
+            seen["first"] = w.meta("first")
+            w.set_meta_default("second", "2")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert seen == {"first": "1"}
+    assert store.data_version() == start + 2
+    if store.engine.dialect.name == "postgresql":  # readers are back to one snapshot each
+        with store.read() as reader:
+            level = reader.conn.exec_driver_sql("SHOW transaction_isolation").scalar()
+            assert level == "repeatable read"
+
+
 def _plan(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
     with store.read() as reader:
         compiled = query.compile(store.engine, compile_kwargs={"literal_binds": True})
