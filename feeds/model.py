@@ -82,13 +82,18 @@ class Article:
     def summary(self) -> str:
         return self.paragraphs[0]
 
-    @cached_property
+    @property
     def html(self) -> str:
         """The body as HTML (formats.text.article_html), made once per article: the article
         cache keeps it for every document that shows the article."""
-        from .formats.text import article_html
+        made: str | None = self.__dict__.get("_html")
+        if made is None:
+            from .formats.text import article_html
 
-        return article_html(self)
+            # Kept beside the fields, as functools.cached_property does, but without the
+            # lock it takes on Python 3.11 (one for every article, across threads).
+            made = self.__dict__["_html"] = article_html(self)
+        return made
 
 
 @dataclass(frozen=True)
