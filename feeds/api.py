@@ -13,50 +13,21 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import articlejson, openapi, tokens
-from .app import Service
 from .documents import article_path
+from .httperrors import problem
 from .importer import store_article
 from .model import Article
-from .textformat import ID_PATTERN
-from .views import service
+from .service import Service, service
+from .text import ID_PATTERN
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 ROUTE: dict[str, Any] = {"provide_automatic_options": False}
-PROBLEM = "application/problem+json"
-TITLES = {
-    400: "Malformed request",
-    401: "Unauthorized",
-    404: "Not found",
-    410: "Gone",
-    412: "Precondition failed",
-    413: "Request body too large",
-    415: "Unsupported media type",
-    422: "Invalid article",
-}
 
 
 class Problem(Exception):
     def __init__(self, status: int, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.status, self.detail, self.extra = status, detail, extra
-
-
-def problem(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    body = {
-        "type": "about:blank",
-        "title": TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
-    return Response(
-        json.dumps(body),  # ASCII escapes: any text a client sent is safe to echo
-        status=status,
-        headers={"Cache-Control": "no-store", **(headers or {})},
-        content_type=PROBLEM,
-    )
 
 
 @api.errorhandler(Problem)
@@ -160,15 +131,6 @@ def _json_body(limit: int) -> Any:
         return json.loads(data or b"null", object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError too
         raise Problem(400, f"the body is not JSON: {e}") from e
-
-
-def api_error(error: HTTPException) -> Response | HTTPException:
-    """Unknown routes and methods under /api/ answer with problem documents too."""
-    if not request.path.startswith("/api/"):
-        return error
-    allowed = getattr(error, "valid_methods", None)
-    headers = {"Allow": ", ".join(allowed)} if allowed else {}
-    return problem(error.code or 500, error.description or "", headers)
 
 
 @api.get("/openapi.json", **ROUTE)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
 
+from . import api, httperrors, views
 from .cache import CacheHits, RenderCache
-from .config import Settings, load_settings
-from .formats.text import rfc3339
+from .config import load_settings
+from .service import Service
 from .store import Store
+from .text import rfc3339
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
@@ -23,22 +24,11 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local.day} {local:%B %Y, %H:%M} {offset[:3]}:{offset[3:]}"
 
 
-@dataclass(frozen=True)
-class Service:
-    """What the views need, kept on the app as app.extensions['feeds']."""
-
-    settings: Settings
-    store: Store
-    cache: RenderCache
-
-
 def create_app(
     config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Flask:
     """Build the app from defaults, then FEEDS_* variables, then `config` overrides.
     Raises ConfigError naming a bad setting."""
-    from . import api, views
-
     settings = load_settings(environ, config)
     app = Flask(__name__)
     store = Store(settings.database)
@@ -51,6 +41,5 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.register_blueprint(views.bp)
     app.register_blueprint(api.api)
-    for code in (404, 405):
-        app.register_error_handler(code, api.api_error)
+    httperrors.register(app)
     return app

@@ -13,17 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import FeedsError
-from .formats.text import paragraphs_text, rfc3339
 from .htmlbody import sanitize, text_blocks
 from .model import Article, ParsedArticle
-from .textformat import (
-    EARLIEST,
-    ID_PATTERN,
-    MAX_ARTICLE_BYTES,
-    UPDATED_SLACK,
-    clean_line,
-    drop_forbidden,
-)
+from .text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339
+from .textformat import EARLIEST, MAX_ARTICLE_BYTES, UPDATED_SLACK
 
 FIELDS = {"title", "published", "updated", "section", "authors", "tags", "text", "html"}
 # RFC 3339 date-time; the offset may be left out (then FEEDS_TIMEZONE's wall clock is meant).

@@ -11,8 +11,9 @@ from typing import TypeVar
 import click
 from flask import Flask
 
-from .app import Service, create_app
+from .app import create_app
 from .errors import ConfigError, FeedsError, StoreUnavailable
+from .service import Service
 from .store import Writer
 
 T = TypeVar("T")

@@ -27,7 +27,8 @@ from .config import Settings
 from .errors import FeedsError, InvalidArticle
 from .model import ParsedArticle
 from .store import Reader, Store, Stored, Writer
-from .textformat import ID_PATTERN, MAX_ARTICLE_BYTES, parse_article
+from .text import ID_PATTERN
+from .textformat import MAX_ARTICLE_BYTES, parse_article
 
 # Clocks differ a little; beyond this a dateline is in the future (feed validators allow ten
 # minutes before they call a date implausible).

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from html import escape
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,11 @@ def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def paragraphs_html(paragraphs: tuple[str, ...]) -> str:
+    """Plain-text paragraphs as HTML `<p>` elements; `<`, `>` and `&` are text, never markup."""
+    return "\n".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
+
+
 @dataclass(frozen=True)
 class Article:
     """A stored article: the parsed fields plus what the store minted and tracks."""
@@ -84,15 +90,17 @@ class Article:
 
     @property
     def html(self) -> str:
-        """The body as HTML (formats.text.article_html), made once per article: the article
-        cache keeps it for every document that shows the article."""
+        """The body as HTML: the sanitised HTML it came with, or its paragraphs as `<p>`
+        elements. Made once per article: the article cache keeps it for every document that
+        shows the article."""
         made: str | None = self.__dict__.get("_html")
         if made is None:
-            from .formats.text import article_html
-
             # Kept beside the fields, as functools.cached_property does, but without the
             # lock it takes on Python 3.11 (one for every article, across threads).
-            made = self.__dict__["_html"] = article_html(self)
+            html = self.body_html
+            made = self.__dict__["_html"] = (
+                html if html is not None else paragraphs_html(self.paragraphs)
+            )
         return made
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from .errors import FeedsError
 from .schema import partner_polls, partners
 from .store import Reader, Writer
-from .textformat import ID_PATTERN, clean_line
+from .text import ID_PATTERN, clean_line
 from .tokens import digest
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")

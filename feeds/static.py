@@ -6,9 +6,9 @@ from pathlib import Path
 
 from flask import Flask
 
-from .app import Service
 from .documents import DocKey, article_path, plan, section_path
 from .formats import FORMATS
+from .service import Service
 
 
 def _feed_paths(svc: Service) -> list[str]:

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
-import re
 import threading
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from .errors import ConfigError, StoreUnavailable
 from .model import Article, Tombstone
 from .schema import article_authors, articles, departures, meta, served
+from .text import slug
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 VERSION_KEY = "data_version"
@@ -345,13 +343,6 @@ _SERVED_UPDATE = (
 _SERVED = sa.select(served.c.etag, served.c.last_modified).where(
     served.c.document == sa.bindparam("document")
 )
-
-
-def slug(name: str) -> str:
-    """A URL-safe name for an author: 'Zoë O'Brien' -> 'zoe-o-brien'."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    made = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    return made or "author-" + hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 class Reader:

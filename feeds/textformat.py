@@ -1,4 +1,4 @@
-"""Reads one article file in the text layout (see CONTENT-FORMAT.md in the README).
+"""Reads one article file in the text layout (the README's "Article files").
 
 `parse_article(data, path, ...)` returns a ParsedArticle or raises InvalidArticle naming the
 file, the line where there is one, and what to do about it.
@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from .errors import InvalidArticle
 from .model import ParsedArticle
+from .text import ID_PATTERN, drop_forbidden
 
 MONTHS = (
     "january",
@@ -34,19 +35,6 @@ EXPECTED = (
     "expected 'D Month YYYY, HH:MM', optionally followed by ' | Updated: D Month YYYY, HH:MM'"
 )
 
-# Dropped: what XML 1.0 §2.2 forbids (C0 controls, U+FFFE, U+FFFF), what it discourages and
-# feed validators reject (DEL and the C1 controls, in UTF-8 text only ever the debris of a
-# wrong decoding), U+FFFD, the mark such a decoding left, and the Unicode noncharacters,
-# which HTML parsers reject. Everything else is kept.
-_NONCHARACTERS = "".join(
-    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
-)
-_XML_FORBIDDEN = re.compile(
-    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffd{_NONCHARACTERS}]"
-)
-# A run of white space (but NBSP) that is not already one plain space: folded to one space.
-_SPACES = re.compile(r"[^\S\u00a0 ][^\S\u00a0]*| [^\S\u00a0]+")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
 # A feed carries at most FEEDS_PAGE_SIZE entries of at most this much text each.
 MAX_ARTICLE_BYTES = 256 * 1024
 # How far an Updated: time may lie after the published time of an article under embargo.
@@ -68,19 +56,9 @@ def decode(data: bytes, path: str) -> str:
         ) from e
 
 
-def drop_forbidden(text: str) -> str:
-    """Drop the characters XML forbids and validators reject (see _XML_FORBIDDEN)."""
-    return _XML_FORBIDDEN.sub("", text)
-
-
-def clean_line(line: str) -> str:
-    """Drop characters XML forbids, fold runs of white space, trim both ends."""
-    return _fold_spaces(drop_forbidden(line))
-
-
-# The same, within lines: for a whole text at once.
+# White space as text.fold_spaces folds it, within lines: for a whole text at once.
 _LINE_SPACES = re.compile(r"[^\S\n\u00a0 ][^\S\n\u00a0]*| [^\S\n\u00a0]+")
-# Bytes that start nothing _XML_FORBIDDEN matches: a file made only of these (most files)
+# Bytes that start nothing text.XML_FORBIDDEN matches: a file made only of these (most files)
 # needs no search at all.
 _PLAIN_BYTES = bytes(
     b
@@ -90,7 +68,7 @@ _PLAIN_BYTES = bytes(
 # Among the other bytes, the lead bytes of longer characters: what is left after deleting
 # these too is a control character, forbidden for certain.
 _LEAD_BYTES = bytes(range(0xC2, 0x100))
-# What _XML_FORBIDDEN matches beyond ASCII, as UTF-8 (which cannot carry surrogates), by
+# What text.XML_FORBIDDEN matches beyond ASCII, as UTF-8 (which cannot carry surrogates), by
 # lead byte: C1 controls; U+FDD0-U+FDEF, U+FFFD, U+FFFE, U+FFFF; the other planes'
 # noncharacters. A pattern that starts with one byte is searched for quickly.
 _FORBIDDEN_AFTER = {
@@ -106,10 +84,6 @@ _FORBIDDEN_AFTER = {
 _ASCII_SPACES = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
 _NOT_ASCII_SPACES = bytes(b for b in range(256) if b not in _ASCII_SPACES)
 _WIDER_SPACES = tuple(chr(c) for c in range(0x80, 0x3001) if chr(c).isspace() and c != 0xA0)
-
-
-def _fold_spaces(line: str) -> str:
-    return _SPACES.sub(" ", line).strip(" \u00a0")
 
 
 def wall_clock_to_utc(match: tuple[str, ...], zone: ZoneInfo) -> datetime:
@@ -230,7 +204,7 @@ def parse_article(
 
 def _has_forbidden(data: bytes, rare: bytes) -> bool:
     """Whether the UTF-8 `data`, whose bytes outside _PLAIN_BYTES are `rare`, has any
-    character _XML_FORBIDDEN matches."""
+    character text.XML_FORBIDDEN matches."""
     if rare.translate(None, _LEAD_BYTES):
         return True
     return any(_FORBIDDEN_AFTER[lead].search(data) for lead in set(rare))

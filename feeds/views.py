@@ -11,14 +11,12 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from types import ModuleType
-from typing import cast
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from werkzeug.http import http_date
 
 from . import opml, partners
-from .app import Service
 from .cache import Builder, Built, accepts_gzip, answer, conditions
 from .conditional import not_modified
 from .config import Settings
@@ -39,8 +37,8 @@ from .documents import (
     section_path,
     validators,
 )
-from .errors import StoreUnavailable
 from .formats import BY_FILENAME, FORMATS
+from .service import Service, service
 from .store import Reader
 
 bp = Blueprint("feeds", __name__)
@@ -53,10 +51,6 @@ _YEAR, _MONTH, _PART = (
     re.compile(r"^(0[1-9]|1[0-2])$"),
     re.compile(r"^[1-9]\d*$"),
 )
-
-
-def service() -> Service:
-    return cast(Service, current_app.extensions["feeds"])
 
 
 def _accepts_gzip() -> bool:
@@ -391,19 +385,4 @@ def healthz() -> Response:
         status=503,
         content_type="text/plain; charset=utf-8",
         headers={"Cache-Control": "no-store", "Retry-After": "10"},
-    )
-
-
-@bp.app_errorhandler(StoreUnavailable)
-def store_unavailable(error: StoreUnavailable) -> Response:
-    current_app.logger.error("%s", error)
-    if request.path.startswith("/api/"):
-        from .api import problem
-
-        return problem(503, "the store does not answer; retry shortly", {"Retry-After": "10"})
-    return Response(
-        "The service is temporarily unavailable; try again shortly.\n",
-        status=503,
-        content_type="text/plain; charset=utf-8",
-        headers={"Retry-After": "10", "Cache-Control": "no-store"},
     )

@@ -19,10 +19,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds import create_app
-from feeds.app import Service
+from feeds.app import create_app
 from feeds.config import Settings, load_settings
 from feeds.importer import ImportReport, import_paths
+from feeds.service import Service
 from feeds.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds import create_app
+from feeds.app import create_app
 from feeds.config import Settings
 from feeds.formats import FORMATS
 from feeds.importer import import_paths
@@ -114,11 +114,12 @@ def test_after_one_article_changes_only_its_entry_is_rendered_and_compressed_aga
     client: FlaskClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from feeds.formats import jsonfeed, text
+    from feeds import model
+    from feeds.formats import jsonfeed
 
     made: list[tuple[str, ...]] = []  # each article body turned into HTML
-    original = text.paragraphs_html
-    monkeypatch.setattr(text, "paragraphs_html", lambda p: made.append(p) or original(p))
+    original = model.paragraphs_html
+    monkeypatch.setattr(model, "paragraphs_html", lambda p: made.append(p) or original(p))
     entries = Counter[str]()  # entries rendered, by format
     for name in ("rss", "atom"):
         serialize = FORMATS[name].serialize

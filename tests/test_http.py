@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.http import http_date
 
-from feeds import create_app
+from feeds.app import create_app
 from feeds.config import Settings
 from feeds.formats import FORMATS
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from feeds import create_app
+from feeds.app import create_app
 from feeds.config import Settings
 from feeds.store import BULK_CACHE_KIB, Scope, Store, Writer
 

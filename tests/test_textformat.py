@@ -12,10 +12,10 @@ import pytest
 
 from feeds.errors import InvalidArticle
 from feeds.model import ParsedArticle
+from feeds.text import XML_FORBIDDEN
 from feeds.textformat import (
     _LINE_SPACES,
     _PLAIN_BYTES,
-    _XML_FORBIDDEN,
     _has_forbidden,
     _needs_folding,
     parse_article,
@@ -270,7 +270,7 @@ def test_the_quick_forbidden_character_test_agrees_with_the_pattern() -> None:
         data = text.encode("utf-8", "surrogatepass")
         rare = data.translate(None, _PLAIN_BYTES)
         found = bool(rare) and _has_forbidden(data, rare)
-        assert found == bool(_XML_FORBIDDEN.search(text)), repr(text)
+        assert found == bool(XML_FORBIDDEN.search(text)), repr(text)
 
 
 def test_dates_before_1990_are_rejected() -> None:

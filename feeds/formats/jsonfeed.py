@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from ..model import Entry, FeedDocument
+from ..text import paragraphs_text, rfc3339
+from .escaping import categories
 from .parts import Entries, keep, key
-from .text import categories, paragraphs_text, rfc3339
 
 NAME = "json"
 FILENAME = "feed.json"

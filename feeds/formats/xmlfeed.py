@@ -8,7 +8,7 @@ extension that formats dates itself.
 feedgen formats lastBuildDate by switching the process-wide locale around strftime;
 RENDER_LOCK keeps two threads from doing that at once.
 
-Plain text that looks like markup (see text.looks_like_markup) is sent as escaped HTML:
+Plain text that looks like markup (see escaping.looks_like_markup) is sent as escaped HTML:
 `type="html"` in Atom, an HTML-escaped title in RSS, whose titles have no declared type.
 """
 
@@ -27,8 +27,9 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..model import FeedDocument, FeedInfo
+from ..text import rfc3339
+from .escaping import categories, looks_like_markup
 from .parts import Entries, keep, key
-from .text import categories, looks_like_markup, rfc3339
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"

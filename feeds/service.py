@@ -1,0 +1,30 @@
+"""What the views need, kept on the app: its settings, its store and its render cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from flask import Flask, current_app
+
+from .cache import RenderCache
+from .config import Settings
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Service:
+    """Kept on the app as app.extensions['feeds']."""
+
+    settings: Settings
+    store: Store
+    cache: RenderCache
+
+    @staticmethod
+    def of(app: Flask) -> Service:
+        return cast(Service, app.extensions["feeds"])
+
+
+def service() -> Service:
+    """The service of the app handling the current request."""
+    return Service.of(current_app)
