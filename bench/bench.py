@@ -53,9 +53,9 @@ from feedgen.feed import FeedGenerator
 from servers import Answer, Processes, Running
 
 from feeds.config import load_settings
+from feeds.ingest.textfile import parse_article
 from feeds.model import ParsedArticle
 from feeds.server import gunicorn_options
-from feeds.textformat import parse_article
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

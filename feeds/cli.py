@@ -11,10 +11,11 @@ from typing import TypeVar
 import click
 from flask import Flask
 
-from .app import create_app
+from feeds.store.database import Writer
+from feeds.web.service import Service
+
 from .errors import ConfigError, FeedsError, StoreUnavailable
-from .service import Service
-from .store import Writer
+from .web import create_app
 
 T = TypeVar("T")
 
@@ -85,7 +86,7 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
     named. Each rejected file is reported on stderr with the reason; all other files are
     stored, in one transaction. Exits 1 when any file was rejected.
     """
-    from .importer import HelperFailed, SyncRefused, collect, import_sources
+    from feeds.ingest.importer import HelperFailed, SyncRefused, collect, import_sources
 
     app = _app()
     svc: Service = app.extensions["feeds"]
@@ -303,7 +304,7 @@ def render(out: Path) -> None:
     articles/ID.html (serve the latter for /articles/ID, e.g. nginx
     `try_files $uri $uri.html =404`).
     """
-    from .static import render_site
+    from .render_site import render_site
 
     app = _app()
     try:

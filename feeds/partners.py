@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from feeds.store.database import Reader, Writer
+from feeds.store.schema import partner_polls, partners
+
 from .errors import FeedsError
-from .schema import partner_polls, partners
-from .store import Reader, Writer
 from .text import ID_PATTERN, clean_line
 from .tokens import digest
 

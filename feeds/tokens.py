@@ -11,9 +11,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from feeds.store.database import Reader, Writer
+from feeds.store.schema import audit, tokens
+
 from .errors import FeedsError
-from .schema import audit, tokens
-from .store import Reader, Writer
 
 SCOPES = ("publish",)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -19,11 +19,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds.app import create_app
 from feeds.config import Settings, load_settings
-from feeds.importer import ImportReport, import_paths
-from feeds.service import Service
-from feeds.store import Store
+from feeds.ingest.importer import ImportReport, import_paths
+from feeds.store.database import Store
+from feeds.web import create_app
+from feeds.web.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "content" / "000_c3ce8669dcb39210.txt"

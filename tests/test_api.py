@@ -309,8 +309,8 @@ def test_odd_json_gets_a_problem_not_a_crash(api: Api, raw: bytes, status: int) 
 def test_article_size_and_list_limits(api: Api) -> None:
     big = {**ARTICLE, "text": "y" * (300 * 1024)}
     # The body limit here is 16 KiB, so exercise the field limits through their rules.
-    from feeds.articlejson import InvalidFields, parse
     from feeds.config import load_settings
+    from feeds.ingest.apijson import InvalidFields, parse
 
     settings = load_settings({})
     with pytest.raises(InvalidFields) as info:

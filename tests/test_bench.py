@@ -13,9 +13,9 @@ from types import ModuleType
 from zoneinfo import ZoneInfo
 
 from feeds.config import Settings
-from feeds.importer import collect, import_paths
-from feeds.store import Store
-from feeds.textformat import parse_article
+from feeds.ingest.importer import collect, import_paths
+from feeds.ingest.textfile import parse_article
+from feeds.store.database import Store
 
 from .conftest import IMPORT_TIME, Content
 

@@ -17,11 +17,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds.app import create_app
 from feeds.config import Settings
 from feeds.formats import FORMATS
-from feeds.importer import import_paths
-from feeds.store import Store
+from feeds.ingest.importer import import_paths
+from feeds.store.database import Store
+from feeds.web import create_app
 
 from .conftest import (
     IMPORT_TIME,
@@ -347,7 +347,7 @@ def test_articles_are_sized_by_the_memory_their_text_takes() -> None:
     import dataclasses
     import sys
 
-    from feeds.cache import _article_size
+    from feeds.web.cache import _article_size
 
     from .test_formats import ARTICLES
 

@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from feeds.compression import Pieces
+from feeds.web.compression import Pieces
 
 
 def feed(items: list[bytes], head: bytes = b"<rss><channel><title>t</title>") -> list[bytes]:

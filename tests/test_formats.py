@@ -182,7 +182,7 @@ def test_no_article_text_can_break_a_feed() -> None:
     """Every code point an article file can hold goes through ingest and all three formats."""
     from zoneinfo import ZoneInfo
 
-    from feeds.textformat import parse_article
+    from feeds.ingest.textfile import parse_article
 
     chars = "".join(chr(c) for c in range(0x0, 0x3000) if not 0xD800 <= c < 0xE000)
     chars += "\ufdd0\ufeff\ufffd\ufffe\uffff\U0001f600\U0010fffd]]>&lt;<![CDATA[</p>"

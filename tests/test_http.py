@@ -12,9 +12,9 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.http import http_date
 
-from feeds.app import create_app
 from feeds.config import Settings
 from feeds.formats import FORMATS
+from feeds.web import create_app
 
 from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text, on_sqlite_only
 

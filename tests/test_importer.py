@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from feeds import importer
 from feeds.config import Settings
-from feeds.schema import articles
-from feeds.store import Scope, Store
+from feeds.ingest import importer
+from feeds.store.database import Scope, Store
+from feeds.store.schema import articles
 
 from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text, new_database
 

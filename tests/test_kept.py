@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from feeds.kept import Kept
+from feeds.lru import Kept
 
 
 def test_the_least_recently_used_go_first_and_the_budget_holds() -> None:

@@ -12,8 +12,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from feeds.migrate import MIGRATIONS, config, upgrade
-from feeds.schema import metadata
+from feeds.store.migrate import MIGRATIONS, config, upgrade
+from feeds.store.schema import metadata
 
 from .conftest import FEEDS_BIN, SEED, new_database
 

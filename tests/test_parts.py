@@ -13,7 +13,7 @@ import pytest
 
 from feeds.formats import FORMATS, jsonfeed
 from feeds.formats.parts import Entries
-from feeds.kept import Kept
+from feeds.lru import Kept
 from feeds.model import Article, Entry, FeedDocument, FeedInfo, Tombstone
 
 from .test_formats import document as formats_document

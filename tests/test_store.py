@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from feeds.app import create_app
 from feeds.config import Settings
-from feeds.store import BULK_CACHE_KIB, Scope, Store, Writer
+from feeds.store.database import BULK_CACHE_KIB, Scope, Store, Writer
+from feeds.web import create_app
 
 from .conftest import IMPORT_TIME, Content, ImportFn, article_text, on_sqlite_only
 
@@ -106,7 +106,7 @@ def test_stored_times_are_read_as_utc_instants_whatever_their_text(
 ) -> None:
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from feeds.schema import UTCDateTime
+    from feeds.store.schema import UTCDateTime
 
     dialect = sqlite.dialect()
     read = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
@@ -260,7 +260,7 @@ def test_ids_do_not_depend_on_settings_that_can_change(
     content: Content, run_import: ImportFn, store: Store
 ) -> None:
     from feeds.config import load_settings
-    from feeds.importer import import_paths
+    from feeds.ingest.importer import import_paths
 
     path = content.write("a.txt", article_text())
     run_import()

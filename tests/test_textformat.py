@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from feeds.errors import InvalidArticle
-from feeds.model import ParsedArticle
-from feeds.text import XML_FORBIDDEN
-from feeds.textformat import (
+from feeds.ingest.textfile import (
     _LINE_SPACES,
     _PLAIN_BYTES,
     _has_forbidden,
     _needs_folding,
     parse_article,
 )
+from feeds.model import ParsedArticle
+from feeds.text import XML_FORBIDDEN
 
 from .conftest import SEED, article_text
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..model import FeedDocument
-from . import xmlfeed
+from feeds.formats import xmlfeed
+from feeds.model import FeedDocument
+
 from .parts import Entries
 
 NAME = "atom"

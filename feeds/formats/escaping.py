@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from html.entities import name2codepoint
 
-from ..model import Article
+from feeds.model import Article
 
 _END_TAG = re.compile(r"</\w+>")
 _ENTITY = re.compile(r"&(#?\w+)")

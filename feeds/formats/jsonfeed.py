@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..model import Entry, FeedDocument
-from ..text import paragraphs_text, rfc3339
+from feeds.model import Entry, FeedDocument
+from feeds.text import paragraphs_text, rfc3339
+
 from .escaping import categories
 from .parts import Entries, keep, key
 

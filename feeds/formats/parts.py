@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..kept import Kept
-from ..model import Entry, FeedDocument
+from feeds.lru import Kept
+from feeds.model import Entry, FeedDocument
 
 # format, summary only, first in its document, URL, article id, revision, modified: an
 # article's (id, revision, modified) changes with everything stored about it.

@@ -26,8 +26,9 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from ..model import FeedDocument, FeedInfo
-from ..text import rfc3339
+from feeds.model import FeedDocument, FeedInfo
+from feeds.text import rfc3339
+
 from .escaping import categories, looks_like_markup
 from .parts import Entries, keep, key
 

@@ -7,9 +7,10 @@ from typing import cast
 
 from flask import Flask, current_app
 
+from feeds.config import Settings
+from feeds.store.database import Store
+
 from .cache import RenderCache
-from .config import Settings
-from .store import Store
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from .errors import StoreUnavailable
+from feeds.errors import StoreUnavailable
 
 PROBLEM = "application/problem+json"
 TITLES = {

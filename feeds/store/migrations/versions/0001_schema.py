@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import feeds.schema
+import feeds.store.schema
 
 revision = "0001"
 down_revision = None
@@ -39,12 +39,12 @@ def upgrade() -> None:
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("published", feeds.schema.UTCDateTime(), nullable=False),
-        sa.Column("updated", feeds.schema.UTCDateTime(), nullable=False),
-        sa.Column("modified", feeds.schema.UTCDateTime(), nullable=False),
-        sa.Column("first_stored", feeds.schema.UTCDateTime(), nullable=False),
+        sa.Column("published", feeds.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("updated", feeds.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("modified", feeds.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("first_stored", feeds.store.schema.UTCDateTime(), nullable=False),
         sa.Column("source_path", sa.Text(), nullable=True),
-        sa.Column("withdrawn", feeds.schema.UTCDateTime(), nullable=True),
+        sa.Column("withdrawn", feeds.store.schema.UTCDateTime(), nullable=True),
         sa.Column("withdrawn_by", sa.String(length=16), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("tag"),
@@ -65,7 +65,7 @@ def upgrade() -> None:
     op.create_table(
         "audit",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("at", feeds.schema.UTCDateTime(), nullable=False),
+        sa.Column("at", feeds.store.schema.UTCDateTime(), nullable=False),
         sa.Column("token", sa.String(length=128), nullable=True),
         sa.Column("method", sa.String(length=8), nullable=False),
         sa.Column("article_id", sa.String(length=255), nullable=False),
@@ -77,9 +77,9 @@ def upgrade() -> None:
         "departures",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("article_id", sa.String(length=255), nullable=False),
-        sa.Column("published", feeds.schema.UTCDateTime(), nullable=False),
+        sa.Column("published", feeds.store.schema.UTCDateTime(), nullable=False),
         sa.Column("section", sa.String(length=255), nullable=True),
-        sa.Column("at", feeds.schema.UTCDateTime(), nullable=False),
+        sa.Column("at", feeds.store.schema.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("seq"),
     )
     with op.batch_alter_table("departures", schema=None) as batch_op:
@@ -95,7 +95,7 @@ def upgrade() -> None:
         "partner_polls",
         sa.Column("partner", sa.String(length=128), nullable=False),
         sa.Column("document", sa.String(length=512), nullable=False),
-        sa.Column("at", feeds.schema.UTCDateTime(), nullable=False),
+        sa.Column("at", feeds.store.schema.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("partner", "document"),
     )
     op.create_table(
@@ -105,15 +105,15 @@ def upgrade() -> None:
         sa.Column("sections", sa.Text(), nullable=False),
         sa.Column("content", sa.String(length=16), nullable=False),
         sa.Column("rights", sa.Text(), server_default="", nullable=False),
-        sa.Column("created", feeds.schema.UTCDateTime(), nullable=False),
-        sa.Column("revoked", feeds.schema.UTCDateTime(), nullable=True),
+        sa.Column("created", feeds.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("revoked", feeds.store.schema.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "served",
         sa.Column("document", sa.String(length=512), nullable=False),
         sa.Column("etag", sa.String(length=64), nullable=False),
-        sa.Column("last_modified", feeds.schema.UTCDateTime(), nullable=False),
+        sa.Column("last_modified", feeds.store.schema.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("document"),
     )
     op.create_table(
@@ -121,8 +121,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("scope", sa.String(length=32), nullable=False),
-        sa.Column("created", feeds.schema.UTCDateTime(), nullable=False),
-        sa.Column("revoked", feeds.schema.UTCDateTime(), nullable=True),
+        sa.Column("created", feeds.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("revoked", feeds.store.schema.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("name"),
         sa.UniqueConstraint("digest"),
     )

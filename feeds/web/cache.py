@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING
 from werkzeug.datastructures import Headers
 from werkzeug.http import http_date, parse_accept_header, parse_date
 
+from feeds.formats.parts import Entries
+from feeds.lru import Kept
+from feeds.model import Article
+from feeds.store.database import Head, Reader, Store
+from feeds.syndication.plan import Validators
+
 from .compression import Pieces
 from .conditional import not_modified
-from .documents import Validators
-from .formats.parts import Entries
-from .kept import Kept
-from .model import Article
-from .store import Head, Reader, Store
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

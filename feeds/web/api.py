@@ -12,13 +12,16 @@ from typing import Any
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import articlejson, openapi, tokens
-from .documents import article_path
-from .httperrors import problem
-from .importer import store_article
-from .model import Article
+from feeds import tokens
+from feeds.ingest import apijson as articlejson
+from feeds.ingest.importer import store_article
+from feeds.model import Article
+from feeds.syndication.plan import article_path
+from feeds.text import ID_PATTERN
+
+from . import openapi
+from .errors import problem
 from .service import Service, service
-from .text import ID_PATTERN
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 ROUTE: dict[str, Any] = {"provide_automatic_options": False}

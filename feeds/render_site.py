@@ -6,9 +6,10 @@ from pathlib import Path
 
 from flask import Flask
 
-from .documents import DocKey, article_path, plan, section_path
+from feeds.syndication.plan import DocKey, article_path, plan, section_path
+from feeds.web.service import Service
+
 from .formats import FORMATS
-from .service import Service
 
 
 def _feed_paths(svc: Service) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
-from .config import Settings
+from feeds import __version__
+from feeds.config import Settings
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 NAMES = {

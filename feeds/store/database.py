@@ -21,10 +21,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import ConfigError, StoreUnavailable
-from .model import Article, Tombstone
+from feeds.errors import ConfigError, StoreUnavailable
+from feeds.model import Article, Tombstone
+from feeds.text import slug
+
 from .schema import article_authors, articles, departures, meta, served
-from .text import slug
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 VERSION_KEY = "data_version"

@@ -6,10 +6,11 @@ import hashlib
 from datetime import datetime
 from xml.etree import ElementTree as ET
 
-from .config import Settings
-from .documents import Validators, feed_path, fingerprint, section_label, section_path
-from .formats import FORMATS
-from .store import EPOCH, Reader, Scope
+from feeds.config import Settings
+from feeds.formats import FORMATS
+from feeds.store.database import EPOCH, Reader, Scope
+
+from .plan import Validators, feed_path, fingerprint, section_label, section_path
 
 MEDIA_TYPE = "text/x-opml; charset=utf-8"
 

@@ -19,7 +19,7 @@ import threading
 import zlib
 from collections.abc import Sequence
 
-from .kept import Kept
+from feeds.lru import Kept
 
 # zlib's default level; each piece is compressed once, so the time matters less than the size.
 LEVEL = 6

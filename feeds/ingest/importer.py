@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .config import Settings
-from .errors import FeedsError, InvalidArticle
-from .model import ParsedArticle
-from .store import Reader, Store, Stored, Writer
-from .text import ID_PATTERN
-from .textformat import MAX_ARTICLE_BYTES, parse_article
+from feeds.config import Settings
+from feeds.errors import FeedsError, InvalidArticle
+from feeds.model import ParsedArticle
+from feeds.store.database import Reader, Store, Stored, Writer
+from feeds.text import ID_PATTERN
+
+from .textfile import MAX_ARTICLE_BYTES, parse_article
 
 # Clocks differ a little; beyond this a dateline is in the future (feed validators allow ten
 # minutes before they call a date implausible).

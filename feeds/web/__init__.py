@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
-from . import api, httperrors, views
+from feeds.config import load_settings
+from feeds.store.database import Store
+from feeds.text import rfc3339
+
+from . import api, errors, public
 from .cache import CacheHits, RenderCache
-from .config import load_settings
 from .service import Service
-from .store import Store
-from .text import rfc3339
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
@@ -39,7 +40,7 @@ def create_app(
     zone = settings.zone
     app.jinja_env.filters["local"] = lambda moment: local_time(moment, zone)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
-    app.register_blueprint(views.bp)
+    app.register_blueprint(public.bp)
     app.register_blueprint(api.api)
-    httperrors.register(app)
+    errors.register(app)
     return app

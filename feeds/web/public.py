@@ -16,11 +16,12 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, render_template, request
 from werkzeug.http import http_date
 
-from . import opml, partners
-from .cache import Builder, Built, accepts_gzip, answer, conditions
-from .conditional import not_modified
-from .config import Settings
-from .documents import (
+from feeds import partners
+from feeds.config import Settings
+from feeds.formats import BY_FILENAME, FORMATS
+from feeds.store.database import Reader
+from feeds.syndication import opml
+from feeds.syndication.plan import (
     DocKey,
     Month,
     Validators,
@@ -37,9 +38,10 @@ from .documents import (
     section_path,
     validators,
 )
-from .formats import BY_FILENAME, FORMATS
+
+from .cache import Builder, Built, accepts_gzip, answer, conditions
+from .conditional import not_modified
 from .service import Service, service
-from .store import Reader
 
 bp = Blueprint("feeds", __name__)
 # Only GET and HEAD are served; everything else, OPTIONS included, is 405 with an Allow header.

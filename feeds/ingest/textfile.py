@@ -10,9 +10,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .errors import InvalidArticle
-from .model import ParsedArticle
-from .text import ID_PATTERN, drop_forbidden
+from feeds.errors import InvalidArticle
+from feeds.model import ParsedArticle
+from feeds.text import ID_PATTERN, drop_forbidden
 
 MONTHS = (
     "january",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import feeds.schema
+import feeds.store.schema
 
 ${imports if imports else ""}
 revision = ${repr(up_revision)}

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .errors import FeedsError
-from .htmlbody import sanitize, text_blocks
-from .model import Article, ParsedArticle
-from .text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339
-from .textformat import EARLIEST, MAX_ARTICLE_BYTES, UPDATED_SLACK
+from feeds.errors import FeedsError
+from feeds.model import Article, ParsedArticle
+from feeds.text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339
+
+from .sanitize import sanitize, text_blocks
+from .textfile import EARLIEST, MAX_ARTICLE_BYTES, UPDATED_SLACK
 
 FIELDS = {"title", "published", "updated", "section", "authors", "tags", "text", "html"}
 # RFC 3339 date-time; the offset may be left out (then FEEDS_TIMEZONE's wall clock is meant).

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from . import __version__
-from .config import Settings
-from .errors import StoreUnavailable
-from .formats import FORMATS
-from .model import Article, Entry, FeedDocument, FeedInfo, Tombstone
-from .partners import Partner
-from .store import EPOCH, Head, Reader, Scope
+from feeds import __version__
+from feeds.config import Settings
+from feeds.errors import StoreUnavailable
+from feeds.formats import FORMATS
+from feeds.model import Article, Entry, FeedDocument, FeedInfo, Tombstone
+from feeds.partners import Partner
+from feeds.store.database import EPOCH, Head, Reader, Scope
 
 CLOSED_MAX_AGE = 86_400  # archives of closed months change only when one of their articles does
 
