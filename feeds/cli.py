@@ -1,56 +1,75 @@
-"""The `feeds` command: import articles, serve the feeds, render them as static files."""
+"""The `feeds` command: import articles, manage tokens and partners, serve the feeds, render
+them as static files.
+
+Only `serve` and `render` build the web app; the other commands open the store alone. Every
+error the service raises on purpose becomes a message and exit status 1 in one place
+(`Group.invoke`).
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import click
-from flask import Flask
 
-from feeds.store.database import Writer
-from feeds.web.service import Service
+from . import credentials
+from .config import Settings, load_settings
+from .errors import (
+    ConfigError,
+    FeedsError,
+    ImportStopped,
+    PartnerError,
+    StoreError,
+    TokenError,
+)
+from .model import Partner
+from .store import Store
 
-from .errors import ConfigError, FeedsError, StoreUnavailable
-from .web import create_app
 
-T = TypeVar("T")
+class Group(click.Group):
+    """The command group; turns the service's errors into messages, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FeedsError as e:
+            raise click.ClickException(_message(e, ctx.invoked_subcommand)) from e
 
 
-def _app() -> Flask:
-    """The app from FEEDS_* settings, its store's schema in place; exits 2 on a bad setting."""
+def _message(error: FeedsError, command: str | None) -> str:
+    if isinstance(error, ConfigError):
+        return f"bad setting {error}"
+    if command == "import" and isinstance(error, ImportStopped | StoreError):
+        return f"{error}; nothing was imported"
+    return str(error)
+
+
+@contextmanager
+def _opened(migrate: bool = True) -> Iterator[tuple[Settings, Store]]:
+    """The settings from FEEDS_* variables and their store, its schema brought up to date
+    first unless told otherwise; the store is closed afterwards."""
+    settings = load_settings()
+    store = Store(settings.database)
     try:
-        app = create_app()
-    except ConfigError as e:
-        raise click.ClickException(f"bad setting {e}") from e
-    svc: Service = app.extensions["feeds"]
-    try:
-        svc.store.create_schema(datetime.now(UTC), svc.settings.tag_authority)
-    except StoreUnavailable as e:
-        raise click.ClickException(str(e)) from e
-    return app
+        if migrate and store.needs_migration():
+            store.migrate(datetime.now(UTC), settings.tag_authority)
+        yield settings, store
+    finally:
+        store.close()
 
 
-def _service() -> Service:
-    svc: Service = _app().extensions["feeds"]
-    return svc
+def _migrated() -> None:
+    """Bring the store's schema up to date, for a command that opens the store its own way."""
+    with _opened():
+        pass
 
 
-def _write(action: Callable[[Writer, datetime], T]) -> T:
-    """Run `action(writer, now)` in one write transaction; a refusal (a FeedsError such as
-    an unknown partner or a taken token name) ends the command with its message."""
-    svc = _service()
-    try:
-        with svc.store.write() as writer:
-            return action(writer, svc.settings.now())
-    except FeedsError as e:
-        raise click.ClickException(str(e)) from e
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="feeds")
 def main() -> None:
     """Syndication service: newsroom article files in; RSS 2.0, Atom 1.0 and JSON Feed 1.1 out.
@@ -63,7 +82,8 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Bring the store's schema up to date (Alembic migrations); safe to run at any time."""
-    _app()  # every command migrates first; this one does nothing else
+    with _opened(migrate=False) as (settings, store):
+        store.migrate(datetime.now(UTC), settings.tag_authority)
     click.echo("the store is up to date")
 
 
@@ -86,20 +106,19 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
     named. Each rejected file is reported on stderr with the reason; all other files are
     stored, in one transaction. Exits 1 when any file was rejected.
     """
-    from feeds.ingest.importer import HelperFailed, SyncRefused, collect, import_sources
+    from .ingest.files import collect
+    from .ingest.importer import import_sources
 
-    app = _app()
-    svc: Service = app.extensions["feeds"]
-    roots = list(paths) or [Path(svc.settings.content)]
-    sources, missing = collect(roots, Path(svc.settings.content))
-    show = sys.stderr.isatty() and len(sources) > 200
-    with click.progressbar(
-        length=len(sources), label="Reading", file=sys.stderr, hidden=not show
-    ) as bar:
-        try:
+    with _opened() as (settings, store):
+        roots = list(paths) or [Path(settings.content)]
+        sources, missing = collect(roots, Path(settings.content))
+        show = sys.stderr.isatty() and len(sources) > 200
+        with click.progressbar(
+            length=len(sources), label="Reading", file=sys.stderr, hidden=not show
+        ) as bar:
             report = import_sources(
-                svc.store,
-                svc.settings,
+                store,
+                settings,
                 sources,
                 missing,
                 dry_run=dry_run,
@@ -107,8 +126,6 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
                 force=force,
                 progress=lambda: bar.update(1),
             )
-        except (StoreUnavailable, SyncRefused, HelperFailed) as e:
-            raise click.ClickException(f"{e}; nothing was imported") from e
     for error in report.rejected:
         click.echo(f"rejected: {error}", err=True)
     for article_id in report.withdrawn:
@@ -128,22 +145,17 @@ def delete(ids: tuple[str, ...]) -> None:
     it for FEEDS_TOMBSTONE_DAYS, and its page answers 410 Gone. Its id is never reused:
     importing its file again restores it. Exits 1 when an id is unknown.
     """
-    app = _app()
-    svc: Service = app.extensions["feeds"]
-    now = svc.settings.now()
     unknown = []
-    try:
-        with svc.store.write() as writer:
-            for article_id in ids:
-                old = writer.withdraw(article_id, now, "delete")
-                if old is None:
-                    unknown.append(article_id)
-                elif old.withdrawn is not None:
-                    click.echo(f"{article_id}: already withdrawn")
-                else:
-                    click.echo(f"withdrawn: {article_id}")
-    except StoreUnavailable as e:
-        raise click.ClickException(str(e)) from e
+    with _opened() as (settings, store), store.write() as writer:
+        now = settings.now()
+        for article_id in ids:
+            old = writer.withdraw(article_id, now, "delete")
+            if old is None:
+                unknown.append(article_id)
+            elif old.withdrawn is not None:
+                click.echo(f"{article_id}: already withdrawn")
+            else:
+                click.echo(f"withdrawn: {article_id}")
     for article_id in unknown:
         click.echo(
             f"{article_id}: no such article (ids are file names without extension)", err=True
@@ -162,37 +174,38 @@ def token() -> None:
 @click.option(
     "--scope",
     required=True,
-    type=click.Choice(["publish"]),
+    type=click.Choice(list(credentials.SCOPES)),
     help="What the token may do: publish = write articles through /api/v1/.",
 )
 def token_create(name: str, scope: str) -> None:
     """Create a token and print it, once: it cannot be shown again."""
-    from . import tokens
-
-    click.echo(_write(lambda writer, now: tokens.create(writer, name, scope, now)))
+    credentials.check_token(name, scope)
+    secret = credentials.new_secret()
+    with _opened() as (settings, store), store.write() as writer:
+        if not writer.put_token(name, scope, credentials.digest(secret), settings.now()):
+            raise TokenError(f"an active token named {name!r} exists; revoke it first")
+    click.echo(secret)
 
 
 @token.command("list")
 def token_list() -> None:
     """List tokens: name, scope, created, revoked (never the tokens themselves)."""
-    from . import tokens
-
-    svc = _service()
-    with svc.store.read() as reader:
-        for entry in tokens.listing(reader):
-            state = f"revoked {entry.revoked:%Y-%m-%dT%H:%M:%SZ}" if entry.revoked else "active"
-            click.echo(
-                f"{entry.name}\t{entry.scope}\tcreated {entry.created:%Y-%m-%dT%H:%M:%SZ}\t{state}"
-            )
+    with _opened() as (_, store), store.read() as reader:
+        listed = reader.tokens()
+    for entry in listed:
+        state = f"revoked {entry.revoked:%Y-%m-%dT%H:%M:%SZ}" if entry.revoked else "active"
+        click.echo(
+            f"{entry.name}\t{entry.scope}\tcreated {entry.created:%Y-%m-%dT%H:%M:%SZ}\t{state}"
+        )
 
 
 @token.command("revoke")
 @click.argument("name")
 def token_revoke(name: str) -> None:
     """Revoke the token called NAME; requests with it are refused from now on."""
-    from . import tokens
-
-    _write(lambda writer, now: tokens.revoke(writer, name, now))
+    with _opened() as (settings, store), store.write() as writer:
+        if not writer.revoke_token(name, settings.now()):
+            raise TokenError(f"no active token named {name!r} (see `feeds token list`)")
     click.echo(f"revoked: {name}")
 
 
@@ -207,7 +220,7 @@ def partner() -> None:
 @click.option(
     "--content",
     required=True,
-    type=click.Choice(["full", "summary"]),
+    type=click.Choice(list(credentials.CONTENT)),
     help="Full text, or only summaries.",
 )
 @click.option("--rights", default="", help="Rights statement shown in every format.")
@@ -217,31 +230,35 @@ def partner_add(name: str, sections: str, content: str, rights: str) -> None:
     The partner's feeds are /partners/NAME/rss.xml, atom.xml and feed.json, read with
     ?token=TOKEN, Authorization: Bearer TOKEN, or HTTP Basic with TOKEN as the password.
     """
-    from . import partners
-
     bought = [s.strip() for s in sections.split(",") if s.strip()]
-    click.echo(_write(lambda writer, now: partners.add(writer, name, bought, content, rights, now)))
+    rights = credentials.check_partner(name, bought, content, rights)
+    secret = credentials.new_secret()
+    with _opened() as (settings, store), store.write() as writer:
+        terms = Partner(
+            name, tuple(bought), content, rights, settings.now(), None, credentials.digest(secret)
+        )
+        if not writer.add_partner(terms):
+            raise PartnerError(f"a partner named {name!r} exists (see `feeds partner list`)")
+    click.echo(secret)
 
 
 @partner.command("list")
 def partner_list() -> None:
     """List partners: name, sections, content, state (never tokens)."""
-    from . import partners
-
-    svc = _service()
-    with svc.store.read() as reader:
-        for entry in partners.listing(reader):
-            state = "revoked" if entry.revoked else "active"
-            click.echo(f"{entry.name}\t{','.join(entry.sections)}\t{entry.content}\t{state}")
+    with _opened() as (_, store), store.read() as reader:
+        listed = reader.partners()
+    for entry in listed:
+        state = "revoked" if entry.revoked else "active"
+        click.echo(f"{entry.name}\t{','.join(entry.sections)}\t{entry.content}\t{state}")
 
 
 @partner.command("revoke")
 @click.argument("name")
 def partner_revoke(name: str) -> None:
     """Revoke partner NAME: its feeds answer 401 from now on."""
-    from . import partners
-
-    _write(lambda writer, now: partners.revoke(writer, name, now))
+    with _opened() as (settings, store), store.write() as writer:
+        if not writer.revoke_partner(name, settings.now()):
+            raise PartnerError(f"no active partner named {name!r}")
     click.echo(f"revoked: {name}")
 
 
@@ -249,24 +266,24 @@ def partner_revoke(name: str) -> None:
 @click.argument("name")
 def partner_rotate(name: str) -> None:
     """Give partner NAME a new feed token and print it; the old one stops working."""
-    from . import partners
-
-    click.echo(_write(lambda writer, now: partners.rotate(writer, name)))
+    secret = credentials.new_secret()
+    with _opened() as (_, store), store.write() as writer:
+        if not writer.set_partner_digest(name, credentials.digest(secret)):
+            raise PartnerError(f"no active partner named {name!r}")
+    click.echo(secret)
 
 
 @main.command("audit")
 @click.option("--limit", default=100, show_default=True, help="How many entries, newest first.")
 def audit_command(limit: int) -> None:
     """Print the log of writes through the API: when, token, method, article, status."""
-    from . import tokens
-
-    svc = _service()
-    with svc.store.read() as reader:
-        for at, name, method, article_id, status, detail in tokens.audit_log(reader, limit):
-            click.echo(
-                f"{at:%Y-%m-%dT%H:%M:%SZ}\t{name or '-'}\t{method}\t{article_id}"
-                f"\t{status}\t{detail}".rstrip()
-            )
+    with _opened() as (_, store), store.read() as reader:
+        entries = reader.audit_log(limit)
+    for entry in entries:
+        click.echo(
+            f"{entry.at:%Y-%m-%dT%H:%M:%SZ}\t{entry.token or '-'}\t{entry.method}"
+            f"\t{entry.article_id}\t{entry.status}\t{entry.detail}".rstrip()
+        )
 
 
 @main.command()
@@ -282,9 +299,12 @@ def serve(bind: str | None) -> None:
     Workers and threads come from FEEDS_WORKERS and FEEDS_THREADS.
     """
     from .server import Server, gunicorn_options
+    from .web import create_app
+    from .web.service import Service
 
-    app = _app()
-    svc: Service = app.extensions["feeds"]
+    _migrated()  # before any worker starts
+    app = create_app()
+    svc = Service.of(app)
     svc.store.dispose()  # no connection may cross the fork into the workers
     Server(app, gunicorn_options(svc.settings, bind or svc.settings.bind)).run()
 
@@ -298,17 +318,21 @@ def serve(bind: str | None) -> None:
     help="Folder to write into (created if missing).",
 )
 def render(out: Path) -> None:
-    """Write the three feeds and the HTML pages as static files into OUT.
+    """Write every feed and page as static files into OUT.
 
-    Layout: feeds/rss.xml, feeds/atom.xml, feeds/feed.json, index.html and
-    articles/ID.html (serve the latter for /articles/ID, e.g. nginx
+    Layout: feeds/ (the site's and each section's feeds in the three formats, with all
+    their archives), feeds.opml, index.html, sections/NAME.html and articles/ID.html (serve
+    the last two for /sections/NAME and /articles/ID, e.g. nginx
     `try_files $uri $uri.html =404`).
     """
     from .render_site import render_site
+    from .web import create_app
+    from .web.service import Service
 
-    app = _app()
+    _migrated()
+    app = create_app()
     try:
         written = render_site(app, out)
-    except StoreUnavailable as e:
-        raise click.ClickException(str(e)) from e
+    finally:
+        Service.of(app).store.close()
     click.echo(f"wrote {written} files to {out}")

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,33 +25,45 @@ _DNS_NAME = rf"{_LABEL}(?:\.{_LABEL})*"
 _TAG_AUTHORITY = re.compile(rf"^(?:{_DNS_NAME}|[^@\s,:]+@{_DNS_NAME})$")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
 _BIND = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$|^unix:/.+$")
+_DATABASE = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+def _setting(default: Any, *, shapes: bool, low: int | None = None, high: int | None = None) -> Any:
+    """A field of Settings. `shapes`: whether its value shapes documents (their bytes or
+    validators); a setting that does not (the database, the server processes) can differ
+    between servers that must give the same ETags. `low`, `high`: the range of a number."""
+    metadata: dict[str, object] = {"shapes": shapes}
+    if low is not None:
+        metadata["range"] = (low, high)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the service, validated."""
 
-    database: str = "sqlite:///var/feeds.db"
-    base_url: str = "http://127.0.0.1:8000"
-    timezone: str = "Europe/London"
-    title: str = "Newsroom"
-    description: str = "The latest articles from the newsroom."
-    language: str = "en-GB"
-    author: str = "Newsroom"
-    page_size: int = 50
-    archive_size: int = 100
-    max_age: int = 300
-    tombstone_days: int = 30
-    max_body: int = 2 * 1024 * 1024
-    partner_min_interval: int = 60
-    tag_authority: str = ""
-    content: str = "content"
-    bind: str = "127.0.0.1:8000"
-    workers: int = 2
-    threads: int = 4
-    cache_bytes: int = 32 * 1024 * 1024  # rendered documents kept by each worker
-    clock: str = ""  # a file holding the current instant, for previews and tests
+    database: str = _setting("sqlite:///var/feeds.db", shapes=False)
+    base_url: str = _setting("http://127.0.0.1:8000", shapes=True)
+    timezone: str = _setting("Europe/London", shapes=True)
+    title: str = _setting("Newsroom", shapes=True)
+    description: str = _setting("The latest articles from the newsroom.", shapes=True)
+    language: str = _setting("en-GB", shapes=True)
+    author: str = _setting("Newsroom", shapes=True)
+    page_size: int = _setting(50, shapes=True, low=1, high=1000)
+    archive_size: int = _setting(100, shapes=True, low=1, high=10_000)
+    max_age: int = _setting(300, shapes=True, low=0, high=31_536_000)
+    tombstone_days: int = _setting(30, shapes=True, low=0, high=3650)
+    max_body: int = _setting(2 * 1024 * 1024, shapes=False, low=1024, high=1024**3)
+    partner_min_interval: int = _setting(60, shapes=True, low=0, high=86_400)
+    tag_authority: str = _setting("", shapes=True)
+    content: str = _setting("content", shapes=True)
+    bind: str = _setting("127.0.0.1:8000", shapes=False)
+    workers: int = _setting(2, shapes=False, low=1, high=64)
+    threads: int = _setting(4, shapes=False, low=1, high=256)
+    # Rendered documents kept by each worker.
+    cache_bytes: int = _setting(32 * 1024 * 1024, shapes=False, low=0, high=1 << 40)
+    clock: str = _setting("", shapes=False)  # a file holding the current instant
 
     def now(self) -> datetime:
         """The current instant (whole seconds, UTC): FEEDS_CLOCK's if set, else the system's."""
@@ -66,18 +78,20 @@ class Settings:
         """The absolute public URL of an app path such as '/feeds/rss.xml'."""
         return self.base_url + path
 
+    def shaping(self) -> Settings:
+        """These settings with every one that does not shape documents blanked (empty, or
+        zero): what document validators take into account."""
+        blank = {
+            f.name: type(getattr(self, f.name))()
+            for f in dataclasses.fields(self)
+            if not f.metadata["shapes"]
+        }
+        return dataclasses.replace(self, **blank)
+
 
 # Whole-number settings and their ranges.
 _INT_FIELDS = {
-    "page_size": (1, 1000),
-    "archive_size": (1, 10_000),
-    "tombstone_days": (0, 3650),
-    "max_body": (1024, 1024**3),
-    "partner_min_interval": (0, 86_400),
-    "max_age": (0, 31_536_000),
-    "workers": (1, 64),
-    "threads": (1, 256),
-    "cache_bytes": (0, 1 << 40),
+    f.name: f.metadata["range"] for f in dataclasses.fields(Settings) if "range" in f.metadata
 }
 
 
@@ -124,8 +138,12 @@ def _check(settings: Settings) -> Settings:
         value = getattr(settings, name)
         if not low <= value <= high:
             raise ConfigError(_env_name(name), f"{value} is out of range ({low}..{high})")
-    if not settings.database.strip():
-        raise ConfigError("FEEDS_DATABASE", "must be a SQLAlchemy URL, e.g. sqlite:///var/feeds.db")
+    if not _DATABASE.match(settings.database):
+        raise ConfigError(
+            "FEEDS_DATABASE",
+            f"{settings.database!r} is not a SQLite or PostgreSQL URL (e.g. "
+            "sqlite:///var/feeds.db or postgresql+psycopg://USER:PASSWORD@HOST/DB)",
+        )
     if settings.clock:
         read_clock(settings.clock)
     return dataclasses.replace(settings, base_url=base, tag_authority=authority.lower())
@@ -156,17 +174,17 @@ def load_settings(
         if name.startswith("FEEDS_") and name not in known:
             raise ConfigError(name, "unknown setting (see the README for the FEEDS_* list)")
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(Settings):
-        raw = env.get(_env_name(field.name))
+    for item in dataclasses.fields(Settings):
+        raw = env.get(_env_name(item.name))
         if raw is None:
             continue
-        if field.name in _INT_FIELDS:
+        if item.name in _INT_FIELDS:
             try:
-                values[field.name] = int(raw.strip())
+                values[item.name] = int(raw.strip())
             except ValueError as e:
-                raise ConfigError(_env_name(field.name), f"{raw!r} is not a whole number") from e
+                raise ConfigError(_env_name(item.name), f"{raw!r} is not a whole number") from e
         else:
-            values[field.name] = raw.strip()
+            values[item.name] = raw.strip()
     values.update(overrides or {})
     unknown = set(values) - {f.name for f in dataclasses.fields(Settings)}
     if unknown:

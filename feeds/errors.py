@@ -1,9 +1,30 @@
-"""The one exception tree of the service.
+"""Every error the service raises on purpose, in one tree.
 
 FeedsError
-├── ConfigError          a FEEDS_* setting is missing or malformed
-├── InvalidArticle       an article file breaks the text layout (path, line, reason)
-└── StoreUnavailable     the database does not answer
+├── ConfigError            a FEEDS_* setting is missing or malformed (names the variable)
+├── InvalidArticle         an article file breaks the text layout (path, line, the fix)
+├── InvalidFields          an API body has missing, malformed or unknown fields (each named)
+├── StoreError
+│   ├── StoreUnavailable   the database does not answer
+│   └── NoSchema           the database has no schema yet: run `feeds migrate`
+├── ImportStopped          nothing was imported
+│   ├── SyncRefused        `--sync` would withdraw more than half of the store
+│   └── HelperFailed       a helper process reading the files stopped
+├── AccountError
+│   ├── TokenError         a token cannot be created or revoked as asked
+│   └── PartnerError       a partner cannot be added, rotated or revoked as asked
+└── Refused                a request turned down; web/errors.py gives each its status
+    ├── BadRequest           the body is not JSON
+    ├── Unauthorized         no valid credentials (carries the challenge to send)
+    ├── NotFound
+    ├── Gone                 withdrawn
+    ├── PreconditionFailed   If-Match names another version
+    ├── TooLarge             the body is larger than FEEDS_MAX_BODY
+    ├── UnsupportedMediaType
+    └── TooManyRequests      full answers asked for too often (carries the wait)
+
+The web package turns these into HTTP answers in one table (web/errors.py); the command
+line turns them into messages and exit codes in one place (cli.py).
 """
 
 from __future__ import annotations
@@ -37,5 +58,94 @@ class InvalidArticle(FeedsError):
         return InvalidArticle, (self.path, self.reason, self.line)
 
 
-class StoreUnavailable(FeedsError):
+class InvalidFields(FeedsError):
+    """The body names fields that are missing, malformed or not allowed."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['detail']}" for e in errors))
+        self.errors = errors
+
+
+class StoreError(FeedsError):
+    """The store cannot do what was asked of it."""
+
+
+class StoreUnavailable(StoreError):
     """The database could not be reached or answered with an error."""
+
+
+class NoSchema(StoreError):
+    """The database has no schema (or not all of it)."""
+
+
+class ImportStopped(FeedsError):
+    """An import stopped before storing anything."""
+
+
+class SyncRefused(ImportStopped):
+    """`--sync` would withdraw more than half of the store."""
+
+
+class HelperFailed(ImportStopped):
+    """A helper process reading the files of a large import stopped (it was killed, or ran
+    out of memory)."""
+
+
+class AccountError(FeedsError):
+    """A token or partner cannot be changed as asked."""
+
+
+class TokenError(AccountError):
+    """A token cannot be created or revoked as asked."""
+
+
+class PartnerError(AccountError):
+    """A partner cannot be added, rotated or revoked as asked."""
+
+
+class Refused(FeedsError):
+    """A request the service turns down; the message says why and what to do."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(Refused):
+    """The request body cannot be read."""
+
+
+class Unauthorized(Refused):
+    """No valid credentials; `challenge` is the WWW-Authenticate value to send."""
+
+    def __init__(self, detail: str, challenge: str) -> None:
+        super().__init__(detail)
+        self.challenge = challenge
+
+
+class NotFound(Refused):
+    """No such thing."""
+
+
+class Gone(Refused):
+    """It was there and has been withdrawn."""
+
+
+class PreconditionFailed(Refused):
+    """If-Match names a version that is not the current one."""
+
+
+class TooLarge(Refused):
+    """The request body is larger than allowed."""
+
+
+class UnsupportedMediaType(Refused):
+    """The request body is not of a type the service reads."""
+
+
+class TooManyRequests(Refused):
+    """Asked again too soon; `retry_after` is the wait in seconds."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -1,5 +1,4 @@
-"""Values kept by key within a budget of bytes, least recently used first out; one worker
-process's, shared by its threads."""
+"""An LRU cache bounded by bytes: one worker process's, shared by its threads."""
 
 from __future__ import annotations
 
@@ -12,13 +11,16 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class Kept(Generic[K, V]):
-    """At most `max_bytes` of values, each put with the size it costs; a value larger than a
-    quarter of the budget is not kept (it would push out too much)."""
+class ByteLRU(Generic[K, V]):
+    """At most `max_bytes` of values, each put with the size it costs, least recently used
+    evicted first; a value larger than a quarter of the budget is not kept (it would push out
+    too much)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.total = 0
+        self.hits = 0  # lookups that found a value (counted under the lock)
+        self.misses = 0
         self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -32,7 +34,9 @@ class Kept(Generic[K, V]):
         with self._lock:
             item = self._items.get(key)
             if item is None:
+                self.misses += 1
                 return None
+            self.hits += 1
             self._items.move_to_end(key)
             return item[0]
 

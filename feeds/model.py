@@ -1,4 +1,4 @@
-"""The frozen records that flow between the steps; every datetime is timezone-aware UTC."""
+"""The frozen records that flow between the rooms; every datetime is timezone-aware UTC."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from html import escape
+
+from .text import paragraphs_html
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,6 @@ def _fold(text: str) -> str:
 
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def paragraphs_html(paragraphs: tuple[str, ...]) -> str:
-    """Plain-text paragraphs as HTML `<p>` elements; `<`, `>` and `&` are text, never markup."""
-    return "\n".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
 
 
 @dataclass(frozen=True)
@@ -153,3 +149,76 @@ class FeedDocument:
     entries: tuple[Entry, ...]
     tombstones: tuple[Tombstone, ...] = ()
     summary_only: bool = False  # entries carry their summary, not the full text
+
+
+@dataclass(frozen=True)
+class Head:
+    """The few columns of a stored article that decide a document's validators, read
+    without its text."""
+
+    id: str
+    revision: int
+    published: datetime
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the update rules compare an incoming article against."""
+
+    content_hash: str
+    section: str | None
+    published: datetime
+    updated: datetime
+    revision: int
+    withdrawn: datetime | None
+    withdrawn_by: str | None  # "delete" (its file may still be there) or "sync" (it was gone)
+
+
+@dataclass(frozen=True)
+class Validators:
+    """A strong entity tag (without quotes) and the Last-Modified instant of a document."""
+
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token, as listed: never its secret, which only the one who made it saw."""
+
+    name: str
+    scope: str
+    created: datetime
+    revoked: datetime | None
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A syndication partner: the sections it bought, full text or summaries, its rights
+    statement, and the digest of its feed token."""
+
+    name: str
+    sections: tuple[str, ...]
+    content: str  # "full" or "summary"
+    rights: str
+    created: datetime
+    revoked: datetime | None
+    digest: str = field(default="", repr=False, compare=False)
+
+    @property
+    def shaping(self) -> str:
+        """What of the partner's terms shapes its feeds' bytes."""
+        return repr((self.sections, self.content, self.rights))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One write through the API, or a refused attempt at one."""
+
+    at: datetime
+    token: str | None
+    method: str
+    article_id: str
+    status: int
+    detail: str

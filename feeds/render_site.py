@@ -1,4 +1,4 @@
-"""Render the whole site as static files, through the same views the server uses."""
+"""`feeds render`: the whole site as static files, through the same views the server uses."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from pathlib import Path
 
 from flask import Flask
 
-from feeds.syndication.plan import DocKey, article_path, plan, section_path
+from feeds.errors import FeedsError
+from feeds.formats import FORMATS
+from feeds.syndication.plan import plan
+from feeds.syndication.urls import DocKey, article_path, section_path
 from feeds.web.service import Service
-
-from .formats import FORMATS
 
 
 def _feed_paths(svc: Service) -> list[str]:
@@ -20,17 +21,16 @@ def _feed_paths(svc: Service) -> list[str]:
         for section in [None, *reader.sections(now)]:
             key: DocKey | None = DocKey(section)
             while key is not None:
-                found = plan(reader, svc.settings, key, now)
-                if found is None:
+                planned = plan(reader, svc.settings, key, now)
+                if planned is None:
                     break
                 paths += [key.path(name) for name in FORMATS]
-                key = found.prev
+                key = planned.prev
     return paths
 
 
-def _paths(app: Flask) -> list[tuple[str, str]]:
+def _paths(svc: Service) -> list[tuple[str, str]]:
     """(URL path, file path relative to the output folder) of every document."""
-    svc: Service = app.extensions["feeds"]
     paths = [(p, p.lstrip("/")) for p in _feed_paths(svc)]
     paths += [("/", "index.html"), ("/feeds.opml", "feeds.opml")]
     with svc.store.read() as reader:
@@ -43,15 +43,16 @@ def _paths(app: Flask) -> list[tuple[str, str]]:
 
 def render_site(app: Flask, out: Path) -> int:
     """Write every document into `out`; returns how many files were written. Articles that
-    are withdrawn or under embargo are left out."""
+    are withdrawn or under embargo are left out. Raises FeedsError when a document cannot be
+    made."""
     client = app.test_client()
     count = 0
-    for url_path, file_path in _paths(app):
+    for url_path, file_path in _paths(Service.of(app)):
         response = client.get(url_path)
         if url_path.startswith("/articles/") and response.status_code in (404, 410):
             continue
         if response.status_code != 200:
-            raise RuntimeError(f"{url_path} answered {response.status_code}")
+            raise FeedsError(f"{url_path} answered {response.status_code}: {response.text}")
         target = out / file_path
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")

@@ -1,5 +1,5 @@
 """Text rules every input and output shares: ids, forbidden characters, white space, author
-slugs and RFC 3339 instants."""
+slugs, RFC 3339 instants, and paragraphs as HTML or plain text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime
+from html import escape
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
 
@@ -51,6 +52,11 @@ def rfc3339(moment: datetime) -> str:
     only when there are any)."""
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def paragraphs_html(paragraphs: tuple[str, ...]) -> str:
+    """Plain-text paragraphs as HTML `<p>` elements; `<`, `>` and `&` are text, never markup."""
+    return "\n".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
 
 
 def paragraphs_text(paragraphs: tuple[str, ...]) -> str:

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 
 from feeds.config import Settings, load_settings
 from feeds.ingest.importer import ImportReport, import_paths
-from feeds.store.database import Store
+from feeds.store import Store
 from feeds.web import create_app
 from feeds.web.service import Service
 
@@ -131,7 +131,7 @@ def settings(database_url: str, content: Content) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
     s = Store(settings.database)
-    s.create_schema(IMPORT_TIME, settings.tag_authority)
+    s.migrate(IMPORT_TIME, settings.tag_authority)
     yield s
     s.close()
 

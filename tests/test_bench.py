@@ -13,9 +13,10 @@ from types import ModuleType
 from zoneinfo import ZoneInfo
 
 from feeds.config import Settings
-from feeds.ingest.importer import collect, import_paths
+from feeds.ingest.files import collect
+from feeds.ingest.importer import import_paths
 from feeds.ingest.textfile import parse_article
-from feeds.store.database import Store
+from feeds.store import Store
 
 from .conftest import IMPORT_TIME, Content
 

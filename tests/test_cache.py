@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from feeds.config import Settings
 from feeds.formats import FORMATS
 from feeds.ingest.importer import import_paths
-from feeds.store.database import Store
+from feeds.store import Store
 from feeds.web import create_app
 
 from .conftest import (
@@ -142,9 +142,9 @@ def test_after_one_article_changes_only_its_entry_is_rendered_and_compressed_aga
         ("atom", "/feeds/atom.xml"),
         ("json", "/feeds/feed.json"),
     ):
-        start = pieces.compressed
+        start = pieces.kept.misses
         client.get(path, headers=GZIP)
-        before = pieces.compressed
+        before = pieces.kept.misses
         assert before - start == 21, path  # the 20 entries and the tail (the head is not kept)
         assert entries[name] == 20
         content.write(
@@ -160,7 +160,7 @@ def test_after_one_article_changes_only_its_entry_is_rendered_and_compressed_aga
         assert gzip.decompress(zipped.data) == plain.data and b"corrected for" in plain.data
         # The changed entry and the one after it are compressed again (and the head, which
         # is never kept); the other 18 entries are not.
-        assert pieces.compressed - before == 2, path
+        assert pieces.kept.misses - before == 2, path
 
 
 def test_a_304_never_renders_even_from_a_cold_cache(
@@ -333,7 +333,7 @@ def test_a_broken_version_connection_never_serves_a_stale_document(
     client = app.test_client()
     before = client.get("/feeds/atom.xml")
     store = service(app).store
-    for conn in store._version_conns:  # the kept connections break (a restart, a timeout)
+    for conn in store._version._kept:  # the kept connections break (a restart, a timeout)
         conn.close()
     content.write(SEED.name, SEED.read_text().replace("Two rockets", "Two more rockets"))
     run_import(now=IMPORT_TIME + timedelta(hours=1))

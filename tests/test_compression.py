@@ -78,10 +78,10 @@ def test_a_changed_entry_costs_two_pieces_and_the_rest_are_kept() -> None:
     items = [story(rng) for _ in range(50)]
     pieces = Pieces(1 << 22)
     first = pieces.gzip(feed(items))
-    assert pieces.compressed == 51  # each entry and the tail; the head is not kept
+    assert pieces.kept.misses == 51  # each entry and the tail; the head is not kept
     items[20] = story(rng)
     second = pieces.gzip(feed(items))
-    assert pieces.compressed == 53  # the changed entry and the one after it
+    assert pieces.kept.misses == 53  # the changed entry and the one after it
     assert gzip.decompress(second) == b"".join(feed(items)) and second != first
     # Whole-document compression at the same level is not much smaller (with real text,
     # whose entries share fewer words than these, within a tenth).

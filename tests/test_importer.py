@@ -11,8 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from feeds.config import Settings
-from feeds.ingest import importer
-from feeds.store.database import Scope, Store
+from feeds.errors import HelperFailed
+from feeds.ingest import importer, readahead
+from feeds.ingest.files import Source
+from feeds.ingest.importer import Tuning
+from feeds.store import Scope, Store
 from feeds.store.schema import articles
 
 from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text, new_database
@@ -294,16 +297,15 @@ def test_an_import_in_batches_or_by_helper_processes_gives_what_one_pass_gives(
             chunks.append(len(args[0]))
             return super().submit(fn, *args, **kwargs)
 
-    monkeypatch.setattr(importer, "ProcessPoolExecutor", Counted)
-    monkeypatch.setattr(importer, "helper_count", lambda: 2)
-    monkeypatch.setattr(importer, "CHUNK", 5)
+    monkeypatch.setattr(readahead, "ProcessPoolExecutor", Counted)
     results = []
     for batch, helpers_from in ((10**6, 10**6), (7, 10**6), (7, 1)):
         store = Store(new_database(tmp_path, f"batch{batch}-{helpers_from}"))
-        store.create_schema(IMPORT_TIME, settings.tag_authority)
-        monkeypatch.setattr(importer, "BATCH", batch)
-        monkeypatch.setattr(importer, "HELPERS_FROM", helpers_from)
-        report = importer.import_paths(store, settings, [content.root], now=IMPORT_TIME)
+        store.migrate(IMPORT_TIME, settings.tag_authority)
+        tuning = Tuning(batch=batch, helpers_from=helpers_from, chunk=5, helpers=2)
+        report = importer.import_paths(
+            store, settings, [content.root], now=IMPORT_TIME, tuning=tuning
+        )
         messages = [str(e) for e in report.rejected]
         results.append((report.added, messages, _stored_rows(store)))
         store.close()
@@ -316,7 +318,7 @@ def test_an_import_in_batches_or_by_helper_processes_gives_what_one_pass_gives(
     assert helped == whole
 
 
-class _Fatal(importer.Source):
+class _Fatal(Source):
     """A file whose parsing kills the helper process that reads it."""
 
     @property
@@ -332,16 +334,11 @@ def test_a_helper_process_that_dies_stops_the_import_and_stores_nothing(
     monkeypatch: pytest.MonkeyPatch,
     ahead: int,
 ) -> None:
-    monkeypatch.setattr(importer, "helper_count", lambda: 1)
-    monkeypatch.setattr(importer, "HELPERS_FROM", 1)
-    monkeypatch.setattr(importer, "CHUNK", 2)
-    monkeypatch.setattr(importer, "AHEAD", ahead)
-    sources = [
-        importer.Source(str(content.write(f"a{n}.txt", article_text())), None) for n in range(6)
-    ]
+    tuning = Tuning(helpers_from=1, chunk=2, helpers=1, ahead=ahead)
+    sources = [Source(str(content.write(f"a{n}.txt", article_text())), None) for n in range(6)]
     sources.insert(4, _Fatal(str(content.write("fatal.txt", article_text())), None))
-    with pytest.raises(importer.HelperFailed, match="run the import again"):
-        importer.import_sources(store, settings, sources, [], now=IMPORT_TIME)
+    with pytest.raises(HelperFailed, match="run the import again"):
+        importer.import_sources(store, settings, sources, [], now=IMPORT_TIME, tuning=tuning)
     assert stored_rows(store) == {}
 
 
@@ -353,7 +350,7 @@ def test_an_article_id_is_the_file_name_without_its_extension() -> None:
         ("foo.", "foo."),
         (".txt", ".txt"),
     ]:
-        assert importer.Source(name, None).stem == stem == Path(name).stem
+        assert Source(name, None).stem == stem == Path(name).stem
 
 
 def test_linked_folders_are_not_walked_into(

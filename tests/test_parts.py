@@ -13,7 +13,7 @@ import pytest
 
 from feeds.formats import FORMATS, jsonfeed
 from feeds.formats.parts import Entries
-from feeds.lru import Kept
+from feeds.lru import ByteLRU
 from feeds.model import Article, Entry, FeedDocument, FeedInfo, Tombstone
 
 from .test_formats import document as formats_document
@@ -89,14 +89,14 @@ def whole(name: str, document: FeedDocument) -> bytes:
 def test_parts_join_to_the_whole_document_whatever_was_kept(name: str) -> None:
     module = FORMATS[name]
     all_documents = documents()
-    busy: Entries = Kept(1 << 24)
+    busy: Entries = ByteLRU(1 << 24)
     for document in all_documents:  # kept by other documents showing the same entries
         module.parts(document, busy)
     for document in all_documents:
-        fresh = module.parts(document, Kept(1 << 24))
+        fresh = module.parts(document, ByteLRU(1 << 24))
         assert b"".join(fresh) == whole(name, document) == module.render(document)
         assert module.parts(document, busy) == fresh
-        assert module.parts(document, Kept(0)) == fresh  # nothing can be kept
+        assert module.parts(document, ByteLRU(0)) == fresh  # nothing can be kept
         assert module.parts(document) == fresh
         if document.entries:  # a head, one part per entry, a tail
             assert len(fresh) == len(document.entries) + 2
@@ -131,7 +131,7 @@ def test_only_the_entries_that_changed_are_rendered(name: str, rendered: Counter
     module = FORMATS[name]
     rng = random.Random(4)
     articles = [article(n, rng) for n in range(20)]
-    kept: Entries = Kept(1 << 24)
+    kept: Entries = ByteLRU(1 << 24)
 
     def entries_rendered(document: FeedDocument) -> int:
         before = rendered[name]
@@ -157,10 +157,10 @@ def test_an_entry_holding_what_starts_an_entry_is_rendered_whole() -> None:
     rng = random.Random(8)
     articles = [article(n, rng) for n in range(5)]
     odd = dataclasses.replace(articles[2], body_html="<p>a</p>\n    <item>\n<p>b</p>", revision=2)
-    kept: Entries = Kept(1 << 24)
+    kept: Entries = ByteLRU(1 << 24)
     FORMATS["rss"].parts(doc(articles), kept)  # the others are kept
     tricky = doc([*articles[:2], odd, *articles[3:]])
-    for store in (kept, Kept(1 << 24), None):
+    for store in (kept, ByteLRU(1 << 24), None):
         parts = FORMATS["rss"].parts(tricky, store)
         assert parts == [whole("rss", tricky)]
     assert b"\n    <item>\n<p>b</p>" in parts[0]

@@ -12,8 +12,6 @@ from .escaping import categories
 from .parts import Entries, keep, key
 
 NAME = "json"
-FILENAME = "feed.json"
-MEDIA_TYPE = "application/feed+json; charset=utf-8"
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
@@ -37,6 +35,20 @@ def _item(entry: Entry, summary_only: bool) -> dict[str, Any]:
         **({"authors": [{"name": n} for n in article.authors]} if article.authors else {}),
         **({"tags": categories(article)} if categories(article) else {}),
     }
+
+
+class JsonFeed:
+    NAME = "json"
+    FILENAME = "feed.json"
+    MEDIA_TYPE = "application/feed+json; charset=utf-8"
+    LABEL = "JSON Feed"
+
+    def parts(self, doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
+        """The document in parts (see parts.py); entries found in `kept` are not rendered."""
+        return parts(doc, kept)
+
+    def render(self, doc: FeedDocument) -> bytes:
+        return b"".join(parts(doc))
 
 
 def parts(doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
@@ -75,10 +87,6 @@ def parts(doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
         ",\n" + _member(name, value) for name, value in after.items()
     )
     return [(head + '  "items": [').encode(), *entries, (tail + "\n}\n").encode()]
-
-
-def render(doc: FeedDocument) -> bytes:
-    return b"".join(parts(doc))
 
 
 def _dumps(value: Any) -> str:

@@ -2,42 +2,34 @@
 
 from __future__ import annotations
 
-from feeds.formats import xmlfeed
 from feeds.model import FeedDocument
 
-from .parts import Entries
-
-NAME = "rss"
-FILENAME = "rss.xml"
-MEDIA_TYPE = "application/rss+xml; charset=utf-8"
-
-
-def parts(doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
-    """The document in parts (see parts.py); entries found in `kept` are not rendered."""
-    return xmlfeed.parts(doc, NAME, serialize, kept)
-
-
-def render(doc: FeedDocument) -> bytes:
-    return b"".join(parts(doc))
-
-
-def serialize(doc: FeedDocument) -> bytes:
-    """The whole document from feedgen, every entry rendered (what `parts` cuts up)."""
-    generator = xmlfeed.build(doc, NAME)
-    with xmlfeed.RENDER_LOCK:
-        data: bytes = generator.rss_str(pretty=True, encoding="UTF-8")
-    # RSS Best Practices Profile: '&' and '<' in character data as hexadecimal references,
-    # which tells validators and readers the text was escaped on purpose. Same XML infoset.
-    # CDATA sections (content:encoded) hold HTML as it is, and are left alone.
-    head, *sections = data.split(_CDATA)
-    out = [_hex_references(head)]
-    for section in sections:
-        inside, end, after = section.partition(b"]]>")
-        out += [_CDATA, inside, end, _hex_references(after)]
-    return b"".join(out)
-
+from .xmlfeed import RENDER_LOCK, XmlFormat, build
 
 _CDATA = b"<![CDATA["
+
+
+class Rss(XmlFormat):
+    NAME = "rss"
+    FILENAME = "rss.xml"
+    MEDIA_TYPE = "application/rss+xml; charset=utf-8"
+    LABEL = "RSS"
+
+    def serialize(self, doc: FeedDocument) -> bytes:
+        """The whole document from feedgen, every entry rendered (what `parts` cuts up)."""
+        generator = build(doc, self.NAME)
+        with RENDER_LOCK:
+            data: bytes = generator.rss_str(pretty=True, encoding="UTF-8")
+        # RSS Best Practices Profile: '&' and '<' in character data as hexadecimal
+        # references, which tells validators and readers the text was escaped on purpose.
+        # Same XML infoset. CDATA sections (content:encoded) hold HTML as it is, and are
+        # left alone.
+        head, *sections = data.split(_CDATA)
+        out = [_hex_references(head)]
+        for section in sections:
+            inside, end, after = section.partition(b"]]>")
+            out += [_CDATA, inside, end, _hex_references(after)]
+        return b"".join(out)
 
 
 def _hex_references(data: bytes) -> bytes:

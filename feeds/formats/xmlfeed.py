@@ -1,4 +1,4 @@
-"""The only module that touches feedgen: builds a FeedGenerator for RSS 2.0 or Atom 1.0.
+"""The only module that touches feedgen and lxml: RSS 2.0 and Atom 1.0 documents.
 
 Handles feedgen's quirks in one place: feed times are always set from the data (never the
 current time; `updated()` sets RSS lastBuildDate too), entries are appended in order, the RSS
@@ -202,6 +202,26 @@ def build(doc: FeedDocument, fmt: str) -> Any:
             # RSS description is HTML by convention: the plain text is escaped once more.
             fe.description(escape(article.summary, quote=False))
     return fg
+
+
+class XmlFormat:
+    """RSS or Atom: a document serialized by feedgen, cut into parts."""
+
+    NAME: str
+    FILENAME: str
+    MEDIA_TYPE: str
+    LABEL: str
+
+    def serialize(self, doc: FeedDocument) -> bytes:
+        """The whole document from feedgen, every entry rendered (what `parts` cuts up)."""
+        raise NotImplementedError
+
+    def parts(self, doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
+        """The document in parts (see parts.py); entries found in `kept` are not rendered."""
+        return parts(doc, self.NAME, self.serialize, kept)
+
+    def render(self, doc: FeedDocument) -> bytes:
+        return b"".join(self.parts(doc))
 
 
 def parts(

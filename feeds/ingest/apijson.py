@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from feeds.errors import FeedsError
+from feeds.errors import InvalidFields
 from feeds.model import Article, ParsedArticle
 from feeds.text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339
 
@@ -27,14 +27,6 @@ _DATETIME = re.compile(
     re.ASCII,
 )
 MAX_NAMES, MAX_NAME_LENGTH, MAX_ID_LENGTH = 50, 200, 200
-
-
-class InvalidFields(FeedsError):
-    """The body names fields that are missing, malformed or not allowed."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['detail']}" for e in errors))
-        self.errors = errors
 
 
 def _moment(value: object, zone: ZoneInfo) -> datetime:

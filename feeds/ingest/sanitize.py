@@ -1,5 +1,6 @@
-"""HTML article bodies from the API: sanitised with nh3 to an allow-list fit for news, links
-and images made absolute, and the plain text of each block for summaries and content_text."""
+"""HTML article bodies from the API (the only module that uses nh3): sanitised to an
+allow-list fit for news, links and images made absolute, and the plain text of each block for
+summaries and content_text."""
 
 from __future__ import annotations
 
@@ -49,12 +50,6 @@ ATTRIBUTES = {
     "q": {"cite"},
 }
 SCHEMES = {"http", "https", "mailto"}
-_HEADING = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
-_LEVELS = {"1": "2", "2": "2", "3": "3", "4": "4", "5": "4", "6": "4"}
-URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
-_BLIND_IMAGE = re.compile(
-    r'<img(?![^>]*\salt="[^"]*\S)(?![^>]*\ssrc=")?[^>]*>|<img(?![^>]*\ssrc=")[^>]*>'
-)
 _HEADING = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
 _LEVELS = {"1": "2", "2": "2", "3": "3", "4": "4", "5": "4", "6": "4"}
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"

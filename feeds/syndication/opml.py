@@ -7,10 +7,11 @@ from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from feeds.config import Settings
-from feeds.formats import FORMATS
-from feeds.store.database import EPOCH, Reader, Scope
+from feeds.model import Validators
+from feeds.store import Reader, Scope
 
-from .plan import Validators, feed_path, fingerprint, section_label, section_path
+from .urls import feed_links, feed_title, home_path
+from .validators import EPOCH, fingerprint
 
 MEDIA_TYPE = "text/x-opml; charset=utf-8"
 
@@ -25,7 +26,7 @@ def validators(
     return Validators(digest.hexdigest()[:32], max((m for m in moments if m), default=EPOCH))
 
 
-def render(settings: Settings, sections: list[str], labels: dict[str, str]) -> bytes:
+def render(settings: Settings, sections: list[str]) -> bytes:
     """OPML 2.0 (http://opml.org/spec2.opml): one group per feed, one outline per format."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
@@ -34,18 +35,17 @@ def render(settings: Settings, sections: list[str], labels: dict[str, str]) -> b
     ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ET.SubElement(root, "body")
     for section in [None, *sections]:
-        title = settings.title + (f" — {section_label(section)}" if section else "")
-        home = settings.url(section_path(section) if section else "/")
+        title = feed_title(settings, section)
+        home = settings.url(home_path(section))
         group = ET.SubElement(body, "outline", text=title, title=title)
-        for name in FORMATS:
-            label = f"{title} ({labels[name]})"
+        for link in feed_links(settings, section):
             ET.SubElement(
                 group,
                 "outline",
                 type="rss",
-                text=label,
-                title=label,
-                xmlUrl=settings.url(feed_path(name, section)),
+                text=link.title,
+                title=link.title,
+                xmlUrl=link.url,
                 htmlUrl=home,
             )
     ET.indent(root)

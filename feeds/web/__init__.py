@@ -1,4 +1,9 @@
-"""The Flask application factory: settings, store and routes, nothing at import time."""
+"""The web application (the only package that imports Flask, werkzeug and Jinja): routes,
+the render cache, conditional GET, gzip, and one table from errors to answers.
+
+`create_app` builds it from defaults, then FEEDS_* variables, then the overrides a caller
+passes; nothing happens at import time.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,12 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 
 from feeds.config import load_settings
-from feeds.store.database import Store
+from feeds.store import Store
 from feeds.text import rfc3339
 
-from . import api, errors, public
-from .cache import CacheHits, RenderCache
+from . import api, errors, partner_feeds, public
+from .cache import RenderCache
+from .hits import CacheHits
 from .service import Service
 
 
@@ -28,8 +34,9 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
 def create_app(
     config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Flask:
-    """Build the app from defaults, then FEEDS_* variables, then `config` overrides.
-    Raises ConfigError naming a bad setting."""
+    """Build the app from defaults, then FEEDS_* variables (of `environ`, by default the
+    process's), then `config` overrides. Raises ConfigError naming a bad setting, and
+    StoreUnavailable when the database URL cannot be used."""
     settings = load_settings(environ, config)
     app = Flask(__name__)
     store = Store(settings.database)
@@ -41,6 +48,7 @@ def create_app(
     app.jinja_env.filters["local"] = lambda moment: local_time(moment, zone)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.register_blueprint(public.bp)
+    app.register_blueprint(partner_feeds.bp)
     app.register_blueprint(api.api)
     errors.register(app)
     return app

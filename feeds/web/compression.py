@@ -15,11 +15,10 @@ recently used first out, bounded by their size in bytes.
 from __future__ import annotations
 
 import struct
-import threading
 import zlib
 from collections.abc import Sequence
 
-from feeds.lru import Kept
+from feeds.lru import ByteLRU
 
 # zlib's default level; each piece is compressed once, so the time matters less than the size.
 LEVEL = 6
@@ -44,9 +43,8 @@ class Pieces:
     """Compressed parts by (the part before, the part), for one worker process."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.kept: Kept[tuple[bytes, bytes], bytes] = Kept(max_bytes)
-        self.compressed = 0  # parts compressed so far (the others were found kept)
-        self._count = threading.Lock()
+        # Its misses count the parts compressed (the others were found kept).
+        self.kept: ByteLRU[tuple[bytes, bytes], bytes] = ByteLRU(max_bytes)
 
     def gzip(self, parts: Sequence[bytes]) -> bytes:
         """The document made of `parts` as one gzip member."""
@@ -74,7 +72,5 @@ class Pieces:
         data = self.kept.get(key)
         if data is None:
             data = deflate(part, before)
-            with self._count:
-                self.compressed += 1
             self.kept.put(key, data, len(before) + len(part) + len(data) + _OVERHEAD)
         return data

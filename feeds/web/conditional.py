@@ -1,10 +1,17 @@
-"""Conditional requests (RFC 9110 §13): decide a 304 from validators alone."""
+"""Conditional requests (RFC 9110 §13): a 304 decided from validators alone, and whether a
+client takes gzip."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 
-from werkzeug.http import parse_etags
+from werkzeug.http import parse_accept_header, parse_date, parse_etags
+
+# Whether the request at hand needs the bytes of a document with this ETag and
+# Last-Modified (False: it is answered 304).
+NeedsBody = Callable[[str, datetime], bool]
 
 
 def not_modified(
@@ -27,3 +34,28 @@ def not_modified(
     if if_modified_since is not None:
         return last_modified.replace(microsecond=0) <= if_modified_since
     return False
+
+
+def body_needed(if_none_match: str | None, if_modified_since: str | None) -> NeedsBody:
+    """Whether a request with these headers (raw, None when absent) needs the bytes of a
+    document with a given ETag (its gzip variant's is the same with "-gz") and
+    Last-Modified."""
+    since = parse_date(if_modified_since) if if_modified_since else None
+    if if_none_match is None and since is None:
+        return _always
+
+    def needs_body(etag: str, last_modified: datetime) -> bool:
+        return not not_modified(if_none_match, since, (etag, etag + "-gz"), last_modified)
+
+    return needs_body
+
+
+def _always(etag: str, last_modified: datetime) -> bool:
+    return True
+
+
+@functools.lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value accepts gzip (clients send few distinct values, so
+    each is parsed once)."""
+    return parse_accept_header(accept_encoding)["gzip"] > 0

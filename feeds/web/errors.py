@@ -1,4 +1,5 @@
-"""Errors as HTTP answers: RFC 9457 problem documents under /api/, short text elsewhere."""
+"""Errors as HTTP answers, in one table: RFC 9457 problem documents under /api/, short text
+elsewhere. Views raise the service's errors (feeds.errors); none builds an error answer."""
 
 from __future__ import annotations
 
@@ -6,33 +7,58 @@ import json
 from typing import Any
 
 from flask import Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from feeds.errors import StoreUnavailable
+from feeds import errors as e
+
+from .responses import text
 
 PROBLEM = "application/problem+json"
-TITLES = {
-    400: "Malformed request",
-    401: "Unauthorized",
-    404: "Not found",
-    410: "Gone",
-    412: "Precondition failed",
-    413: "Request body too large",
-    415: "Unsupported media type",
-    422: "Invalid article",
+RETRY_AFTER = "10"  # seconds, when the store does not answer
+
+# Error class -> (status, problem title). A class not here maps as its nearest base does; a
+# FeedsError that maps to nothing is a defect: 500.
+STATUS: dict[type[e.FeedsError], tuple[int, str]] = {
+    e.BadRequest: (400, "Malformed request"),
+    e.Unauthorized: (401, "Unauthorized"),
+    e.NotFound: (404, "Not found"),
+    e.Gone: (410, "Gone"),
+    e.PreconditionFailed: (412, "Precondition failed"),
+    e.TooLarge: (413, "Request body too large"),
+    e.UnsupportedMediaType: (415, "Unsupported media type"),
+    e.InvalidFields: (422, "Invalid article"),
+    e.TooManyRequests: (429, "Too many requests"),
+    e.NoSchema: (500, "No schema"),
+    e.StoreUnavailable: (503, "Service unavailable"),
+}
+# What a client is told instead of an error's own message (which may name the database).
+_PAGE_TEXT: dict[type[e.FeedsError], str] = {
+    e.StoreError: "The service is temporarily unavailable; try again shortly.",
+}
+_API_TEXT: dict[type[e.FeedsError], str] = {
+    e.StoreError: "the store does not answer; retry shortly",
+    e.InvalidFields: "the article has invalid fields",
 }
 
 
+def _nearest(error: e.FeedsError, table: dict[type[e.FeedsError], Any]) -> Any:
+    """What `table` holds for the error's class or its nearest base; None if nothing."""
+    return next((table[cls] for cls in type(error).__mro__ if cls in table), None)
+
+
+def _status(error: e.FeedsError) -> tuple[int, str]:
+    return _nearest(error, STATUS) or (500, "Internal error")
+
+
+def status_of(error: e.FeedsError) -> int:
+    """The HTTP status `error` is answered with."""
+    return _status(error)[0]
+
+
 def problem(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
-    body = {
-        "type": "about:blank",
-        "title": TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return Response(
         json.dumps(body),  # ASCII escapes: any text a client sent is safe to echo
         status=status,
@@ -41,28 +67,50 @@ def problem(
     )
 
 
-def _http_error(error: HTTPException) -> Response | HTTPException:
-    """Unknown routes and methods under /api/ answer with problem documents too."""
-    if not request.path.startswith("/api/"):
-        return error
+def _headers(error: e.FeedsError, status: int) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if isinstance(error, e.Unauthorized):
+        headers["WWW-Authenticate"] = error.challenge
+    if isinstance(error, e.TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
+    if status == 503:
+        headers["Retry-After"] = RETRY_AFTER
+    return headers
+
+
+def _api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def answer(error: e.FeedsError) -> Response:
+    """The answer to a request that raised `error`."""
+    status, title = _status(error)
+    if status >= 500:
+        current_app.logger.error("%s: %s", type(error).__name__, error)
+    headers = _headers(error, status)
+    if isinstance(error, e.NoSchema):  # the operator's to fix: say how
+        detail = "The store has no schema yet; run `feeds migrate`."
+        return problem(status, title, detail, headers) if _api() else text(detail, status, headers)
+    if _api():
+        extra = {"errors": error.errors} if isinstance(error, e.InvalidFields) else {}
+        detail = _nearest(error, _API_TEXT) or str(error)
+        return problem(status, title, detail, headers, **extra)
+    return text(_nearest(error, _PAGE_TEXT) or str(error), status, headers)
+
+
+def _http_error(error: HTTPException) -> Response:
+    """werkzeug's own: unknown routes (404), methods (405), bodies past MAX_CONTENT_LENGTH."""
+    status = error.code or 500
     allowed = getattr(error, "valid_methods", None)
     headers = {"Allow": ", ".join(allowed)} if allowed else {}
-    return problem(error.code or 500, error.description or "", headers)
-
-
-def _store_unavailable(error: StoreUnavailable) -> Response:
-    current_app.logger.error("%s", error)
-    if request.path.startswith("/api/"):
-        return problem(503, "the store does not answer; retry shortly", {"Retry-After": "10"})
-    return Response(
-        "The service is temporarily unavailable; try again shortly.\n",
-        status=503,
-        content_type="text/plain; charset=utf-8",
-        headers={"Retry-After": "10", "Cache-Control": "no-store"},
-    )
+    if isinstance(error, RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return answer(e.TooLarge(f"the body is larger than {limit} bytes (FEEDS_MAX_BODY)"))
+    if _api():
+        return problem(status, error.name, error.description or "", headers)
+    return text(error.name, status, headers)
 
 
 def register(app: Flask) -> None:
-    for code in (404, 405):
-        app.register_error_handler(code, _http_error)
-    app.register_error_handler(StoreUnavailable, _store_unavailable)
+    app.register_error_handler(e.FeedsError, answer)
+    app.register_error_handler(HTTPException, _http_error)

@@ -1,4 +1,4 @@
-"""What the views need, kept on the app: its settings, its store and its render cache."""
+"""What the views need, kept on the app: its settings, store and render cache."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import cast
 from flask import Flask, current_app
 
 from feeds.config import Settings
-from feeds.store.database import Store
+from feeds.store import Store
 
 from .cache import RenderCache
 

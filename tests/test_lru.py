@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from feeds.lru import Kept
+from feeds.lru import ByteLRU
 
 
 def test_the_least_recently_used_go_first_and_the_budget_holds() -> None:
-    kept: Kept[str, int] = Kept(100)
+    kept: ByteLRU[str, int] = ByteLRU(100)
     for n, name in enumerate("abcd"):
         kept.put(name, n, 25)
     assert kept.total == 100 and len(kept) == 4
@@ -20,26 +20,26 @@ def test_the_least_recently_used_go_first_and_the_budget_holds() -> None:
 
 
 def test_a_value_put_again_replaces_the_old_one_and_its_size() -> None:
-    kept: Kept[str, str] = Kept(100)
+    kept: ByteLRU[str, str] = ByteLRU(100)
     kept.put("x", "old", 20)
     kept.put("x", "new", 5)
     assert kept.get("x") == "new" and kept.total == 5 and len(kept) == 1
 
 
 def test_a_value_over_a_quarter_of_the_budget_is_not_kept() -> None:
-    kept: Kept[str, str] = Kept(100)
+    kept: ByteLRU[str, str] = ByteLRU(100)
     kept.put("small", "s", 25)
     kept.put("big", "b", 26)
     assert kept.get("big") is None and kept.get("small") == "s" and kept.total == 25
     kept.put("small", "too big now", 30)  # and it takes the place of what was there
     assert "small" not in kept and kept.total == 0
-    nothing: Kept[str, str] = Kept(0)
+    nothing: ByteLRU[str, str] = ByteLRU(0)
     nothing.put("x", "", 0)
     assert nothing.get("x") == "" and nothing.total == 0
 
 
 def test_threads_keep_the_total_exact() -> None:
-    kept: Kept[int, int] = Kept(10_000)
+    kept: ByteLRU[int, int] = ByteLRU(10_000)
 
     def work(start: int) -> None:
         for n in range(start, start + 2_000):

@@ -1,0 +1,219 @@
+"""The update rules: what an incoming article does to the store.
+
+A new article is stored with a tag URI minted once. An unchanged one (white space alone is
+no change) is left alone. A changed one keeps its id and tag and gets the next revision and
+a later update marker: the file's Updated: time when that is later than the stored marker,
+else the time of the change. No two articles share an update marker. A withdrawn article
+comes back when its file does (see `differs`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from feeds.model import ParsedArticle, Stored
+
+if TYPE_CHECKING:  # the helper processes that prepare articles never load the store
+    from feeds.store import Reader, Writer
+
+MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What storing an article needs: the stored columns that come from the article, and
+    what the update rules compare. Small to send back from a helper process."""
+
+    id: str
+    section: str | None
+    published: datetime
+    updated: datetime
+    authors: tuple[str, ...]
+    content_hash: str
+    fields: dict[str, Any]
+
+
+def prepare(article: ParsedArticle) -> Prepared:
+    return Prepared(
+        article.id,
+        article.section,
+        article.published,
+        article.updated,
+        article.authors,
+        article.content_hash,
+        {
+            "section": article.section,
+            "title": article.title,
+            "published": article.published,
+            "paragraphs": article.paragraphs_json,
+            "source": article.source,
+            "content_hash": article.content_hash,
+            "authors": _json_list(article.authors),
+            "tags": _json_list(article.tags),
+            "body_html": article.body_html,
+        },
+    )
+
+
+def _json_list(items: tuple[str, ...]) -> str:
+    return json.dumps(list(items), ensure_ascii=False) if items else "[]"
+
+
+ADDED, UPDATED, UNCHANGED = "added", "updated", "unchanged"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the rules did (or, in a dry run, would do) with one article."""
+
+    id: str
+    result: str  # ADDED, UPDATED or UNCHANGED
+
+
+class Markers:
+    """Hands out update markers no other article has: Atom readers and validators take two
+    entries with one `updated` value for two versions of one entry. A taken instant moves
+    on by a microsecond, so the marker stays right to the second."""
+
+    def __init__(self, db: Reader) -> None:
+        self.db = db
+        self.taken: set[datetime] = set()
+
+    def reserve(self, wanted: Iterable[datetime]) -> None:
+        """Learn which of these instants stored articles have: one batched lookup."""
+        self.taken |= self.db.taken_markers(wanted)
+
+    def unique(self, moment: datetime) -> datetime:
+        """The first free instant at or after `moment` (reserved first), now taken."""
+        while moment in self.taken:
+            moment += MICROSECOND
+            self.taken |= self.db.taken_markers([moment])
+        self.taken.add(moment)
+        return moment
+
+    def forget_stored(self) -> None:
+        """Drop what the store can tell again, once a batch is stored."""
+        self.taken = set()
+
+
+def differs(article: Prepared, old: Stored, restore: bool = False) -> bool:
+    """Whether the file changes the stored article. A withdrawn article comes back when its
+    file does: after `--sync` withdrew it (its file was gone), on any import; after
+    `feeds delete` (its file stayed), only once the file has changed; through the API
+    (`restore`), always."""
+    if old.withdrawn is not None and (restore or old.withdrawn_by == "sync"):
+        return True
+    return (old.content_hash, old.section) != (article.content_hash, article.section)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules make of a batch of articles against what is stored."""
+
+    articles: list[Prepared]
+    stored: dict[str, Stored]
+    added: list[Prepared]
+    changed: list[Prepared]
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        added, changed = {a.id for a in self.added}, {a.id for a in self.changed}
+        return [
+            Outcome(a.id, ADDED if a.id in added else UPDATED if a.id in changed else UNCHANGED)
+            for a in self.articles
+        ]
+
+
+def decide(db: Reader, articles: list[Prepared], restore: bool = False) -> Decision:
+    """Which articles are new, changed or unchanged; stores nothing (a dry run stops here)."""
+    stored = db.stored([a.id for a in articles])
+    changed = [a for a in articles if a.id in stored and differs(a, stored[a.id], restore)]
+    added = [a for a in articles if a.id not in stored]
+    return Decision(articles, stored, added, changed)
+
+
+@dataclass(frozen=True)
+class Change:
+    """When and by whom a batch is stored."""
+
+    now: datetime  # the import's time, whole seconds
+    tag_authority: str
+    floor: datetime | None  # the latest `modified` stored before the import began
+    markers: Markers
+    locate: Callable[[str], str | None]  # where an id's file was found (None: the API)
+
+
+def apply(
+    writer: Writer, articles: list[Prepared], change: Change, restore: bool = False
+) -> list[Outcome]:
+    """Store `articles` by the rules inside `writer`'s transaction; what happened to each."""
+    decision = decide(writer, articles, restore)
+    store(writer, decision, change)
+    return decision.outcomes
+
+
+def store(writer: Writer, decision: Decision, change: Change) -> None:
+    """Store what `decision` found new or changed."""
+    now, stored, markers = change.now, decision.stored, change.markers
+    wanted = {a.id: _next_marker(a, stored[a.id], now) for a in decision.changed}
+    markers.reserve([*wanted.values(), *(a.updated for a in decision.added)])
+    for article in decision.changed:
+        old = stored[article.id]
+        writer.update(
+            article.id,
+            {
+                "revision": old.revision + 1,
+                "updated": markers.unique(wanted[article.id]),
+                "modified": max(now, article.published),
+                "withdrawn": None,  # a withdrawn article whose file comes back is restored
+                "source_path": change.locate(article.id),
+                **article.fields,
+            },
+        )
+        writer.set_authors(article.id, article.authors)
+        if (old.published, old.section) != (article.published, article.section):
+            writer.record_departure(article.id, old.published, old.section, now)
+    day = now.date().isoformat()
+    for a in decision.added:
+        if a.authors:
+            writer.set_authors(a.id, a.authors)
+    writer.insert(
+        [
+            {
+                **_new_row(a, f"tag:{change.tag_authority},{day}:{a.id}", markers, change),
+                "source_path": change.locate(a.id),
+            }
+            for a in decision.added
+        ]
+    )
+
+
+def _new_row(article: Prepared, tag: str, markers: Markers, change: Change) -> dict[str, Any]:
+    marker = markers.unique(article.updated)
+    now, floor = change.now, change.floor
+    # Last-Modified must move for every document the article enters: a back-dated article
+    # takes the import time rather than its own, older, update marker.
+    # An embargoed article changes its documents when it appears: at its published time.
+    modified = marker if floor is None or marker > floor else now
+    modified = max(min(modified, now), article.published)
+    return {
+        "id": article.id,
+        "tag": tag,
+        "first_stored": now,
+        "revision": 1,
+        "updated": marker,
+        "modified": modified,
+        **article.fields,
+    }
+
+
+def _next_marker(article: Prepared, old: Stored, now: datetime) -> datetime:
+    """The file's Updated: time when later than the stored marker, else the import time
+    (never before the published time)."""
+    if article.updated > old.updated:
+        return article.updated
+    return max(now, article.published)

@@ -1,0 +1,156 @@
+"""Tokens, the audit log, partners and their polls: the statements only. The rules (names,
+secrets, digests) are feeds.credentials'."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feeds.model import AuditEntry, Partner, Token
+
+from .schema import audit, partner_polls, partners, tokens
+
+
+def _partner(row: Any) -> Partner:
+    return Partner(
+        row.name,
+        tuple(json.loads(row.sections)),
+        row.content,
+        row.rights,
+        row.created,
+        row.revoked,
+        row.digest,
+    )
+
+
+class AccountReads:
+    conn: Connection
+
+    def tokens(self) -> list[Token]:
+        """Every token, by name (revoked ones too)."""
+        columns = (tokens.c.name, tokens.c.scope, tokens.c.created, tokens.c.revoked)
+        rows = self.conn.execute(sa.select(*columns).order_by(tokens.c.name))
+        return [Token(*row) for row in rows]
+
+    def token_holder(self, digest: str, scope: str) -> str | None:
+        """The name of the active token with this digest and scope, or None."""
+        row = self.conn.execute(
+            sa.select(tokens.c.name, tokens.c.scope, tokens.c.revoked).where(
+                tokens.c.digest == digest
+            )
+        ).first()
+        if row is None or row.revoked is not None or row.scope != scope:
+            return None
+        name: str = row.name
+        return name
+
+    def audit_log(self, limit: int) -> list[AuditEntry]:
+        """The latest `limit` entries of the audit log, newest first."""
+        columns = (audit.c[n] for n in ("at", "token", "method", "article_id", "status", "detail"))
+        rows = self.conn.execute(sa.select(*columns).order_by(audit.c.seq.desc()).limit(limit))
+        return [AuditEntry(*row) for row in rows]
+
+    def partners(self) -> list[Partner]:
+        """Every partner, by name (revoked ones too)."""
+        return [_partner(row) for row in self.conn.execute(sa.select(partners).order_by("name"))]
+
+    def partner(self, name: str) -> Partner | None:
+        row = self.conn.execute(sa.select(partners).where(partners.c.name == name)).first()
+        return None if row is None else _partner(row)
+
+
+class AccountWrites(AccountReads):
+    def put_token(self, name: str, scope: str, digest: str, now: datetime) -> bool:
+        """Store a token under `name`, unless an active one has it (then False). A revoked
+        name is given out again, with the new digest; the old token stays dead."""
+        existing = self.conn.execute(
+            sa.select(tokens.c.revoked).where(tokens.c.name == name)
+        ).first()
+        if existing is not None and existing.revoked is None:
+            return False
+        values = {"digest": digest, "scope": scope, "created": now, "revoked": None}
+        if existing is None:
+            self.conn.execute(tokens.insert().values(name=name, **values))
+        else:
+            self.conn.execute(tokens.update().where(tokens.c.name == name).values(**values))
+        return True
+
+    def revoke_token(self, name: str, now: datetime) -> bool:
+        """Revoke the active token `name`; False when there is none."""
+        done = self.conn.execute(
+            tokens.update()
+            .where(tokens.c.name == name, tokens.c.revoked.is_(None))
+            .values(revoked=now)
+        )
+        return bool(done.rowcount)
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        self.conn.execute(
+            audit.insert().values(
+                at=entry.at,
+                token=entry.token,
+                method=entry.method,
+                article_id=entry.article_id,
+                status=entry.status,
+                detail=entry.detail,
+            )
+        )
+
+    def add_partner(self, partner: Partner) -> bool:
+        """Store a new partner; False when one of that name exists (revoked ones too)."""
+        if self.conn.scalar(sa.select(partners.c.name).where(partners.c.name == partner.name)):
+            return False
+        self.conn.execute(
+            partners.insert().values(
+                name=partner.name,
+                digest=partner.digest,
+                sections=json.dumps(sorted(set(partner.sections))),
+                content=partner.content,
+                rights=partner.rights,
+                created=partner.created,
+            )
+        )
+        return True
+
+    def set_partner_digest(self, name: str, digest: str) -> bool:
+        """Give the active partner `name` a new token digest; False when there is none."""
+        done = self.conn.execute(
+            partners.update()
+            .where(partners.c.name == name, partners.c.revoked.is_(None))
+            .values(digest=digest)
+        )
+        return bool(done.rowcount)
+
+    def revoke_partner(self, name: str, now: datetime) -> bool:
+        """Revoke the active partner `name`; False when there is none."""
+        done = self.conn.execute(
+            partners.update()
+            .where(partners.c.name == name, partners.c.revoked.is_(None))
+            .values(revoked=now)
+        )
+        return bool(done.rowcount)
+
+
+class PollClaims:
+    conn: Connection
+
+    def claim_poll(self, partner: str, document: str, now: datetime, interval: int) -> int:
+        """Take the partner's next full answer for `document`: 0 when granted (and recorded
+        in the same transaction, so parallel requests cannot all pass), else seconds to
+        wait."""
+        where = (partner_polls.c.partner == partner, partner_polls.c.document == document)
+        last = self.conn.scalar(sa.select(partner_polls.c.at).where(*where))
+        if last is not None and interval:
+            remaining = (last + timedelta(seconds=interval) - now).total_seconds()
+            if remaining > 0:
+                return int(remaining + 0.999)
+        if last is None:
+            values = {"partner": partner, "document": document, "at": now}
+            self.conn.execute(partner_polls.insert().values(**values))
+        else:
+            self.conn.execute(partner_polls.update().where(*where).values(at=now))
+        return 0

@@ -1,0 +1,97 @@
+"""Engines and their dialect hooks, and the one place database errors become the service's.
+
+Two kinds of transaction, chosen by the execution option `feeds_write`:
+
+- reads (unset): SQLite `BEGIN`; PostgreSQL REPEATABLE READ, one snapshot per request;
+- writes ("wait"): SQLite `BEGIN IMMEDIATE`, waiting up to its busy timeout; PostgreSQL an
+  advisory lock first, then READ COMMITTED (see `_lock`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from feeds.errors import NoSchema, StoreUnavailable
+
+BUSY_TIMEOUT_MS = 10_000
+WRITERS_LOCK = 7260517  # a PostgreSQL advisory lock key
+
+
+def _sqlite_pragmas(busy_ms: int) -> Any:
+    def connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return connect
+
+
+def _begin(conn: Connection) -> None:
+    # Writers take the write lock up front, so a lock upgrade can never fail mid-import.
+    immediate = conn.get_execution_options().get("feeds_write") is not None
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _lock(conn: Connection) -> None:
+    # PostgreSQL: one writer at a time, like SQLite's BEGIN IMMEDIATE. Writers run at READ
+    # COMMITTED (see Store.write): each statement after the lock sees what the writer before
+    # committed (a REPEATABLE READ snapshot would be taken by this very statement, before it
+    # waits for the lock, and hide that).
+    if conn.get_execution_options().get("feeds_write") == "wait":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
+
+
+def make_engine(url: str, busy_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for `url`. SQLite: WAL, a busy timeout of `busy_ms`, BEGIN IMMEDIATE for
+    writes. PostgreSQL: REPEATABLE READ, so that every request reads one snapshot; writers
+    take an advisory lock first and read at READ COMMITTED. Raises ArgumentError, ImportError
+    or OSError when `url` cannot be used."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = sa.create_engine(url, pool_pre_ping=True, isolation_level="REPEATABLE READ")
+        sa.event.listen(engine, "begin", _lock)
+        return engine
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    sa.event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
+    sa.event.listen(engine, "begin", _begin)
+    return engine
+
+
+def safe_url(url: str) -> str:
+    """`url` without its password, for messages."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _no_table(error: sa.exc.DBAPIError) -> bool:
+    # SQLite: "no such table: meta"; PostgreSQL: undefined_table (42P01).
+    return "no such table" in str(error.orig) or getattr(error.orig, "sqlstate", "") == "42P01"
+
+
+@contextmanager
+def translated(url: str) -> Iterator[None]:
+    """Database errors as the service's: NoSchema when a table is missing, else
+    StoreUnavailable."""
+    try:
+        yield
+    except sa.exc.DBAPIError as e:
+        if _no_table(e):
+            raise NoSchema(
+                f"the database at {safe_url(url)} has no schema yet; run `feeds migrate`"
+            ) from e
+        if not isinstance(e, sa.exc.OperationalError | sa.exc.InterfaceError):
+            raise  # a statement the database refused: a defect, not an outage
+        raise StoreUnavailable(f"the database at {safe_url(url)} did not answer: {e.orig}") from e

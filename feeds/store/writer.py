@@ -1,0 +1,114 @@
+"""Statements inside one write transaction: articles, authors, departures, meta and (through
+the mixin) accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feeds.model import Stored
+from feeds.text import slug
+
+from .accounts import AccountWrites, PollClaims
+from .ledger import LedgerReads, LedgerWrites
+from .reader import VERSION_KEY, Reader
+from .schema import article_authors, articles, departures, meta
+
+
+class Writer(Reader, AccountWrites):
+    """Statements inside one write transaction. Every method that changes what a document
+    can show marks the transaction `changed`, so that it bumps the data version."""
+
+    def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:
+        super().__init__(conn, fixed)
+        self.changed = False
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.changed = True
+            self.conn.execute(articles.insert(), rows)
+
+    def update(self, article_id: str, values: dict[str, Any]) -> None:
+        self.changed = True
+        self.conn.execute(articles.update().where(articles.c.id == article_id).values(**values))
+
+    def bump_version(self) -> int:
+        """Count one more change of the data; the new version."""
+        version = self.data_version() + 1
+        if self.meta(VERSION_KEY) is None:
+            self.conn.execute(meta.insert().values(key=VERSION_KEY, value=str(version)))
+        else:
+            self.conn.execute(
+                meta.update().where(meta.c.key == VERSION_KEY).values(value=str(version))
+            )
+        return version
+
+    def withdraw(self, article_id: str, now: datetime, by: str) -> Stored | None:
+        """Withdraw an article (its row stays, so its id is never reused); None if unknown.
+        `by` says how: "delete" or "sync"."""
+        old = self.stored([article_id]).get(article_id)
+        if old is None or old.withdrawn is not None:
+            return old
+        self.update(article_id, {"withdrawn": now, "withdrawn_by": by, "modified": now})
+        self.record_departure(article_id, old.published, old.section, now)
+        return old
+
+    def record_departure(
+        self, article_id: str, published: datetime, section: str | None, at: datetime
+    ) -> None:
+        """Note that an article left the place it had (published, section) at `at`; an
+        article still under embargo had no place anyone could see."""
+        if published > at:
+            return
+        self.changed = True
+        self.conn.execute(
+            departures.insert().values(
+                article_id=article_id, published=published, section=section, at=at
+            )
+        )
+
+    def _author_slug(self, name: str) -> str:
+        """The name's slug; a name whose slug another name already has gets -2, -3, ..."""
+        known: str | None = self.conn.scalar(
+            sa.select(article_authors.c.slug).where(article_authors.c.name == name).limit(1)
+        )
+        if known is not None:
+            return known
+        base = candidate = slug(name)
+        number = 1
+        while self.author_name(candidate) not in (None, name):
+            number += 1
+            candidate = f"{base}-{number}"
+        return candidate
+
+    def set_authors(self, article_id: str, names: tuple[str, ...]) -> None:
+        self.changed = True
+        self.conn.execute(
+            article_authors.delete().where(article_authors.c.article_id == article_id)
+        )
+        rows = {self._author_slug(name): name for name in names}
+        if rows:
+            self.conn.execute(
+                article_authors.insert(),
+                [{"slug": s, "article_id": article_id, "name": n} for s, n in rows.items()],
+            )
+
+    def set_meta_default(self, key: str, value: str) -> str:
+        """Store `value` under `key` unless a value is there already; return the stored one."""
+        current = self.meta(key)
+        if current is None:
+            self.changed = True
+            self.conn.execute(meta.insert().values(key=key, value=value))
+            return value
+        return current
+
+
+class Recorder(LedgerReads, LedgerWrites, PollClaims):
+    """Statements inside a recorder's transaction (Store.record): what requests that only
+    read keep. It never changes what a document shows."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn

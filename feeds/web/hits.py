@@ -1,0 +1,65 @@
+"""Answers from the render cache: the one function that turns a kept document into a 200 or
+a 304, and the WSGI layer that uses it for up-to-date documents before Flask routes
+anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .cache import RenderCache, Rendered
+from .conditional import NeedsBody, accepts_gzip, body_needed
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+
+def answer(
+    entry: Rendered, now: datetime, gz: bool, needs_body: NeedsBody
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body of the answer to a GET for `entry`: 304 (no body, the same
+    ETag, Cache-Control, Vary and Link as the 200) or 200 in the encoding asked for."""
+    variant = entry.gzip_variant if gz else entry.identity_variant
+    cache_control = entry.cache_control(now)
+    if variant.body is None or not needs_body(entry.etag, entry.last_modified):
+        return 304, [*variant.not_modified, cache_control], b""
+    headers = [
+        ("Content-Type", entry.media_type),
+        ("Content-Length", str(len(variant.body))),
+        *variant.headers,
+        cache_control,
+    ]
+    return 200, headers, variant.body
+
+
+_REASONS = {200: "200 OK", 304: "304 Not Modified"}
+
+
+class CacheHits:
+    """WSGI middleware in front of the Flask app: a GET or HEAD for a public document the
+    render cache holds up to date is answered here, from its prebuilt headers and bytes,
+    without routing or a request context; everything else goes on to the app, which builds
+    and keeps what it serves. Documents for one client only (a partner's) are kept under
+    keys no path can be, so they are never answered here."""
+
+    def __init__(self, app: WSGIApplication, cache: RenderCache, now: Callable[[], datetime]):
+        self.app = app
+        self.cache = cache
+        self.now = now
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method == "GET" or method == "HEAD":
+            path = environ.get("PATH_INFO", "")
+            needs_body = body_needed(
+                environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
+            )
+            now = self.now()
+            entry = self.cache.peek(path, now, needs_body)
+            if entry is not None and not entry.private:
+                gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+                status, headers, body = answer(entry, now, gz, needs_body)
+                start_response(_REASONS[status], headers)
+                return [body] if method == "GET" and body else []
+        return self.app(environ, start_response)

@@ -1,0 +1,97 @@
+"""Partners' private feeds: /partners/NAME/{rss.xml,atom.xml,feed.json}, behind a feed token
+(?token=, Bearer or Basic), through the same render cache and conditional GET as public
+feeds, with Cache-Control private and a bound on how often full answers are given."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote
+
+from flask import Blueprint, Response, request
+
+from feeds import credentials
+from feeds.errors import TooManyRequests, Unauthorized
+from feeds.model import Partner
+from feeds.store import Reader
+from feeds.syndication.assemble import document
+from feeds.syndication.plan import partner_plan
+from feeds.syndication.urls import DocKey
+from feeds.syndication.validators import lifetime, next_time_change, validators
+
+from .cache import Built
+from .public import ROUTE, format_of
+from .responses import cached, self_link
+from .service import Service, service
+
+bp = Blueprint("partners", __name__)
+CHALLENGE = 'Bearer realm="partners", Basic realm="partners"'
+
+
+def _secret() -> str:
+    """The feed token from ?token=, Authorization: Bearer, or Basic (any user name)."""
+    if request.args.get("token"):
+        return request.args["token"]
+    auth = request.authorization
+    if auth is not None and auth.type == "bearer" and auth.token:
+        return auth.token
+    if auth is not None and auth.type == "basic" and auth.password:
+        return auth.password
+    return ""
+
+
+def _authenticate(svc: Service, name: str) -> Partner:
+    """The active partner `name` if the request carries its token; raises Unauthorized, in
+    about the same time and with the same answer for an unknown partner, a wrong token and
+    a revoked one."""
+    with svc.store.read() as reader:
+        partner = reader.partner(name)
+    matches = credentials.matches(partner.digest if partner else credentials.NOBODY, _secret())
+    if partner is None or not matches or partner.revoked is not None:
+        raise Unauthorized("A valid partner feed token is needed.", CHALLENGE)
+    return partner
+
+
+def _claim(svc: Service, partner: str, path: str, now: datetime) -> int:
+    """0 when the partner may have a full answer for `path` now (recorded), else the wait."""
+    with svc.store.record() as recorder:
+        return recorder.claim_poll(partner, path, now, svc.settings.partner_min_interval)
+
+
+@bp.get("/partners/<name>/<filename>", **ROUTE)
+def partner_feed(name: str, filename: str) -> Response:
+    svc = service()
+    settings = svc.settings
+    partner = _authenticate(svc, name)
+    fmt = format_of(filename)
+    token = request.args.get("token")
+    query = f"?token={quote(token, safe='')}" if token else ""  # readers re-use the self link
+    path = DocKey(partner=partner.name).path(fmt.NAME)
+    # Kept under a key no request path can be (hits.CacheHits never answers it), one per
+    # token given in the URL, named by its digest.
+    key = f"partner:{path}" + (f":{credentials.digest(query)[:16]}" if query else "")
+
+    def build(reader: Reader, now: datetime) -> Built:
+        planned = partner_plan(reader, settings, partner, now, query)
+        return Built(
+            validators(settings, planned, fmt.NAME),
+            fmt.MEDIA_TYPE,
+            lambda: fmt.parts(
+                document(reader, settings, planned, svc.cache.articles.load), svc.cache.entries
+            ),
+            max_age=lifetime(settings, planned),
+            links=self_link(settings.url(path)),
+            valid_until=next_time_change(settings, planned, now),
+            private=True,
+        )
+
+    def limit() -> None:  # 304s and HEAD requests are free
+        if request.method != "GET":
+            return
+        wait = _claim(svc, partner.name, path, settings.now())
+        if wait:
+            raise TooManyRequests(
+                f"Too many full requests; revalidate with If-None-Match, or retry in {wait} s.",
+                wait,
+            )
+
+    return cached(svc, key, build, before_body=limit)

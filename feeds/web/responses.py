@@ -1,0 +1,76 @@
+"""Responses the views share: documents from the render cache, Link headers, plain text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote
+
+from flask import Response, request
+
+from feeds.config import Settings
+from feeds.errors import NotFound
+from feeds.syndication.urls import feed_links
+
+from .cache import Builder
+from .conditional import accepts_gzip, body_needed
+from .hits import answer
+from .service import Service
+
+TEXT = "text/plain; charset=utf-8"
+
+
+def cached(
+    svc: Service,
+    key: str,
+    build: Builder,
+    missing: str = "no such document",
+    before_body: Callable[[], None] | None = None,
+) -> Response:
+    """The document under `key` from the render cache (built by `build` when missing or out
+    of date): a 304 decided from its validators, or its bytes, gzipped when accepted. Raises
+    NotFound (`missing`) when `build` finds no such document; `before_body` runs before a
+    200 and may refuse it by raising. Up-to-date public documents are mostly answered before
+    Flask, by hits.CacheHits, with the same `answer`."""
+    now = svc.settings.now()
+    headers = request.headers
+    needs_body = body_needed(headers.get("If-None-Match"), headers.get("If-Modified-Since"))
+    entry = svc.cache.get(key, now, build, needs_body)
+    if entry is None:
+        raise NotFound(missing)
+    gz = accepts_gzip(headers.get("Accept-Encoding", ""))
+    status, answer_headers, body = answer(entry, now, gz, needs_body)
+    if status == 200 and before_body is not None:
+        before_body()
+    response = Response(body, status=status)
+    response.headers.clear()  # every header comes from the entry, checked once (cache.Variant)
+    response.headers.extend(answer_headers)
+    return response
+
+
+def text(body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A short plain-text answer that no cache keeps."""
+    return Response(
+        body if body.endswith("\n") else body + "\n",
+        status=status,
+        content_type=TEXT,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def self_link(url: str) -> str:
+    return f'<{url}>; rel="self"'
+
+
+def alternate_links(settings: Settings, section: str | None = None) -> list[str]:
+    """Link header values naming the feeds of the site or a section (RFC 8288)."""
+    return [
+        f'<{link.url}>; rel="alternate"; type="{link.media_type}"; {_title(link.title)}'
+        for link in feed_links(settings, section)
+    ]
+
+
+def _title(label: str) -> str:
+    """A Link title parameter; RFC 8187 encoding when the text is not plain ASCII."""
+    if label.isascii() and '"' not in label and "\\" not in label:
+        return f'title="{label}"'
+    return "title*=UTF-8''" + quote(label, safe="")
