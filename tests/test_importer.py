@@ -225,6 +225,25 @@ def test_no_two_articles_share_an_update_marker(
     assert all(m.replace(microsecond=0) == LATER for m in markers)
 
 
+def test_articles_sharing_a_dateline_cost_a_few_queries_not_one_per_pair(
+    content: Content, settings: Settings, store: Store
+) -> None:
+    dateline = datetime(2020, 1, 4, 18, 9, tzinfo=UTC)
+    for number in range(150):
+        content.write(f"a{number:03d}.txt", article_text())  # one dateline for all
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    tuning = Tuning(batch=100)  # two batches: the second starts where the first ended
+    importer.import_paths(store, settings, [content.root], now=IMPORT_TIME, tuning=tuning)
+    for number in range(150, 300):  # and a second import continues after the first's
+        content.write(f"a{number:03d}.txt", article_text())
+    importer.import_paths(store, settings, [content.root], now=IMPORT_TIME, tuning=tuning)
+    markers = sorted(r.updated for r in stored_rows(store).values())
+    assert markers == [dateline + timedelta(microseconds=n) for n in range(300)]
+    searches = [s for s in statements if "articles.updated" in s and "INSERT" not in s]
+    assert len(searches) <= 2 * 5, len(searches)  # two a batch; was one per taken instant
+
+
 def test_section_does_not_depend_on_the_path_imported(
     content: Content, run_import: ImportFn, store: Store
 ) -> None:

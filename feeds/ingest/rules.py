@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the helper processes that prepare articles never load the s
     from feeds.store import Reader, Writer
 
 MICROSECOND = timedelta(microseconds=1)
+SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -77,27 +78,47 @@ class Outcome:
 class Markers:
     """Hands out update markers no other article has: Atom readers and validators take two
     entries with one `updated` value for two versions of one entry. A taken instant moves
-    on by a microsecond, so the marker stays right to the second."""
+    on by a microsecond, so the marker stays right to the second.
+
+    Each marker is the first free instant at or after the one wanted. Wanted instants are
+    looked up together (`reserve`); past a taken one, the markers stored in that second are
+    read in one range search, and `_skip` jumps over runs of taken instants, so articles
+    sharing a dateline cost time in proportion to their number, not its square."""
 
     def __init__(self, db: Reader) -> None:
         self.db = db
         self.taken: set[datetime] = set()
+        self.searched: set[datetime] = set()  # seconds whose stored markers are all in taken
+        self._skip: dict[datetime, datetime] = {}  # x -> y: every instant in [x, y) is taken
 
     def reserve(self, wanted: Iterable[datetime]) -> None:
         """Learn which of these instants stored articles have: one batched lookup."""
-        self.taken |= self.db.taken_markers(wanted)
+        self.taken |= self.db.taken_markers(m for m in wanted if m not in self.taken)
 
-    def unique(self, moment: datetime) -> datetime:
-        """The first free instant at or after `moment` (reserved first), now taken."""
-        while moment in self.taken:
-            moment += MICROSECOND
-            self.taken |= self.db.taken_markers([moment])
+    def unique(self, wanted: datetime) -> datetime:
+        """The first free instant at or after `wanted` (reserved first), now taken."""
+        moment, passed = wanted, []
+        while True:
+            if moment in self.taken:
+                passed.append(moment)
+                moment = self._skip.get(moment, moment + MICROSECOND)
+                continue
+            second = moment.replace(microsecond=0)
+            if moment != wanted and second not in self.searched:
+                self.searched.add(second)
+                self.taken |= self.db.markers_between(second, second + SECOND)
+                continue
+            break
+        for instant in passed:
+            self._skip[instant] = moment
         self.taken.add(moment)
         return moment
 
     def forget_stored(self) -> None:
-        """Drop what the store can tell again, once a batch is stored."""
-        self.taken = set()
+        """Drop what the store can tell again (markers outside searched seconds): called
+        once the articles of a batch are stored, so memory stays bounded."""
+        self.taken = {m for m in self.taken if m.replace(microsecond=0) in self.searched}
+        self._skip = {k: v for k, v in self._skip.items() if k in self.taken}
 
 
 def differs(article: Prepared, old: Stored, restore: bool = False) -> bool:

@@ -167,6 +167,13 @@ class Reader(AccountReads, LedgerReads):
             )
         return taken
 
+    def markers_between(self, start: datetime, end: datetime) -> set[datetime]:
+        """The update markers stored in [start, end): one range search of their index."""
+        query = sa.select(articles.c.updated).where(
+            articles.c.updated >= start, articles.c.updated < end
+        )
+        return set(self.conn.scalars(query))
+
     def stored_under(self, folder: str) -> dict[str, str]:
         """Id -> file of every article not withdrawn whose file was found below `folder`."""
         escaped = folder.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
