@@ -6,7 +6,8 @@ FeedsError
 ├── InvalidFields          an API body has missing, malformed or unknown fields (each named)
 ├── StoreError
 │   ├── StoreUnavailable   the database does not answer
-│   └── NoSchema           the database has no schema yet: run `feeds migrate`
+│   ├── NoSchema           the database has no schema yet: run `feeds migrate`
+│   └── StoreBusy          a write that must not wait found the writers' lock taken
 ├── ImportStopped          nothing was imported
 │   ├── SyncRefused        `--sync` would withdraw more than half of the store
 │   └── HelperFailed       a helper process reading the files stopped
@@ -76,6 +77,11 @@ class StoreUnavailable(StoreError):
 
 class NoSchema(StoreError):
     """The database has no schema (or not all of it)."""
+
+
+class StoreBusy(StoreError):
+    """A write that must never wait (a request that only reads records a validator) found
+    the writers' lock taken."""
 
 
 class ImportStopped(FeedsError):

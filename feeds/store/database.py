@@ -2,7 +2,8 @@
 
 `read()` gives one consistent snapshot; `write()` one transaction that holds the writers'
 lock from its first statement and bumps the data version if it changed what documents show;
-`record()` a short one for what requests that only read keep.
+`record()` a short transaction for what requests that only read keep, which never waits for
+a writer (engine.py).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from feeds.errors import StoreUnavailable
 
 from . import migrate
-from .engine import make_engine, safe_url, translated
+from .engine import RECORD_WAIT_MS, make_engine, safe_url, translated
 from .reader import FIXED_META, Reader
 from .schema import meta
 from .version import VersionChannel
@@ -44,6 +45,7 @@ class Store:
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._fixed: dict[str, str] = {}  # FIXED_META values, once read
         self._version = VersionChannel(self.engine)
+        self._recorders: Engine | None = None
 
     def needs_migration(self) -> bool:
         """Whether the schema is missing or older than this release's (a read: no lock)."""
@@ -93,10 +95,10 @@ class Store:
 
     @contextmanager
     def record(self) -> Iterator[Recorder]:
-        """A transaction for what requests that only read keep (validators first served,
-        partner polls); it changes nothing documents show."""
-        with translated(self.url), self.engine.connect() as conn:
-            with self._writing(conn, "wait").begin():
+        """A recorder's transaction: raises StoreBusy, having waited RECORD_WAIT_MS at most,
+        when a writer holds the lock. It changes nothing documents show."""
+        with translated(self.url, recording=True), self._recorder_engine().connect() as conn:
+            with self._writing(conn, "record").begin():
                 yield Recorder(conn)
 
     def _writing(self, conn: Connection, mode: str) -> Connection:
@@ -104,6 +106,15 @@ class Store:
         if not self.sqlite:  # see engine._lock
             conn = conn.execution_options(isolation_level="READ COMMITTED")
         return conn
+
+    def _recorder_engine(self) -> Engine:
+        # SQLite's busy timeout belongs to a connection: recorders have connections of their
+        # own. PostgreSQL recorders take a lock of their own (engine._lock).
+        if not self.sqlite:
+            return self.engine
+        if self._recorders is None:
+            self._recorders = make_engine(self.url, busy_ms=RECORD_WAIT_MS)
+        return self._recorders
 
     def data_version(self) -> int | None:
         """The committed data version, read per request at the cost of one indexed lookup
@@ -123,6 +134,8 @@ class Store:
     def dispose(self) -> None:
         """Close the pooled connections (before a fork: none may cross it)."""
         self.engine.dispose()
+        if self._recorders is not None:
+            self._recorders.dispose()
 
     def close(self) -> None:
         """Close every connection, pooled or kept for data_version()."""

@@ -1,10 +1,13 @@
 """Engines and their dialect hooks, and the one place database errors become the service's.
 
-Two kinds of transaction, chosen by the execution option `feeds_write`:
+Three kinds of transaction, chosen by the execution option `feeds_write`:
 
 - reads (unset): SQLite `BEGIN`; PostgreSQL REPEATABLE READ, one snapshot per request;
-- writes ("wait"): SQLite `BEGIN IMMEDIATE`, waiting up to its busy timeout; PostgreSQL an
-  advisory lock first, then READ COMMITTED (see `_lock`).
+- writers ("wait"): SQLite `BEGIN IMMEDIATE`, waiting up to its busy timeout; PostgreSQL an
+  advisory lock first, then READ COMMITTED (see `_lock`);
+- recorders ("record"): what requests that only read keep (validators first served, partner
+  polls). They never wait for a writer: SQLite gives up after RECORD_WAIT_MS, PostgreSQL
+  takes a lock of their own that writers never hold.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from feeds.errors import NoSchema, StoreUnavailable
+from feeds.errors import NoSchema, StoreBusy, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
-WRITERS_LOCK = 7260517  # a PostgreSQL advisory lock key
+# How long a recorder may wait for another recorder (each holds the lock for well under a
+# millisecond); a writer holds it far longer, and is not waited for.
+RECORD_WAIT_MS = 50
+WRITERS_LOCK = 7260517  # PostgreSQL advisory lock keys
+RECORDERS_LOCK = 7260518
 
 
 def _sqlite_pragmas(busy_ms: int) -> Any:
@@ -47,8 +54,12 @@ def _lock(conn: Connection) -> None:
     # COMMITTED (see Store.write): each statement after the lock sees what the writer before
     # committed (a REPEATABLE READ snapshot would be taken by this very statement, before it
     # waits for the lock, and hide that).
-    if conn.get_execution_options().get("feeds_write") == "wait":
+    mode = conn.get_execution_options().get("feeds_write")
+    if mode == "wait":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
+    elif mode == "record":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{RECORD_WAIT_MS}ms'")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECORDERS_LOCK})")
 
 
 def make_engine(url: str, busy_ms: int = BUSY_TIMEOUT_MS) -> Engine:
@@ -81,10 +92,15 @@ def _no_table(error: sa.exc.DBAPIError) -> bool:
     return "no such table" in str(error.orig) or getattr(error.orig, "sqlstate", "") == "42P01"
 
 
+def _lock_refused(error: sa.exc.DBAPIError) -> bool:
+    # SQLite: SQLITE_BUSY; PostgreSQL: lock_not_available (55P03), a lock_timeout.
+    return "database is locked" in str(error.orig) or getattr(error.orig, "sqlstate", "") == "55P03"
+
+
 @contextmanager
-def translated(url: str) -> Iterator[None]:
-    """Database errors as the service's: NoSchema when a table is missing, else
-    StoreUnavailable."""
+def translated(url: str, recording: bool = False) -> Iterator[None]:
+    """Database errors as the service's: NoSchema when a table is missing, StoreBusy when
+    a recorder could not take its lock at once, else StoreUnavailable."""
     try:
         yield
     except sa.exc.DBAPIError as e:
@@ -92,6 +108,8 @@ def translated(url: str) -> Iterator[None]:
             raise NoSchema(
                 f"the database at {safe_url(url)} has no schema yet; run `feeds migrate`"
             ) from e
+        if recording and _lock_refused(e):
+            raise StoreBusy("the writers' lock is taken") from e
         if not isinstance(e, sa.exc.OperationalError | sa.exc.InterfaceError):
             raise  # a statement the database refused: a defect, not an outage
         raise StoreUnavailable(f"the database at {safe_url(url)} did not answer: {e.orig}") from e

@@ -107,7 +107,7 @@ class Writer(Reader, AccountWrites):
 
 
 class Recorder(LedgerReads, LedgerWrites, PollClaims):
-    """Statements inside a recorder's transaction (Store.record): what requests that only
+    """Statements inside a recorder's transaction (see engine.py): what requests that only
     read keep. It never changes what a document shows."""
 
     def __init__(self, conn: Connection) -> None:

@@ -21,7 +21,7 @@ from feeds.text import rfc3339
 from . import api, errors, partner_feeds, public
 from .cache import RenderCache
 from .hits import CacheHits
-from .service import Service
+from .service import LocalPolls, Service
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
@@ -41,7 +41,7 @@ def create_app(
     app = Flask(__name__)
     store = Store(settings.database)
     cache = RenderCache(store, settings.cache_bytes)
-    app.extensions["feeds"] = Service(settings, store, cache)
+    app.extensions["feeds"] = Service(settings, store, cache, LocalPolls())
     app.wsgi_app = CacheHits(app.wsgi_app, cache, settings.now)  # type: ignore[method-assign]
     app.jinja_env.filters["rfc3339"] = rfc3339
     zone = settings.zone

@@ -6,7 +6,9 @@ store/version.py) is the one it was built at and time alone cannot have changed 
 embargo lifts, a tombstone expires, a month closes; at the latest RECHECK after its build).
 A rebuild that gives the same ETag keeps the bytes; one that does not renders only the
 entries not kept (formats/parts.py). A 304 never renders. Last-Modified moves with every new
-ETag through the ledger (store/ledger.py).
+ETag through the ledger (store/ledger.py), which a request records without ever waiting for
+a writer: when the writers' lock is taken, the entry is served unrecorded and recorded at a
+rebuild RETRY later.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime, timedelta
 from werkzeug.datastructures import Headers
 from werkzeug.http import http_date
 
+from feeds.errors import StoreBusy
 from feeds.formats import Entries
 from feeds.lru import ByteLRU
 from feeds.model import Article, Head, Validators
@@ -33,6 +36,9 @@ from .conditional import NeedsBody
 # time could change a document that the builders do not foresee. A look costs queries, not a
 # render, when the ETag stays the same.
 RECHECK = timedelta(seconds=60)
+# How soon an entry whose Last-Modified could not be recorded (a writer held the lock) is
+# built again, to record it.
+RETRY = timedelta(seconds=1)
 BUILD_LOCKS = 64
 
 
@@ -68,6 +74,7 @@ class Rendered:
     built_at: datetime
     valid_until: datetime
     validators: Validators
+    recorded: bool  # its Last-Modified is the ledger's
     media_type: str
     body: bytes | None  # None until a request needs it (a 304 never renders)
     gzipped: bytes | None
@@ -216,9 +223,9 @@ class RenderCache:
             built = build(reader, now)
             if built is None:
                 return None
-            validators = built.validators
+            validators, recorded = built.validators, True
             if built.ledger:
-                validators = self._last_modified(reader, key, validators, now)
+                validators, recorded = self._last_modified(reader, key, validators, now, previous)
             release = reader.next_release(now)
             body: bytes | None = None
             gzipped: bytes | None = None
@@ -228,13 +235,14 @@ class RenderCache:
                 parts = built.render()
                 body = b"".join(parts)
                 gzipped = self.pieces.gzip(parts)
-        limits = [now + RECHECK]
+        limits = [now + (RECHECK if recorded else RETRY)]
         limits += [t for t in (built.valid_until, release) if t is not None]
         return Rendered(
             version=version,
             built_at=now,
             valid_until=min(limits),
             validators=validators,
+            recorded=recorded,
             media_type=built.media_type,
             body=body,
             gzipped=gzipped,
@@ -245,18 +253,30 @@ class RenderCache:
         )
 
     def _last_modified(
-        self, reader: Reader, key: str, computed: Validators, now: datetime
-    ) -> Validators:
-        """`computed` with the Last-Modified that every worker sends with its ETag."""
+        self,
+        reader: Reader,
+        key: str,
+        computed: Validators,
+        now: datetime,
+        previous: Rendered | None,
+    ) -> tuple[Validators, bool]:
+        """`computed` with the Last-Modified that every worker sends with its ETag, and
+        whether the ledger holds it. Recording never waits for a writer (Store.record)."""
         recorded = reader.ledger_entry(key)
         if recorded is not None and recorded.etag == computed.etag:
-            return recorded
-        moment = stable_last_modified(recorded, computed, now)
-        with self.store.record() as recorder:
-            current = recorder.ledger_entry(key)
-            if current is not None and current.etag == computed.etag:  # another was first
-                return current
-            if current is not None and moment <= current.last_modified:
-                moment = max(now, current.last_modified)
-            recorder.record_last_modified(key, computed.etag, moment, new=current is None)
-        return Validators(computed.etag, moment)
+            return recorded, True
+        if previous is not None and not previous.recorded and previous.etag == computed.etag:
+            moment = previous.last_modified  # what this worker has served it with so far
+        else:
+            moment = stable_last_modified(recorded, computed, now)
+        try:
+            with self.store.record() as recorder:
+                current = recorder.ledger_entry(key)
+                if current is not None and current.etag == computed.etag:  # another was first
+                    return current, True
+                if current is not None and moment <= current.last_modified:
+                    moment = max(now, current.last_modified)
+                recorder.record_last_modified(key, computed.etag, moment, new=current is None)
+        except StoreBusy:
+            return Validators(computed.etag, moment), False
+        return Validators(computed.etag, moment), True

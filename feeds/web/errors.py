@@ -30,6 +30,7 @@ STATUS: dict[type[e.FeedsError], tuple[int, str]] = {
     e.TooManyRequests: (429, "Too many requests"),
     e.NoSchema: (500, "No schema"),
     e.StoreUnavailable: (503, "Service unavailable"),
+    e.StoreBusy: (503, "Service unavailable"),
 }
 # What a client is told instead of an error's own message (which may name the database).
 _PAGE_TEXT: dict[type[e.FeedsError], str] = {

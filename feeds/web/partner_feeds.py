@@ -10,7 +10,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, request
 
 from feeds import credentials
-from feeds.errors import TooManyRequests, Unauthorized
+from feeds.errors import StoreBusy, TooManyRequests, Unauthorized
 from feeds.model import Partner
 from feeds.store import Reader
 from feeds.syndication.assemble import document
@@ -53,8 +53,15 @@ def _authenticate(svc: Service, name: str) -> Partner:
 
 def _claim(svc: Service, partner: str, path: str, now: datetime) -> int:
     """0 when the partner may have a full answer for `path` now (recorded), else the wait."""
-    with svc.store.record() as recorder:
-        return recorder.claim_poll(partner, path, now, svc.settings.partner_min_interval)
+    interval = svc.settings.partner_min_interval
+    try:
+        with svc.store.record() as recorder:
+            wait = recorder.claim_poll(partner, path, now, interval)
+    except StoreBusy:
+        return svc.polls.claim(partner, path, now, interval)
+    if not wait:
+        svc.polls.note(partner, path, now)
+    return wait
 
 
 @bp.get("/partners/<name>/<filename>", **ROUTE)

@@ -1,0 +1,139 @@
+"""A GET never waits for a writer: while an import (or any write) holds the writers' lock,
+documents never served before answer at once with the validators they would have had, and
+every worker agrees on them once the writer is done. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+
+from feeds import credentials
+from feeds.config import Settings
+from feeds.model import Partner
+from feeds.store import Store
+from feeds.web import create_app
+
+from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text
+
+DOCUMENTS = ["/feeds/atom.xml", "/feeds/world/rss.xml", "/", "/feeds.opml"]
+
+
+@contextmanager
+def writer_holding_the_lock(store: Store) -> Iterator[None]:
+    """A write transaction held open in another thread, as a long import holds one."""
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write() as writer:
+            writer.meta("created")
+            holding.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def new_app(settings: Settings, **overrides: object) -> Flask:
+    config = {"database": settings.database, "base_url": settings.base_url, **overrides}
+    return create_app(config, environ={})
+
+
+@pytest.fixture
+def stored(content: Content, run_import: ImportFn) -> None:
+    content.write(SEED.name, SEED.read_bytes())
+    content.write("world/w1.txt", article_text("World", "1 March 2020, 10:00"))
+    run_import()
+
+
+def test_a_document_never_served_answers_at_once_while_a_writer_holds_the_lock(
+    stored: None, settings: Settings, store: Store
+) -> None:
+    client = new_app(settings).test_client()
+    with writer_holding_the_lock(store):
+        answers = {}
+        for path in DOCUMENTS:
+            started = time.monotonic()
+            response = client.get(path)
+            elapsed = time.monotonic() - started
+            # Waiting for the lock would end in a 503 after the 10 s busy timeout.
+            assert response.status_code == 200, (path, response.status_code)
+            assert elapsed < 1.0, (path, elapsed)
+            answers[path] = (response.headers["ETag"], response.headers["Last-Modified"])
+        again = {path: client.get(path).headers["Last-Modified"] for path in DOCUMENTS}
+        assert again == {path: lm for path, (_, lm) in answers.items()}  # stable meanwhile
+    assert answers["/feeds/atom.xml"][1] == "Sun, 01 Mar 2020 10:00:00 GMT"  # its data's
+    # Once the writer is done, another worker gives the same validators, from the ledger.
+    other = new_app(settings).test_client()
+    for path, validators in answers.items():
+        response = other.get(path)
+        assert (response.headers["ETag"], response.headers["Last-Modified"]) == validators, path
+    with store.read() as reader:
+        assert reader.ledger_entry("/feeds/atom.xml") is not None
+
+
+def test_a_new_etag_served_while_a_writer_holds_the_lock_keeps_its_last_modified(
+    stored: None, settings: Settings, store: Store, content: Content
+) -> None:
+    clock = content.root.parent / "clock"
+    clock.write_text(IMPORT_TIME.isoformat())
+    app = new_app(settings, clock=str(clock))
+    client = app.test_client()
+    with store.write() as writer:
+        writer.withdraw("w1", IMPORT_TIME, "delete")
+    first = client.get("/feeds/atom.xml")  # with a tombstone for w1, recorded
+    assert first.headers["Last-Modified"] == "Thu, 15 Jan 2026 12:00:00 GMT"
+    # Past FEEDS_TOMBSTONE_DAYS the tombstone goes: a new ETag whose data is older than the
+    # Last-Modified served, so the new Last-Modified is the time it is first served.
+    expired = IMPORT_TIME + timedelta(days=31)
+    clock.write_text(expired.isoformat())
+    with writer_holding_the_lock(store):
+        served = client.get("/feeds/atom.xml")
+        assert served.status_code == 200 and served.headers["ETag"] != first.headers["ETag"]
+        assert served.headers["Last-Modified"] == "Sun, 15 Feb 2026 12:00:00 GMT"
+        clock.write_text((expired + timedelta(hours=1)).isoformat())
+        again = client.get("/feeds/atom.xml")  # built again, still not recorded
+        assert again.headers["Last-Modified"] == served.headers["Last-Modified"]
+    clock.write_text((expired + timedelta(hours=2)).isoformat())
+    assert client.get("/feeds/atom.xml").headers["Last-Modified"] == "Sun, 15 Feb 2026 12:00:00 GMT"
+    other = new_app(settings, clock=str(clock)).test_client()  # another worker: the ledger's
+    response = other.get("/feeds/atom.xml")
+    assert (response.headers["ETag"], response.headers["Last-Modified"]) == (
+        served.headers["ETag"],
+        served.headers["Last-Modified"],
+    )
+
+
+def test_partner_polls_stay_bounded_while_a_writer_holds_the_lock(
+    stored: None, settings: Settings, store: Store
+) -> None:
+    secret = credentials.new_secret()
+    with store.write() as writer:
+        partner = Partner("globe", ("world",), "full", "", IMPORT_TIME, None)
+        writer.add_partner(dataclasses.replace(partner, digest=credentials.digest(secret)))
+    client = new_app(settings).test_client()
+    auth = {"Authorization": f"Bearer {secret}"}
+    with writer_holding_the_lock(store):
+        assert client.get("/partners/globe/atom.xml", headers=auth).status_code == 200
+        refused = client.get("/partners/globe/atom.xml", headers=auth)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert client.head("/partners/globe/atom.xml", headers=auth).status_code == 200
+    # On SQLite the shared record could not be written meanwhile, so another worker's first
+    # full answer is granted and its second refused; PostgreSQL recorders take a lock of their
+    # own, so the record was shared all along.
+    other = new_app(settings).test_client()
+    first = other.get("/partners/globe/atom.xml", headers=auth).status_code
+    assert first == (200 if store.sqlite else 429)
+    assert other.get("/partners/globe/atom.xml", headers=auth).status_code == 429
