@@ -42,7 +42,7 @@ unit: $(VENV)/.test-deps
 ## Benchmark: ingest, warm and cold feeds against a ceiling, a million-article store; writes
 ## bench/results.json and bench/results.md. BENCH_ARGS=--quick for a short smoke run (see --help).
 bench: $(VENV)/.run-deps
-	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """The ceiling: a minimal Flask app answering the two-byte body `hi`, served by gunicorn with
 exactly the options `feeds serve` uses (feeds.server.gunicorn_options, FEEDS_* settings).
 
-Usage: python bench/ceiling.py --bind 127.0.0.1:PORT
+Usage: python -m bench.ceiling --bind 127.0.0.1:PORT (from the repository root)
 """
 
 from __future__ import annotations

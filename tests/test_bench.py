@@ -3,15 +3,13 @@ shaped like the real seed file, the same on every run; and the reading of wrk's 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import statistics
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from zoneinfo import ZoneInfo
 
+from bench import corpus, wrk
 from feeds.config import Settings
 from feeds.ingest.files import collect
 from feeds.ingest.importer import import_paths
@@ -20,24 +18,9 @@ from feeds.store import Store
 
 from .conftest import IMPORT_TIME, Content
 
-ROOT = Path(__file__).resolve().parent.parent
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ufffd]")
-
-
-def load(name: str) -> ModuleType:
-    """A module of bench/ (not a package) by its path."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus = load("corpus")
-wrk = load("wrk")
 
 
 def test_full_articles_parse_and_are_shaped_like_the_seed() -> None:
