@@ -24,7 +24,8 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DNS_NAME = rf"{_LABEL}(?:\.{_LABEL})*"
 _TAG_AUTHORITY = re.compile(rf"^(?:{_DNS_NAME}|[^@\s,:]+@{_DNS_NAME})$")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
-_BIND = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$|^unix:/.+$")
+# HOST:PORT, unix:PATH, or fd://N: a listening socket the server inherits (socket activation).
+_BIND = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$|^unix:/.+$|^fd://[0-9]+$")
 _DATABASE = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
@@ -133,7 +134,10 @@ def _check(settings: Settings) -> Settings:
         if _CONTROL.search(value):
             raise ConfigError(_env_name(name), "must not contain control characters")
     if not _BIND.match(settings.bind):
-        raise ConfigError("FEEDS_BIND", f"{settings.bind!r} is not HOST:PORT (e.g. 127.0.0.1:8000)")
+        raise ConfigError(
+            "FEEDS_BIND",
+            f"{settings.bind!r} is not HOST:PORT (e.g. 127.0.0.1:8000), unix:PATH or fd://N",
+        )
     for name, (low, high) in _INT_FIELDS.items():
         value = getattr(settings, name)
         if not low <= value <= high:
