@@ -9,7 +9,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from .conftest import FEEDS_BIN, SEED, Content, article_text, new_database
+from tests.support import FEEDS_BIN, SEED, Content, article_text, new_database
 
 DATABASES: dict[Path, str] = {}  # one database per test's folder
 

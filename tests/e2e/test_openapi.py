@@ -12,9 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from .conftest import Served, start_server
-
-pytestmark = pytest.mark.e2e
+from tests.support import Served, start_server
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import dataclasses
 import html
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
@@ -17,57 +16,11 @@ import pytest
 from lxml import etree
 
 from feeds.formats import FORMATS
-from feeds.model import Article, Entry, FeedDocument, FeedInfo
+from feeds.model import Article, Entry, FeedDocument
+from tests.samples import ARTICLES, BASE, document
 
-GOLDEN = Path(__file__).parent / "golden"
-SCHEMA = json.loads((Path(__file__).parent / "jsonfeed-1.1.schema.json").read_text())
-BASE = "https://news.example.com"
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-ARTICLES = (
-    Article(
-        id="b-summer",
-        tag="tag:news.example.com,2026-01-15:b-summer",
-        title="Summer <b>markup</b> & ampersands",
-        published=utc(2019, 7, 1, 11, 0),
-        updated=utc(2019, 7, 2, 8, 30),
-        paragraphs=("a < b && c > d", "<script>x</script>"),
-        section="world",
-        revision=2,
-        modified=utc(2026, 1, 15),
-    ),
-    Article(
-        id="a-winter",
-        tag="tag:news.example.com,2026-01-15:a-winter",
-        title="Winter \u201cquotes\u201d and caf\u00e9",
-        published=utc(2019, 1, 4, 18, 9),
-        updated=utc(2019, 1, 4, 18, 9),
-        paragraphs=("Only one paragraph.",),
-        section=None,
-        revision=1,
-        modified=utc(2026, 1, 15),
-    ),
-)
-
-
-def document() -> FeedDocument:
-    info = FeedInfo(
-        feed_id="tag:news.example.com,2026-01-15:feeds",
-        title="The Newsroom",
-        description="Latest news & views",
-        language="en-GB",
-        author="The Newsroom",
-        home_url=BASE + "/",
-        urls={n: f"{BASE}/feeds/{m.FILENAME}" for n, m in FORMATS.items()},
-        updated=utc(2019, 7, 2, 8, 30),
-        generator="feeds",
-        generator_version="0.1.0",
-    )
-    return FeedDocument(info, tuple(Entry(a, f"{BASE}/articles/{a.id}") for a in ARTICLES))
+GOLDEN = Path(__file__).parents[1] / "golden"
+SCHEMA = json.loads((Path(__file__).parents[1] / "jsonfeed-1.1.schema.json").read_text())
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))

@@ -15,8 +15,8 @@ from werkzeug.http import http_date
 from feeds.config import Settings
 from feeds.formats import FORMATS
 from feeds.web import create_app
-
-from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text, on_sqlite_only
+from tests.conftest import ImportFn
+from tests.support import IMPORT_TIME, SEED, Content, article_text, on_sqlite_only
 
 FEEDS = {
     "/feeds/rss.xml": "application/rss+xml; charset=utf-8",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -15,26 +16,36 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SEED, Content, article_text, free_port, new_database, wait_for
+from tests.support import (
+    ROOT,
+    SEED,
+    Content,
+    article_text,
+    listening_socket,
+    new_database,
+    wait_for,
+)
 
-pytestmark = pytest.mark.e2e
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
 def start_gunicorn(
     tmp_path: Path, env: dict[str, str], name: str
 ) -> tuple[str, subprocess.Popen[bytes], Path]:
-    """gunicorn started the way deploy/feeds.service starts it: (address, process, log)."""
-    port = free_port()
-    env = {**env, "FEEDS_BIND": f"127.0.0.1:{port}"}
+    """gunicorn started the way deploy/feeds.service starts it, on a socket held from the
+    start: (address, process, log)."""
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    env = {**env, "FEEDS_BIND": f"fd://{sock.fileno()}"}
     log = tmp_path / f"{name}.log"
-    with log.open("wb") as out:
+    with log.open("wb") as out, sock:
         process = subprocess.Popen(
             [str(GUNICORN), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "wsgi:app"],
             cwd=ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            pass_fds=[sock.fileno()],
         )
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process, log)
@@ -87,7 +98,7 @@ def nginx_config(tmp_path: Path, upstream: str, port: int) -> Path:
     site = re.sub(r"listen 80;", f"listen 127.0.0.1:{port};", site)
     (tmp_path / "site.conf").write_text(site)
     temp = tmp_path / "nginx-temp"
-    temp.mkdir()
+    temp.mkdir(exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""
     main = f"""{user}daemon off;
 worker_processes 1;
@@ -109,6 +120,34 @@ http {{
     return path
 
 
+def start_nginx(tmp_path: Path, upstream: str) -> tuple[int, subprocess.Popen[bytes], Path]:
+    """nginx with deploy/nginx.conf in front of `upstream`: (port, process, log). nginx binds
+    its port itself, so a port another process takes first is retried with another."""
+    nginx = find_nginx()
+    log = tmp_path / "nginx.out"
+    for _ in range(5):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        config = nginx_config(tmp_path, upstream, port)
+        check = subprocess.run([nginx, "-t", "-c", str(config)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [nginx, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_for(f"http://127.0.0.1:{port}/healthz", process, log)
+        except RuntimeError:
+            process.kill()
+            process.wait()
+            if "Address already in use" in log.read_text():
+                continue
+            raise
+        return port, process, log
+    raise RuntimeError(f"nginx found no free port: {log.read_text()}")
+
+
 def find_nginx() -> str:
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
@@ -123,18 +162,11 @@ def find_nginx() -> str:
 def test_nginx_site_buffers_caches_and_revalidates(
     tmp_path: Path, production: tuple[str, dict[str, str]]
 ) -> None:
-    nginx = find_nginx()
     upstream, _ = production
-    port = free_port()
-    config = nginx_config(tmp_path, upstream, port)
-    check = subprocess.run([nginx, "-t", "-c", str(config)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    log = tmp_path / "nginx.out"
-    with log.open("wb") as out:
-        process = subprocess.Popen([nginx, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    port, process, log = start_nginx(tmp_path, upstream)
+    config = tmp_path / "nginx.conf"
     try:
         url = f"http://127.0.0.1:{port}/feeds/atom.xml"
-        wait_for(f"http://127.0.0.1:{port}/healthz", process, log)
         statuses = []
         bodies = []
         for _ in range(2):
@@ -150,7 +182,7 @@ def test_nginx_site_buffers_caches_and_revalidates(
         process.wait(timeout=30)
         assert secret not in (tmp_path / "site-access.log").read_text()
         process = subprocess.Popen(
-            [nginx, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            [find_nginx(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
         wait_for(f"http://127.0.0.1:{port}/healthz", process, log)
         assert bodies[0] == bodies[1]
@@ -180,21 +212,16 @@ def test_nginx_spreads_requests_over_app_servers_of_one_database(
 ) -> None:
     """Two app servers on one database behind deploy/nginx.conf: both serve, both give the
     same bytes and ETags, and nginx revalidates its copies against whichever answers."""
-    nginx = find_nginx()
+    find_nginx()
     env = production_env(tmp_path, 1)
     content.write(SEED.name, SEED.read_bytes())
     for section in ("world", "uk", "sport"):
         content.write(f"{section}/{section}-1.txt", article_text(f"A {section} story"))
     feeds_command(env, "import", str(content.root))
     servers = [start_gunicorn(tmp_path, env, name) for name in ("app-1", "app-2")]
-    port = free_port()
-    config = nginx_config(tmp_path, " ".join(address for address, _, _ in servers), port)
-    log = tmp_path / "nginx.out"
-    with log.open("wb") as out:
-        process = subprocess.Popen([nginx, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    port, process, _ = start_nginx(tmp_path, " ".join(address for address, _, _ in servers))
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/healthz", process, log)
         paths = [
             f"/feeds{section}/{name}"
             for section in ("", "/world", "/uk", "/sport")

@@ -15,10 +15,8 @@ import listparser
 import pytest
 from lxml import etree
 
-from .conftest import Content, Served, article_text, start_server
-from .test_e2e import fetch
+from tests.support import Content, Served, article_text, fetch, start_server
 
-pytestmark = pytest.mark.e2e
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
 FH = "{http://purl.org/syndication/history/1.0}"

@@ -15,8 +15,7 @@ from feeds.ingest.files import collect
 from feeds.ingest.importer import import_paths
 from feeds.ingest.textfile import parse_article
 from feeds.store import Store
-
-from .conftest import IMPORT_TIME, Content
+from tests.support import IMPORT_TIME, Content
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)

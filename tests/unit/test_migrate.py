@@ -14,8 +14,7 @@ from alembic.script import ScriptDirectory
 
 from feeds.store.migrate import MIGRATIONS, config, upgrade
 from feeds.store.schema import metadata
-
-from .conftest import FEEDS_BIN, SEED, new_database
+from tests.support import FEEDS_BIN, SEED, new_database
 
 DATABASES: dict[Path, str] = {}
 

@@ -16,8 +16,8 @@ from feeds.config import Settings
 from feeds.store import Scope, Store, Writer
 from feeds.store.database import BULK_CACHE_KIB
 from feeds.web import create_app
-
-from .conftest import IMPORT_TIME, Content, ImportFn, article_text, on_sqlite_only
+from tests.conftest import ImportFn
+from tests.support import IMPORT_TIME, Content, article_text, on_sqlite_only
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 

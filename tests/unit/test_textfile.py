@@ -20,8 +20,7 @@ from feeds.ingest.textfile import (
 )
 from feeds.model import ParsedArticle
 from feeds.text import XML_FORBIDDEN
-
-from .conftest import SEED, article_text
+from tests.support import SEED, article_text
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -22,19 +18,13 @@ from feeds.formats import FORMATS
 from feeds.ingest.importer import import_paths
 from feeds.store import Store
 from feeds.web import create_app
-
-from .conftest import (
+from tests.conftest import ImportFn, service
+from tests.support import (
     IMPORT_TIME,
     SEED,
     Content,
-    ImportFn,
-    Served,
     article_text,
-    new_database,
-    service,
-    start_server,
 )
-from .test_e2e import fetch
 
 GZIP = {"Accept-Encoding": "gzip"}
 
@@ -233,64 +223,6 @@ def test_only_changes_move_the_data_version(
     assert store.data_version() == first + 2
 
 
-def _put(server: Served, token: str, article_id: str, title: str) -> None:
-    body = {"title": title, "published": "2020-07-01T10:00:00Z", "text": "A paragraph."}
-    request = urllib.request.Request(
-        server.url(f"/api/v1/articles/{article_id}"),
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method="PUT",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status in (200, 201)
-
-
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[Served, Served]]:
-    """Two `feeds serve` processes (two workers each) of one site on one database."""
-    shared = {
-        "FEEDS_DATABASE": new_database(tmp_path, "shared"),
-        "FEEDS_BASE_URL": "https://news.example.com",
-        "FEEDS_MAX_AGE": "0",
-    }
-    one = start_server(tmp_path, shared, "one")
-    try:
-        two = start_server(tmp_path, shared, "two")
-    except BaseException:
-        one.stop()
-        raise
-    yield one, two
-    one.stop()
-    two.stop()
-
-
-@pytest.mark.e2e
-def test_two_servers_on_one_database_serve_a_change_within_a_second(
-    pair: tuple[Served, Served],
-) -> None:
-    one, two = pair
-    created = one.feeds("token", "create", "--name", "cms", "--scope", "publish")
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip()
-    _put(one, token, "first", "The first story")
-    path = "/feeds/atom.xml"
-    # Both servers answer alike: the same bytes and ETag (many requests reach every worker).
-    answers = {fetch(server.url(path), GZIP)[1]["ETag"] for server in pair for _ in range(8)}
-    (before,) = answers
-
-    _put(one, token, "second", "The second story")
-    committed = time.monotonic()
-    while True:
-        status, headers, body = fetch(two.url(path), {**GZIP, "If-None-Match": before})
-        if status == 200 or time.monotonic() - committed > 1.0:
-            break
-        time.sleep(0.02)
-    assert status == 200 and headers["ETag"] != before
-    assert b"The second story" in gzip.decompress(body)
-    after = {fetch(server.url(path), GZIP)[1]["ETag"] for server in pair for _ in range(8)}
-    assert after == {headers["ETag"]}
-
-
 def test_up_to_date_documents_are_answered_before_flask_alike(
     content: Content, run_import: ImportFn, seed: None, app: Flask
 ) -> None:
@@ -348,8 +280,7 @@ def test_articles_are_sized_by_the_memory_their_text_takes() -> None:
     import sys
 
     from feeds.web.cache import _article_size
-
-    from .test_formats import ARTICLES
+    from tests.samples import ARTICLES
 
     latin = dataclasses.replace(ARTICLES[1], paragraphs=("a" * 5_000,) * 4)
     for wide, width in (("中", 2), ("😀", 4)):

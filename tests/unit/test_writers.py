@@ -19,8 +19,8 @@ from feeds.config import Settings
 from feeds.model import Partner
 from feeds.store import Store
 from feeds.web import create_app
-
-from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text
+from tests.conftest import ImportFn
+from tests.support import IMPORT_TIME, SEED, Content, article_text
 
 DOCUMENTS = ["/feeds/atom.xml", "/feeds/world/rss.xml", "/", "/feeds.opml"]
 

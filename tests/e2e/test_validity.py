@@ -19,16 +19,15 @@ import jsonschema
 import pytest
 from lxml import etree
 
-from .conftest import SEED, Content, Served, article_text, start_server
+from tests.support import SEED, Content, Served, article_text, start_server
 
-pytestmark = pytest.mark.e2e
 ATOM = "{http://www.w3.org/2005/Atom}"
 FH = "{http://purl.org/syndication/history/1.0}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
 TAG_URI = re.compile(r"^tag:[A-Za-z0-9.-]+,\d{4}-\d{2}-\d{2}:[A-Za-z0-9._~-]+$")
 END_TAG = re.compile(r"</(\w+)>")
 ENTITY = re.compile(r"&(#?\w+)")
-SCHEMA = json.loads((Path(__file__).parent / "jsonfeed-1.1.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[1] / "jsonfeed-1.1.schema.json").read_text())
 ALL_CHARACTERS = "".join(chr(c) for c in range(0x3000) if not 0xD800 <= c < 0xE000) + (
     "\ufdd0\ufeff\ufffd\ufffe\uffff\U0001f600]]>"
 )

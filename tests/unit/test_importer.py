@@ -17,8 +17,8 @@ from feeds.ingest.files import Source
 from feeds.ingest.importer import Tuning
 from feeds.store import Scope, Store
 from feeds.store.schema import articles
-
-from .conftest import IMPORT_TIME, SEED, Content, ImportFn, article_text, new_database
+from tests.conftest import ImportFn
+from tests.support import IMPORT_TIME, SEED, Content, article_text, new_database
 
 LATER = IMPORT_TIME + timedelta(days=3)
 

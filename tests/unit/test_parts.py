@@ -15,8 +15,7 @@ from feeds.formats import FORMATS, jsonfeed
 from feeds.formats.parts import Entries
 from feeds.lru import ByteLRU
 from feeds.model import Article, Entry, FeedDocument, FeedInfo, Tombstone
-
-from .test_formats import document as formats_document
+from tests.samples import document as formats_document
 
 BASE = "https://news.example.com"
 XML = ("rss", "atom")

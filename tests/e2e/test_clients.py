@@ -1,10 +1,10 @@
-"""End to end: `feeds serve` as a real gunicorn process on a free loopback port, read over
-real HTTP by real clients (urllib, feedparser, the reader library)."""
+"""End to end: `feeds serve` as a real gunicorn process on a loopback port, read over real
+HTTP by real clients (urllib, feedparser, the reader library)."""
 
 from __future__ import annotations
 
 import gzip
-import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,31 +12,33 @@ import feedparser
 import pytest
 from reader import make_reader
 
-from .conftest import SEED, Content, Served
+from tests.support import SEED, Content, Served, fetch, start_server
 
-pytestmark = pytest.mark.e2e
 PUBLISHED = datetime(2020, 1, 4, 18, 9, tzinfo=UTC)
 UPDATED = datetime(2020, 1, 4, 20, 58, tzinfo=UTC)
 TAG_PREFIX = "tag:127.0.0.1,"
 
 
-def fetch(
-    url: str, headers: dict[str, str] | None = None, method: str = "GET"
-) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+@pytest.fixture(scope="module")
+def content(tmp_path_factory: pytest.TempPathFactory) -> Content:
+    root = tmp_path_factory.mktemp("clients") / "content"
+    root.mkdir()
+    return Content(root)
 
 
-@pytest.fixture
-def seeded(served: Served, content: Content) -> Served:
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, content: Content) -> Iterator[Served]:
+    """One real server for the module (max-age 0, so that readers revalidate at once), with
+    the seed article imported; tests that change articles use articles of their own."""
+    server = start_server(
+        tmp_path_factory.mktemp("served"),
+        {"FEEDS_MAX_AGE": "0", "FEEDS_CONTENT": str(content.root)},
+    )
     content.write(SEED.name, SEED.read_bytes())
-    result = served.feeds("import", str(content.root))
+    result = server.feeds("import", str(content.root))
     assert result.returncode == 0, result.stderr
-    return served
+    yield server
+    server.stop()
 
 
 @pytest.mark.parametrize("path", ["/feeds/rss.xml", "/feeds/atom.xml"])
@@ -89,9 +91,18 @@ def test_conditional_get_head_and_gzip_over_http(seeded: Served) -> None:
     assert fetch(seeded.url("/healthz"))[0] == 200
 
 
-def test_reader_subscribes_revalidates_and_sees_updates_not_duplicates(
-    seeded: Served, content: Content, tmp_path: Path
-) -> None:
+def test_reader_subscribes_revalidates_and_sees_updates_not_duplicates(tmp_path: Path) -> None:
+    content = Content(tmp_path / "content")
+    content.write(SEED.name, SEED.read_bytes())
+    seeded = start_server(tmp_path, {"FEEDS_MAX_AGE": "0", "FEEDS_CONTENT": str(content.root)})
+    try:
+        _see_updates(seeded, content, tmp_path)
+    finally:
+        seeded.stop()
+
+
+def _see_updates(seeded: Served, content: Content, tmp_path: Path) -> None:
+    assert "1 added" in seeded.feeds("import").stdout
     url = seeded.url("/feeds/atom.xml")
     reader = make_reader(str(tmp_path / "reader.sqlite"))
     reader.add_feed(url)

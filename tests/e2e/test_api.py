@@ -13,10 +13,7 @@ from typing import Any
 import feedparser
 import pytest
 
-from .conftest import Served, start_server
-from .test_e2e import fetch
-
-pytestmark = pytest.mark.e2e
+from tests.support import Served, fetch, start_server
 
 ARTICLE = {
     "title": "Budget day",

@@ -13,10 +13,8 @@ import feedparser
 import pytest
 from lxml import etree
 
-from .conftest import Content, Served, article_text, start_server
-from .test_e2e import fetch
+from tests.support import Content, Served, article_text, fetch, start_server
 
-pytestmark = pytest.mark.e2e
 RIGHTS = "© Newsroom. Republished under licence."
 
 
