@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit install clean bench
+.PHONY: run test lint typecheck contracts unit install clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "feeds needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -26,8 +26,9 @@ run: $(VENV)/.run-deps
 	$(BIN)/feeds import content
 	$(BIN)/feeds serve --bind 127.0.0.1:8000
 
-## Install the test dependencies, then lint, type-check and run the whole suite.
-test: lint typecheck unit
+## Install the test dependencies, then lint, type-check, check who imports whom and run the
+## whole suite.
+test: lint typecheck contracts unit
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
@@ -35,6 +36,10 @@ lint: $(VENV)/.test-deps
 
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
+
+## The import-linter contracts in pyproject.toml.
+contracts: $(VENV)/.test-deps
+	$(BIN)/lint-imports
 
 unit: $(VENV)/.test-deps
 	$(BIN)/python -m pytest
