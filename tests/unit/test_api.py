@@ -1,0 +1,468 @@
+"""The publishing API in this process: tokens, PUT/GET/DELETE, the import rules, If-Match,
+problem documents, sanitising, size limits, the audit log and author feeds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import feedparser
+import pytest
+import sqlalchemy as sa
+
+from tests.support import Answer, InProcess
+
+ARTICLE = {
+    "title": "Budget day",
+    "published": "2020-07-01T10:00:00+01:00",
+    "section": "uk",
+    "authors": ["Ann Writer", "Bo Reporter"],
+    "tags": ["economy"],
+    "text": "First paragraph.\nSecond paragraph.",
+}
+HTML_ARTICLE = {k: v for k, v in ARTICLE.items() if k != "text"}
+PROBLEM = "application/problem+json"
+MAX_BODY = 16384
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '<img src="x.jpg" onerror="alert(1)" alt="pic">',
+    '<a href="javascript:alert(1)">js</a>',
+    '<a href="data:text/html,<script>alert(1)</script>">data</a>',
+    '<p style="background:url(javascript:alert(1))">styled</p>',
+    '<iframe src="https://evil.example"></iframe>',
+    '<object data="x.swf"></object><embed src="x.swf">',
+    '<svg><script>alert(1)</script><a xlink:href="javascript:alert(1)">s</a></svg>',
+    '<svg onload="alert(1)"><animate onbegin="alert(1)"/></svg>',
+    '<math><mi xlink:href="javascript:alert(1)">m</mi></math>',
+    '<form action="javascript:alert(1)"><input onfocus="alert(1)" autofocus></form>',
+    '<a href="  JaVaScRiPt:alert(1)">case</a>',
+    '<img src="data:image/svg+xml;base64,PHN2Zz4=" alt="d">',
+    '<base href="javascript:alert(1)//"><meta http-equiv="refresh" content="0;url=x">',
+]
+NEVER_SHOWN = (
+    "<script",
+    "onerror",
+    "onload",
+    "onbegin",
+    "onfocus",
+    "javascript:",
+    "data:",
+    "<iframe",
+    "<object",
+    "<embed",
+    "style=",
+    "<base",
+    "<meta http",
+)
+
+
+@dataclass
+class Api:
+    """The site and an active publish token (held by "cms")."""
+
+    site: InProcess
+    token: str
+
+    def url(self, path: str) -> str:
+        return self.site.url(path)
+
+    def get(self, path: str) -> Answer:
+        """A public GET of `path`."""
+        return self.site.fetch(self.site.url(path))
+
+    def call(
+        self,
+        method: str,
+        article_id: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, dict[str, str], Any]:
+        """`method` /api/v1/articles/<article_id> with the token (or `token`), `body` as
+        JSON (or `raw` bytes): the status, headers and the decoded JSON answer."""
+        sent = {
+            "Authorization": f"Bearer {token if token is not None else self.token}",
+            **(headers or {}),
+        }
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if data is not None:
+            sent["Content-Type"] = content_type
+        response = self.site.client.open(
+            f"/api/v1/articles/{article_id}", method=method, data=data, headers=sent
+        )
+        text = response.get_data()
+        return response.status_code, dict(response.headers), json.loads(text) if text else None
+
+
+@pytest.fixture
+def site_env(site_env: dict[str, str], request: pytest.FixtureRequest) -> dict[str, str]:
+    """A 16 KiB body limit, and any settings a test parametrizes `site_env` with."""
+    return site_env | {"FEEDS_MAX_BODY": str(MAX_BODY)} | getattr(request, "param", {})
+
+
+@pytest.fixture
+def api(site: InProcess) -> Iterator[Api]:
+    made = site.feeds("token", "create", "--name", "cms", "--scope", "publish")
+    assert made.returncode == 0, made.stderr
+    yield Api(site, made.stdout.strip())
+
+
+def test_tokens_are_random_printed_once_and_stored_hashed(api: Api) -> None:
+    assert len(api.token) >= 22  # at least 128 bits, URL-safe base64
+    other = api.site.feeds("token", "create", "--name", "other", "--scope", "publish")
+    assert other.stdout.strip() != api.token
+    engine = sa.create_engine(api.site.env["FEEDS_DATABASE"])
+    with engine.connect() as conn:
+        stored = [str(v) for row in conn.exec_driver_sql("SELECT * FROM tokens") for v in row]
+    engine.dispose()
+    assert stored and all(api.token not in value for value in stored)
+    listing = api.site.feeds("token", "list").stdout
+    assert "cms\tpublish" in listing and api.token not in listing
+
+
+def test_put_creates_get_returns_and_feeds_show_it_at_once(api: Api) -> None:
+    status, headers, body = api.call("PUT", "budget", ARTICLE)
+    assert status == 201 and headers["ETag"] == '"r1"'
+    assert headers["Location"] == api.url("/api/v1/articles/budget")
+    assert body["published"] == "2020-07-01T09:00:00Z" and body["revision"] == 1
+    status, _, got = api.call("GET", "budget")
+    assert status == 200 and got == body
+    entry = feedparser.parse(api.get("/feeds/atom.xml")[2]).entries[0]
+    assert entry.title == "Budget day"
+    assert [a.name for a in entry.authors] == ["Ann Writer", "Bo Reporter"]
+    assert [t.term for t in entry.tags] == ["uk", "economy"]
+    assert b"<dc:creator>Ann Writer</dc:creator>" in api.get("/feeds/rss.xml")[2]
+    item = json.loads(api.get("/feeds/feed.json")[2])["items"][0]
+    assert item["authors"] == [{"name": "Ann Writer"}, {"name": "Bo Reporter"}]
+
+
+def test_identical_put_changes_nothing_and_a_change_keeps_the_id(api: Api) -> None:
+    api.call("PUT", "budget", ARTICLE)
+    feed = api.get("/feeds/atom.xml")
+    status, headers, body = api.call("PUT", "budget", ARTICLE)
+    assert status == 200 and body["revision"] == 1 and headers["ETag"] == '"r1"'
+    again = api.get("/feeds/atom.xml")
+    assert again[2] == feed[2] and again[1]["ETag"] == feed[1]["ETag"]
+    status, headers, changed = api.call("PUT", "budget", {**ARTICLE, "title": "Budget: update"})
+    assert status == 200 and changed["revision"] == 2 and changed["tag"] == body["tag"]
+    assert headers["ETag"] == '"r2"'
+    assert changed["updated"] > body["updated"]
+
+
+def test_if_match_guards_against_lost_updates(api: Api) -> None:
+    api.call("PUT", "budget", ARTICLE)
+    api.call("PUT", "budget", {**ARTICLE, "title": "Edited elsewhere"})
+    mine = {**ARTICLE, "title": "Mine"}
+    status, _, problem = api.call("PUT", "budget", mine, headers={"If-Match": '"r1"'})
+    assert status == 412 and problem["status"] == 412
+    assert api.call("GET", "budget")[2]["title"] == "Edited elsewhere"
+    assert api.call("PUT", "budget", mine, headers={"If-Match": '"r2"'})[0] == 200
+    assert api.call("DELETE", "budget", headers={"If-Match": '"r2"'})[0] == 412
+    assert api.call("DELETE", "budget", headers={"If-Match": '"r3"'})[0] == 204
+
+
+def test_if_match_takes_a_list_and_a_star_but_never_matches_a_missing_article(api: Api) -> None:
+    assert api.call("PUT", "new", ARTICLE, headers={"If-Match": "*"})[0] == 412
+    assert api.call("GET", "new")[0] == 404
+    api.call("PUT", "new", ARTICLE)
+    edit = {**ARTICLE, "title": "Edit"}
+    assert api.call("PUT", "new", edit, headers={"If-Match": '"r7", "r1"'})[0] == 200
+    assert api.call("PUT", "new", ARTICLE, headers={"If-Match": "*"})[0] == 200
+    api.call("DELETE", "new")
+    assert api.call("PUT", "new", ARTICLE, headers={"If-Match": "*"})[0] == 412  # withdrawn
+
+
+def test_delete_withdraws_like_the_command(api: Api) -> None:
+    api.call("PUT", "budget", ARTICLE)
+    status, headers, body = api.call("DELETE", "budget")
+    assert status == 204 and body is None and headers["Cache-Control"] == "no-store"
+    status, headers, problem = api.call("GET", "budget")
+    assert status == 410 and problem["status"] == 410
+    assert headers["Content-Type"] == PROBLEM
+    assert api.get("/articles/budget")[0] == 410
+    assert b"deleted-entry" in api.get("/feeds/atom.xml")[2]
+    assert api.call("DELETE", "budget")[0] == 404
+    assert api.call("PUT", "budget", ARTICLE)[0] == 200  # an explicit PUT restores it
+    assert api.call("GET", "budget")[0] == 200
+    assert api.get("/articles/budget")[0] == 200
+
+
+def test_an_article_withdrawn_by_the_command_is_gone_through_the_api(api: Api) -> None:
+    api.call("PUT", "budget", ARTICLE)
+    assert api.site.feeds("delete", "budget").returncode == 0
+    assert api.call("GET", "budget")[0] == 410
+    assert api.call("DELETE", "budget")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({**ARTICLE, "title": ""}, {"title"}),
+        ({**ARTICLE, "published": "yesterday"}, {"published"}),
+        ({**ARTICLE, "published": "2020-02-30T10:00:00Z"}, {"published"}),
+        ({**ARTICLE, "updated": "2020-07-01T08:00:00Z"}, {"updated"}),
+        ({**ARTICLE, "html": "<p>x</p>"}, {"text"}),
+        (HTML_ARTICLE, {"text"}),
+        ({**ARTICLE, "authors": "Ann"}, {"authors"}),
+        ({**ARTICLE, "section": "no/slash"}, {"section"}),
+        ({**ARTICLE, "colour": "red"}, {"colour"}),
+        ({"published": 3}, {"title", "published", "text"}),
+        ({**ARTICLE, "tags": [f"t{n}" for n in range(51)]}, {"tags"}),
+        ({**ARTICLE, "authors": ["a" * 201]}, {"authors"}),
+        (["not", "an", "object"], {"(body)"}),
+    ],
+)
+def test_invalid_fields_are_422_naming_each_field(api: Api, body: Any, fields: set[str]) -> None:
+    status, headers, problem = api.call("PUT", "bad", body)
+    assert status == 422 and headers["Content-Type"] == PROBLEM
+    assert problem["status"] == 422 and problem["title"] == "Invalid article"
+    assert problem["detail"] == "the article has invalid fields"
+    assert {e["field"] for e in problem["errors"]} == fields
+    assert all(e["detail"] for e in problem["errors"])
+    assert api.call("GET", "bad")[0] == 404  # nothing stored
+
+
+def test_request_errors_are_problem_documents(api: Api) -> None:
+    big = {**ARTICLE, "text": "x" * (MAX_BODY + 1)}
+    for expected, answer in (
+        (400, api.call("PUT", "x", raw=b"{not json")),
+        (415, api.call("PUT", "x", ARTICLE, content_type="text/plain")),
+        (413, api.call("PUT", "x", big)),
+        (404, api.call("GET", "missing")),
+    ):
+        status, headers, problem = answer
+        assert status == expected and problem["status"] == expected
+        assert headers["Content-Type"] == PROBLEM and headers["Cache-Control"] == "no-store"
+        assert problem["type"] == "about:blank" and problem["title"] and problem["detail"]
+    assert api.call("GET", "x")[0] == 404  # nothing was stored
+
+
+def test_a_body_just_within_the_limit_is_read(api: Api) -> None:
+    body = {**ARTICLE, "text": ""}
+    padding = MAX_BODY - len(json.dumps(body).encode())
+    raw = json.dumps({**ARTICLE, "text": "x" * padding}).encode()
+    assert len(raw) == MAX_BODY
+    assert api.call("PUT", "x", raw=raw)[0] == 201
+    assert api.call("PUT", "y", raw=raw + b" ")[0] == 413
+
+
+@pytest.mark.parametrize("token", ["", "wrong", "Basic abc"])
+def test_bad_tokens_get_401_with_www_authenticate(api: Api, token: str) -> None:
+    status, headers, problem = api.call("PUT", "x", ARTICLE, token=token)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+    assert headers["Content-Type"] == PROBLEM and problem["status"] == 401
+    assert api.call("GET", "x", token=token)[0] == 401
+    assert api.call("DELETE", "x", token=token)[0] == 401
+    assert api.call("GET", "x")[0] == 404  # nothing stored
+
+
+def test_only_a_bearer_token_is_accepted(api: Api) -> None:
+    response = api.site.client.get(
+        "/api/v1/articles/x", headers={"Authorization": f"Basic {api.token}"}
+    )
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="feeds", error="invalid_token"'
+    no_header = api.site.client.get("/api/v1/articles/x")
+    assert no_header.status_code == 401
+    assert no_header.headers["WWW-Authenticate"] == 'Bearer realm="feeds"'
+    response = api.site.client.get(
+        "/api/v1/articles/x", headers={"Authorization": f"bearer {api.token}"}
+    )
+    assert response.status_code == 404  # the scheme's name is case-insensitive
+
+
+def test_revoked_tokens_are_refused(api: Api) -> None:
+    assert api.call("PUT", "x", ARTICLE)[0] == 201
+    assert api.site.feeds("token", "revoke", "cms").returncode == 0
+    status, headers, _ = api.call("PUT", "x", ARTICLE)
+    assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
+    assert api.call("GET", "x")[0] == 401
+    renewed = api.site.feeds("token", "create", "--name", "cms", "--scope", "publish")
+    assert api.call("GET", "x", token=renewed.stdout.strip())[0] == 200
+    assert api.call("GET", "x")[0] == 401  # the revoked one stays refused
+
+
+@pytest.mark.parametrize("fragment", HOSTILE)
+def test_hostile_html_is_sanitised_everywhere(api: Api, fragment: str) -> None:
+    body = {**HTML_ARTICLE, "html": f"<p>Safe text</p>{fragment}<p>More</p>"}
+    status, _, shown = api.call("PUT", "h", body)
+    assert status == 201, shown
+    assert "Safe text" in shown["html"] and "More" in shown["html"]
+    for text in (
+        shown["html"],
+        api.call("GET", "h")[2]["html"],
+        api.get("/feeds/atom.xml")[2].decode(),
+        api.get("/feeds/rss.xml")[2].decode(),
+        api.get("/feeds/feed.json")[2].decode(),
+        api.get("/articles/h")[2].decode(),
+    ):
+        lowered = text.lower().replace("&lt;", "<")
+        for bad in NEVER_SHOWN:
+            assert bad not in lowered, (bad, fragment)
+
+
+def test_relative_links_become_absolute_and_allowed_markup_stays(api: Api) -> None:
+    html = (
+        '<h2>Sub</h2><p>See <a href="/articles/other">this</a> and <em>that</em>.</p>'
+        '<figure><img src="img/a.jpg" alt="A chart"><figcaption>Chart</figcaption></figure>'
+        "<ul><li>one</li></ul><blockquote>Quote</blockquote>"
+    )
+    shown = api.call("PUT", "h", {**HTML_ARTICLE, "html": html})[2]
+    base = api.site.base_url
+    assert f'href="{base}/articles/other"' in shown["html"]
+    assert f'src="{base}/img/a.jpg"' in shown["html"]
+    for tag in ("<h2>", "<em>", "<figure>", "<figcaption>", "<ul>", "<blockquote>"):
+        assert tag in shown["html"]
+    item = json.loads(api.get("/feeds/feed.json")[2])["items"][0]
+    assert item["summary"] == "Sub" and "Chart" in item["content_text"]
+
+
+def test_images_need_alt_text_and_urls_are_encoded(api: Api) -> None:
+    html = (
+        '<p>Text</p><img src="a.jpg"><img src="b.jpg" alt="  ">'
+        '<img src="c.jpg" alt="C"><a href="/a b">spaced</a>'
+    )
+    shown = api.call("PUT", "img", {**HTML_ARTICLE, "html": html})[2]["html"]
+    base = api.site.base_url
+    assert "a.jpg" not in shown and "b.jpg" not in shown
+    assert f'src="{base}/c.jpg" alt="C"' in shown
+    assert f'href="{base}/a%20b"' in shown
+
+
+def test_pre_keeps_its_lines_and_headings_map_to_allowed_levels(api: Api) -> None:
+    html = "<h1>Big</h1><pre>line one\nline two</pre><h6>Small</h6><p>Text</p>"
+    shown = api.call("PUT", "pre", {**HTML_ARTICLE, "html": html})[2]["html"]
+    assert "<pre>line one\nline two</pre>" in shown
+    assert "<h2>Big</h2>" in shown and "<h4>Small</h4>" in shown
+
+
+def test_every_write_is_audited(api: Api) -> None:
+    api.call("PUT", "a", ARTICLE)
+    api.call("PUT", "a", ARTICLE, token="wrong")
+    api.call("DELETE", "a")
+    api.call("GET", "a")  # a read is not a write
+    log = api.site.feeds("audit").stdout.splitlines()
+    assert len(log) == 3
+    assert "\tcms\tDELETE\ta\t204" in log[0]
+    assert "\t-\tPUT\ta\t401" in log[1]
+    assert "\tcms\tPUT\ta\t201\tadded" in log[2]
+    assert api.token not in "\n".join(log)
+
+
+def test_refused_writes_are_audited_with_their_status(api: Api) -> None:
+    api.call("PUT", "a", {**ARTICLE, "title": ""})
+    api.call("PUT", "a", raw=b"{not json")
+    api.call("DELETE", "ghost")
+    api.call("PUT", "a", ARTICLE)
+    api.call("PUT", "a", ARTICLE)
+    log = api.site.feeds("audit").stdout.splitlines()
+    assert [line.split("\t")[1:5] for line in log] == [
+        ["cms", "PUT", "a", "200"],
+        ["cms", "PUT", "a", "201"],
+        ["cms", "DELETE", "ghost", "404"],
+        ["cms", "PUT", "a", "400"],
+        ["cms", "PUT", "a", "422"],
+    ]
+    assert log[0].endswith("\tunchanged")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"title": 1' + b"0" * 5000 + b"}", 400),  # an integer beyond what Python reads
+        (b"[" * 100_000 + b"]" * 100_000, 413),  # over FEEDS_MAX_BODY here
+        (b"[" * 3000 + b"]" * 3000, 400),  # nesting beyond the parser's recursion
+        (b'{"title": "a", "title": "b"}', 400),  # a duplicate key
+        (b'{"title": "x\\ud800", "published": "2020-01-01T00:00:00Z", "text": "a\\udfffb"}', 201),
+        (b"\xff\xfe", 400),  # not UTF-8
+        (b"", 422),  # no body at all: not an article
+    ],
+    ids=["big-integer", "too-large", "deep", "duplicate-key", "surrogates", "not-utf8", "empty"],
+)
+def test_odd_json_gets_a_problem_not_a_crash(api: Api, raw: bytes, status: int) -> None:
+    answer_status, headers, body = api.call("PUT", "odd", raw=raw)
+    assert answer_status == status, body
+    if status >= 400:
+        assert headers["Content-Type"] == PROBLEM and body["status"] == status
+    else:
+        assert body["title"] == "x" and body["text"] == "ab"  # lone surrogates dropped
+
+
+@pytest.mark.parametrize(
+    "site_env", [{"FEEDS_MAX_BODY": str(1024 * 1024)}], indirect=True, ids=["1MiB"]
+)
+def test_article_size_and_id_limits(api: Api) -> None:
+    big = {**ARTICLE, "text": "y" * (300 * 1024)}
+    status, _, problem = api.call("PUT", "x", big)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["text"]
+    html = {**HTML_ARTICLE, "html": "<p>" + "y" * (300 * 1024) + "</p>"}
+    status, _, problem = api.call("PUT", "x", html)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["html"]
+    assert api.call("GET", "x")[0] == 404
+    status, _, problem = api.call("PUT", "x" * 201, ARTICLE)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["(id)"]
+    assert api.call("PUT", "x" * 200, ARTICLE)[0] == 201
+    assert api.call("GET", "x" * 201)[0] == 404
+    assert api.call("DELETE", "x" * 201)[0] == 404
+
+
+def test_unknown_api_routes_and_methods_are_problems_and_preconditions_come_first(
+    api: Api,
+) -> None:
+    status, headers, body = api.get("/api/v1/nothing")
+    assert status == 404 and headers["Content-Type"] == PROBLEM
+    assert json.loads(body)["status"] == 404
+    status, headers, problem = api.call("POST", "x", ARTICLE)
+    assert status == 405 and headers["Content-Type"] == PROBLEM and problem["status"] == 405
+    assert set(headers["Allow"].split(", ")) >= {"GET", "PUT", "DELETE"}
+    assert api.call("DELETE", "ghost", headers={"If-Match": '"r1"'})[0] == 412
+    status, headers, _ = api.call("PUT", "x", ARTICLE, token="")
+    assert headers["WWW-Authenticate"] == 'Bearer realm="feeds"'
+
+
+def test_authors_get_their_own_feeds(api: Api) -> None:
+    api.call("PUT", "budget", ARTICLE)
+    api.call("PUT", "solo", {**ARTICLE, "authors": ["Zoë O'Brien"], "title": "Solo"})
+    for fmt in ("rss.xml", "atom.xml", "feed.json"):
+        status, headers, body = api.get(f"/feeds/authors/ann-writer/{fmt}")
+        assert status == 200 and b"Budget day" in body and b"Solo" not in body
+        assert headers["Link"] == f'<{api.url(f"/feeds/authors/ann-writer/{fmt}")}>; rel="self"'
+    parsed = feedparser.parse(api.get("/feeds/authors/zoe-o-brien/atom.xml")[2])
+    assert parsed.feed.title == "Newsroom — Zoë O'Brien"
+    assert [e.title for e in parsed.entries] == ["Solo"]
+    assert api.get("/feeds/authors/nobody/rss.xml")[0] == 404
+    api.call("PUT", "solo", {**ARTICLE, "authors": ["Someone Else"], "title": "Solo"})
+    assert api.get("/feeds/authors/zoe-o-brien/rss.xml")[0] == 404
+
+
+def test_authors_whose_names_share_a_slug_keep_separate_feeds(api: Api) -> None:
+    api.call("PUT", "one", {**ARTICLE, "authors": ["Zoë O'Brien"], "title": "One"})
+    api.call("PUT", "two", {**ARTICLE, "authors": ["Zoe O Brien"], "title": "Two"})
+    first = feedparser.parse(api.get("/feeds/authors/zoe-o-brien/atom.xml")[2])
+    second = feedparser.parse(api.get("/feeds/authors/zoe-o-brien-2/atom.xml")[2])
+    assert [e.title for e in first.entries] == ["One"]
+    assert [e.title for e in second.entries] == ["Two"]
+    assert second.feed.title == "Newsroom — Zoe O Brien"
+
+
+@pytest.mark.parametrize("site_env", [{"FEEDS_PAGE_SIZE": "1"}], indirect=True, ids=["page-1"])
+def test_author_feeds_page_through_their_own_archives(api: Api) -> None:
+    for n, month in ((1, "01"), (2, "02"), (3, "03")):
+        mine = {**ARTICLE, "published": f"2020-{month}-01T10:00:00Z"}
+        other = {**mine, "authors": ["Other Person"], "published": f"2020-{month}-02T10:00:00Z"}
+        assert api.call("PUT", f"mine{n}", mine)[0] == 201
+        assert api.call("PUT", f"other{n}", other)[0] == 201
+    seen: list[str] = []
+    address = api.url("/feeds/authors/ann-writer/atom.xml")
+    while address:
+        status, _, body = api.site.fetch(address)
+        assert status == 200, address
+        parsed = feedparser.parse(body)
+        seen += [e.link.rsplit("/", 1)[1] for e in parsed.entries]
+        address = next((link.href for link in parsed.feed.links if link.rel == "prev-archive"), "")
+        assert not address or "/feeds/authors/ann-writer/archive/" in address
+    assert sorted(seen) == ["mine1", "mine2", "mine3"]
