@@ -46,7 +46,10 @@ def create_app(
     app.jinja_env.filters["rfc3339"] = rfc3339
     zone = settings.zone
     app.jinja_env.filters["local"] = lambda moment: local_time(moment, zone)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    # One byte more than FEEDS_MAX_BODY: werkzeug stops a chunked body at its limit without a
+    # word, so the API reads one byte past FEEDS_MAX_BODY to tell a body at the limit from one
+    # beyond it (api._json_body).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body + 1
     app.register_blueprint(public.bp)
     app.register_blueprint(partner_feeds.bp)
     app.register_blueprint(api.api)

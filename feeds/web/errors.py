@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from feeds import errors as e
 
 from .responses import text
+from .service import Service
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER = "10"  # seconds, when the store does not answer
@@ -100,12 +101,12 @@ def answer(error: e.FeedsError) -> Response:
 
 
 def _http_error(error: HTTPException) -> Response:
-    """werkzeug's own: unknown routes (404), methods (405), bodies past MAX_CONTENT_LENGTH."""
+    """werkzeug's own: unknown routes (404), methods (405), bodies past FEEDS_MAX_BODY."""
     status = error.code or 500
     allowed = getattr(error, "valid_methods", None)
     headers = {"Allow": ", ".join(allowed)} if allowed else {}
     if isinstance(error, RequestEntityTooLarge):
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        limit = Service.of(current_app).settings.max_body
         return answer(e.TooLarge(f"the body is larger than {limit} bytes (FEEDS_MAX_BODY)"))
     if _api():
         return problem(status, error.name, error.description or "", headers)
