@@ -1,0 +1,189 @@
+"""Partner feeds: sections bought, full text or summaries, rights in every format, token
+authentication that reveals nothing, revocation and rotation, private caching, conditional
+GET and the polling limit."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import etree
+
+from tests.support import Content, InProcess, article_text
+
+RIGHTS = "© Newsroom. Republished under licence."
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@dataclass
+class Partners:
+    """The site with four articles (world, uk, sport, none) and two partners: globe (world and
+    uk, full text, with RIGHTS) and brief (sport, summaries); `tokens` holds their feed
+    tokens as "full" and "summary"."""
+
+    site: InProcess
+    clock: Path
+    tokens: dict[str, str]
+
+    def url(self, name: str, fmt: str, token: str | None = None) -> str:
+        address = self.site.url(f"/partners/{name}/{fmt}")
+        return address + (f"?token={token}" if token else "")
+
+
+def add_partner(site: InProcess, name: str, *options: str) -> str:
+    """The feed token of a new partner."""
+    result = site.feeds("partner", "add", name, *options)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def clock(tmp_path: Path) -> Path:
+    path = tmp_path / "clock"
+    path.write_text("2026-01-15T12:00:00Z")
+    return path
+
+
+@pytest.fixture
+def site_env(site_env: dict[str, str], clock: Path) -> dict[str, str]:
+    return site_env | {"FEEDS_CLOCK": str(clock)}
+
+
+@pytest.fixture
+def partners(site: InProcess, content: Content, clock: Path) -> Partners:
+    for name, folder, day in (
+        ("w1", "world", 1),
+        ("u1", "uk", 2),
+        ("s1", "sport", 3),
+        ("t1", "", 4),
+    ):
+        content.write(
+            f"{folder}/{name}.txt" if folder else f"{name}.txt",
+            article_text(
+                title=f"Story {name}",
+                dateline=f"{day} May 2020, 10:00",
+                paragraphs=(f"Summary of {name}.", "The rest of it."),
+            ),
+        )
+    assert "4 added" in site.feeds("import").stdout
+    tokens = {
+        "full": add_partner(
+            site, "globe", "--sections", "world,uk", "--content", "full", "--rights", RIGHTS
+        ),
+        "summary": add_partner(site, "brief", "--sections", "sport", "--content", "summary"),
+    }
+    return Partners(site, clock, tokens)
+
+
+def test_a_partner_gets_only_its_sections_with_rights_in_every_format(
+    partners: Partners,
+) -> None:
+    site, token = partners.site, partners.tokens["full"]
+    parsed = feedparser.parse(site.fetch(partners.url("globe", "atom.xml", token))[2])
+    assert sorted(e.title for e in parsed.entries) == ["Story u1", "Story w1"]
+    assert parsed.feed.rights == RIGHTS
+    assert "The rest of it." in parsed.entries[0].content[0].value
+    rss = etree.fromstring(site.fetch(partners.url("globe", "rss.xml", token))[2])
+    assert rss.findtext("channel/copyright") == RIGHTS
+    feed = json.loads(site.fetch(partners.url("globe", "feed.json", token))[2])
+    assert feed["_rights"]["statement"] == RIGHTS
+    assert {i["title"] for i in feed["items"]} == {"Story u1", "Story w1"}
+
+
+@pytest.mark.parametrize("fmt", ["rss.xml", "atom.xml", "feed.json"])
+def test_summary_partners_get_no_full_text(partners: Partners, fmt: str) -> None:
+    status, _, body = partners.site.fetch(partners.url("brief", fmt, partners.tokens["summary"]))
+    assert status == 200 and b"Summary of s1." in body
+    assert b"The rest of it." not in body and b"Story w1" not in body
+
+
+def test_bearer_and_basic_work_too(partners: Partners) -> None:
+    site, token = partners.site, partners.tokens["full"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert site.fetch(partners.url("globe", "rss.xml"), bearer)[0] == 200
+    basic = base64.b64encode(f"globe:{token}".encode()).decode()
+    # Another document: a second full answer for rss.xml within a minute would be a 429.
+    answer = site.fetch(partners.url("globe", "atom.xml"), {"Authorization": f"Basic {basic}"})
+    assert answer[0] == 200
+
+
+def test_bad_tokens_get_401_that_never_reveals_a_partner(partners: Partners) -> None:
+    site = partners.site
+    answers = [
+        site.fetch(partners.url("globe", "rss.xml")),
+        site.fetch(partners.url("globe", "rss.xml", "wrong")),
+        site.fetch(partners.url("nobody", "rss.xml", "wrong")),
+        site.fetch(partners.url("nobody", "rss.xml", partners.tokens["full"])),
+        site.fetch(partners.url("brief", "rss.xml", partners.tokens["full"])),  # another's token
+    ]
+    for status, headers, body in answers:
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        assert body == answers[0][2]
+
+
+def test_revoke_and_rotate(partners: Partners) -> None:
+    site, old = partners.site, partners.tokens["full"]
+    new = site.feeds("partner", "rotate", "globe").stdout.strip()
+    assert new and new != old
+    assert site.fetch(partners.url("globe", "rss.xml", old))[0] == 401
+    assert site.fetch(partners.url("globe", "rss.xml", new))[0] == 200
+    assert site.feeds("partner", "revoke", "globe").returncode == 0
+    assert site.fetch(partners.url("globe", "rss.xml", new))[0] == 401
+    listing = site.feeds("partner", "list").stdout
+    assert "globe\tuk,world\tfull\trevoked" in listing and new not in listing
+
+
+def test_private_caching_conditional_get_and_the_polling_limit(partners: Partners) -> None:
+    site = partners.site
+    address = partners.url("globe", "atom.xml", partners.tokens["full"])
+    status, headers, _ = site.fetch(address)
+    assert status == 200 and headers["Cache-Control"].startswith("private")
+    for _ in range(3):  # revalidation is never limited
+        again = site.fetch(address, {"If-None-Match": headers["ETag"]})
+        assert again[0] == 304 and again[1]["Cache-Control"].startswith("private")
+    limited = site.fetch(address)
+    assert limited[0] == 429 and limited[1]["Retry-After"] == "60"
+    partners.clock.write_text("2026-01-15T12:00:45Z")
+    assert site.fetch(address)[1]["Retry-After"] == "15"
+    partners.clock.write_text("2026-01-15T12:01:00Z")
+    assert site.fetch(address)[0] == 200
+
+
+def test_the_self_link_is_the_url_the_reader_subscribed_with(partners: Partners) -> None:
+    site, token = partners.site, partners.tokens["full"]
+    by_query = partners.url("globe", "atom.xml", token)
+    atom = etree.fromstring(site.fetch(by_query)[2])
+    self_link = atom.find(f"{ATOM}link[@rel='self']").get("href")
+    assert self_link == by_query  # readers that follow the self link keep their access
+    plain = etree.fromstring(
+        site.fetch(partners.url("globe", "rss.xml"), {"Authorization": f"Bearer {token}"})[2]
+    )
+    rss_self = plain.find(f"channel/{ATOM}link[@rel='self']")
+    assert rss_self.get("href") == partners.url("globe", "rss.xml")
+
+
+def test_rights_must_be_clean_text(partners: Partners) -> None:
+    bad = partners.site.feeds(
+        "partner",
+        "add",
+        "ctl",
+        "--sections",
+        "world",
+        "--content",
+        "full",
+        "--rights",
+        "Rights \x0b here",
+    )
+    assert bad.returncode != 0 and "--rights" in bad.stderr
+
+
+def test_head_requests_do_not_use_up_the_full_answer(partners: Partners) -> None:
+    site = partners.site
+    address = partners.url("globe", "feed.json", partners.tokens["full"])
+    assert site.fetch(address, method="HEAD")[0] == 200
+    assert site.fetch(address)[0] == 200
+    assert site.fetch(address)[0] == 429
