@@ -3,8 +3,6 @@ and the migrations always describe feeds/schema.py exactly."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,21 +12,7 @@ from alembic.script import ScriptDirectory
 
 from feeds.store.migrate import MIGRATIONS, config, upgrade
 from feeds.store.schema import metadata
-from tests.support import FEEDS_BIN, SEED, new_database
-
-DATABASES: dict[Path, str] = {}
-
-
-def url(tmp_path: Path) -> str:
-    return DATABASES.setdefault(tmp_path, new_database(tmp_path, "m"))
-
-
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-    env["FEEDS_DATABASE"] = url(tmp_path)
-    return subprocess.run(
-        [str(FEEDS_BIN), *args], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120
-    )
+from tests.support import SEED, Content, InProcess, new_database
 
 
 def head() -> str:
@@ -37,11 +21,11 @@ def head() -> str:
     return revision
 
 
-def test_migrate_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None:
+def test_migrate_creates_the_schema_and_is_idempotent(site: InProcess) -> None:
     for _ in range(2):
-        result = run(tmp_path, "migrate")
+        result = site.feeds("migrate")
         assert result.returncode == 0 and "up to date" in result.stdout, result.stderr
-    engine = sa.create_engine(url(tmp_path))
+    engine = sa.create_engine(site.env["FEEDS_DATABASE"])
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == head()
     engine.dispose()
@@ -57,16 +41,15 @@ def test_the_migrations_describe_the_schema_exactly(tmp_path: Path) -> None:
 
 
 def test_a_store_made_by_the_first_schema_is_upgraded_without_losing_articles(
-    tmp_path: Path,
+    site: InProcess, content: Content
 ) -> None:
-    engine = sa.create_engine(url(tmp_path))
+    engine = sa.create_engine(site.env["FEEDS_DATABASE"])
     with engine.begin() as conn:
         upgrade(conn, "0001")
     engine.dispose()
-    content = tmp_path / "content"
-    content.mkdir()
-    (content / SEED.name).write_bytes(SEED.read_bytes())
-    assert "1 added" in run(tmp_path, "import", str(content)).stdout
-    assert run(tmp_path, "migrate").returncode == 0
-    again = run(tmp_path, "import", str(content))
+    content.write(SEED.name, SEED.read_bytes())
+    first = site.feeds("import", str(content.root))
+    assert "1 added" in first.stdout, first.stderr
+    assert site.feeds("migrate").returncode == 0
+    again = site.feeds("import", str(content.root))
     assert "1 unchanged" in again.stdout, again.stderr

@@ -1,14 +1,14 @@
-"""Promise 1, over HTTP from a real gunicorn process: feeds built from hostile articles keep
-to the rules the W3C Feed Validation Service checks at level AA (besides the RSS 2.0 and
-Atom 1.0 structure): plausible dates, no C1 controls or U+FFFD, no undeclared HTML in text,
-embedded HTML a strict HTML parser accepts, unique ids and `updated` values, a self link that
-is the document's own URL, tag: ids; and JSON Feed 1.1 by its schema."""
+"""Promise 1: feeds built from hostile articles keep to the rules the W3C Feed Validation
+Service checks at level AA (besides the RSS 2.0 and Atom 1.0 structure): plausible dates, no C1
+controls or U+FFFD, no undeclared HTML in text, embedded HTML a strict HTML parser accepts,
+unique ids and `updated` values, a self link that is the document's own URL, tag: ids; and
+JSON Feed 1.1 by its schema."""
 
 from __future__ import annotations
 
 import json
 import re
-import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from html.entities import name2codepoint
@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 from lxml import etree
 
-from tests.support import SEED, Content, Served, article_text, start_server
+from tests.support import SEED, Content, InProcess, Site, article_text
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FH = "{http://purl.org/syndication/history/1.0}"
@@ -53,17 +53,29 @@ def write_hostile(content: Content) -> None:
 
 
 @pytest.fixture
-def hostile(served: Served, content: Content) -> Served:
+def hostile(site: InProcess, content: Content) -> InProcess:
     write_hostile(content)
-    result = served.feeds("import", str(content.root))
+    result = site.feeds("import", str(content.root))
     assert "6 added" in result.stdout, result.stderr
-    return served
+    return site
 
 
-def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        data: bytes = response.read()
-        return data
+@pytest.fixture
+def paged(site_env: dict[str, str], content: Content) -> Iterator[InProcess]:
+    """The hostile articles on a site whose documents hold two entries, and each archive
+    document one, so every document sits in a chain of archives."""
+    running = InProcess(site_env | {"FEEDS_PAGE_SIZE": "2", "FEEDS_ARCHIVE_SIZE": "1"})
+    write_hostile(content)
+    result = running.feeds("import")
+    assert "6 added" in result.stdout, result.stderr
+    yield running
+    running.close()
+
+
+def get(site: Site, url: str) -> bytes:
+    status, _, body = site.fetch(url)
+    assert status == 200, url
+    return body
 
 
 def plausible(moment: datetime) -> bool:
@@ -90,12 +102,13 @@ def strict_html(fragment: str) -> None:
 
 
 def raw_line_of(raw: str, element: etree._Element) -> str:
-    return raw.splitlines()[element.sourceline - 1]
+    line: str = raw.splitlines()[element.sourceline - 1]
+    return line
 
 
-def check_rss(url: str) -> tuple[list[str], str | None]:
+def check_rss(site: Site, url: str) -> tuple[list[str], str | None]:
     """Check one RSS document; return its guids and its prev-archive URL."""
-    data = get(url)
+    data = get(site, url)
     raw = data.decode()
     channel = etree.fromstring(data).find("channel")
     assert channel.find(f"{ATOM}link[@rel='self']").get("href") == url
@@ -118,9 +131,9 @@ def check_rss(url: str) -> tuple[list[str], str | None]:
     return guids, None if prev is None else prev.get("href")
 
 
-def check_atom(url: str) -> tuple[list[str], str | None]:
+def check_atom(site: Site, url: str) -> tuple[list[str], str | None]:
     """Check one Atom document; return its entry ids and its prev-archive URL."""
-    feed = etree.fromstring(get(url))
+    feed = etree.fromstring(get(site, url))
     links = {link.get("rel"): link.get("href") for link in feed.findall(f"{ATOM}link")}
     assert links["self"] == url
     if feed.find(f"{FH}archive") is not None:  # an archive sits in a chain of links
@@ -149,8 +162,8 @@ def check_atom(url: str) -> tuple[list[str], str | None]:
     return ids, links.get("prev-archive")
 
 
-def check_json(url: str) -> tuple[list[str], str | None]:
-    feed = json.loads(get(url))
+def check_json(site: Site, url: str) -> tuple[list[str], str | None]:
+    feed = json.loads(get(site, url))
     jsonschema.validate(feed, SCHEMA, format_checker=jsonschema.FormatChecker())
     assert feed["feed_url"] == url
     for item in feed["items"]:
@@ -163,37 +176,29 @@ CHECKS = {"rss.xml": check_rss, "atom.xml": check_atom, "feed.json": check_json}
 
 
 @pytest.mark.parametrize("filename", sorted(CHECKS))
-def test_every_subscription_document_keeps_the_rules(hostile: Served, filename: str) -> None:
-    ids, prev = CHECKS[filename](hostile.url(f"/feeds/{filename}"))
+def test_every_subscription_document_keeps_the_rules(hostile: InProcess, filename: str) -> None:
+    ids, prev = CHECKS[filename](hostile, hostile.url(f"/feeds/{filename}"))
     assert len(set(ids)) == 6 and prev is None
 
 
 @pytest.mark.parametrize("filename", sorted(CHECKS))
 def test_every_archive_and_section_document_keeps_the_rules(
-    tmp_path: Path, content: Content, filename: str
+    paged: InProcess, filename: str
 ) -> None:
-    server = start_server(
-        tmp_path,
-        {"FEEDS_PAGE_SIZE": "2", "FEEDS_ARCHIVE_SIZE": "1", "FEEDS_CONTENT": str(content.root)},
-    )
-    try:
-        write_hostile(content)
-        assert "6 added" in server.feeds("import").stdout
-        for section, count in (("", 6), ("world/", 1), ("uk/", 1)):
-            url: str | None = server.url(f"/feeds/{section}{filename}")
-            seen: list[str] = []
-            while url:
-                ids, url = CHECKS[filename](url)
-                seen += ids
-            assert len(seen) == len(set(seen)) == count
-    finally:
-        server.stop()
+    for section, count in (("", 6), ("world/", 1), ("uk/", 1)):
+        url: str | None = paged.url(f"/feeds/{section}{filename}")
+        seen: list[str] = []
+        while url:
+            ids, url = CHECKS[filename](paged, url)
+            seen += ids
+        assert len(seen) == len(set(seen)) == count
 
 
-def test_a_feed_with_no_entries_has_a_plausible_fixed_updated_time(served: Served) -> None:
-    rss = etree.fromstring(get(served.url("/feeds/rss.xml"))).find("channel")
-    atom = etree.fromstring(get(served.url("/feeds/atom.xml")))
+def test_a_feed_with_no_entries_has_a_plausible_fixed_updated_time(site: InProcess) -> None:
+    assert site.feeds("migrate").returncode == 0
+    rss = etree.fromstring(get(site, site.url("/feeds/rss.xml"))).find("channel")
+    atom = etree.fromstring(get(site, site.url("/feeds/atom.xml")))
     build_date = parsedate_to_datetime(rss.findtext("lastBuildDate"))
     assert plausible(build_date)
     assert datetime.fromisoformat(atom.findtext(f"{ATOM}updated")) == build_date
-    assert get(served.url("/feeds/atom.xml")) == get(served.url("/feeds/atom.xml"))
+    assert get(site, site.url("/feeds/atom.xml")) == get(site, site.url("/feeds/atom.xml"))

@@ -1,0 +1,137 @@
+"""The `feeds` command in this process: help texts, import reports and exit status, dry runs,
+the default content folder, static rendering and bad settings named by their variable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+
+from feeds.cli import main
+from tests.support import SEED, Content, InProcess, Ran, article_text
+
+BAD_SETTINGS = [
+    ("FEEDS_PAGE_SIZE", "lots"),
+    ("FEEDS_DATABASE", "not a url"),
+    ("FEEDS_DATABASE", "nosuchdb://x/y"),
+    ("FEEDS_BASE_URL", "news.example.com"),
+]
+
+
+def feeds(env: Mapping[str, str | None], *args: str) -> Ran:
+    """`feeds ARGS` in this process with the settings `env` (None unsets a variable); an
+    exception the command lets escape fails the test."""
+    result = CliRunner().invoke(main, list(args), env=env, prog_name="feeds")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["import"], ["serve"], ["render"], ["migrate"], ["delete"], ["token"], ["partner"]],
+)
+def test_help_explains_each_command(command: list[str]) -> None:
+    result = feeds({}, *command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith(" ".join(["Usage: feeds", *command]))
+    if command:
+        assert len(result.stdout.split("\n\n")[1].strip()) > 20  # a description, not a stub
+
+
+def test_import_reports_rejects_and_keeps_the_rest(site: InProcess, content: Content) -> None:
+    content.write(SEED.name, SEED.read_bytes())
+    content.write(
+        "world/late.txt",
+        article_text(dateline="4 January 2020, 18:09 | Updated: 4 January 2020, 18:00"),
+    )
+    content.write("latin.txt", "A title\n4 January 2020, 18:09\nCaf\xe9\n".encode("latin-1"))
+    result = site.feeds("import", str(content.root))
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2
+    assert any(str(content.root / "latin.txt") in e and "not UTF-8" in e for e in errors)
+    assert any(str(content.root / "world" / "late.txt") + ": line 3:" in e for e in errors)
+    assert result.stdout.strip() == "1 added, 0 updated, 0 unchanged, 2 rejected"
+    again = site.feeds("import", str(content.root / SEED.name))
+    assert again.returncode == 0
+    assert again.stdout.strip() == "0 added, 0 updated, 1 unchanged, 0 rejected"
+
+
+def test_dry_run_checks_without_storing(site: InProcess, content: Content) -> None:
+    content.write("a.txt", article_text())
+    result = site.feeds("import", "--dry-run", str(content.root))
+    assert result.returncode == 0
+    assert (
+        result.stdout.strip()
+        == "dry run, nothing stored: 1 added, 0 updated, 0 unchanged, 0 rejected"
+    )
+    assert site.feeds("import", str(content.root)).stdout.strip() == (
+        "1 added, 0 updated, 0 unchanged, 0 rejected"
+    )
+
+
+def test_import_defaults_to_the_content_folder_of_the_working_directory(
+    site_env: dict[str, str], content: Content, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content.write("a.txt", article_text())
+    monkeypatch.chdir(content.root.parent)
+    result = feeds(site_env | {"FEEDS_CONTENT": None}, "import")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1 added, 0 updated, 0 unchanged, 0 rejected"
+
+
+def test_a_long_import_outside_a_terminal_shows_no_progress_bar(
+    site: InProcess, content: Content
+) -> None:
+    for number in range(201):  # more than the 200 files from which a terminal shows one
+        content.write(f"a{number:03d}.txt", article_text())
+    result = site.feeds("import", "--dry-run", str(content.root))
+    assert result.returncode == 0
+    assert result.stdout.strip().endswith(": 201 added, 0 updated, 0 unchanged, 0 rejected")
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_SETTINGS)
+@pytest.mark.parametrize("command", ["import", "render"])
+def test_bad_setting_stops_with_its_name(
+    site_env: dict[str, str], tmp_path: Path, name: str, value: str, command: str
+) -> None:
+    args = ["render", "--out", str(tmp_path / "out")] if command == "render" else [command]
+    result = feeds(site_env | {name: value}, *args)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: bad setting {name}: "), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_writes_static_files(
+    site_env: dict[str, str], content: Content, tmp_path: Path
+) -> None:
+    content.write(SEED.name, SEED.read_bytes())
+    content.write("world/w.txt", article_text(dateline="1 March 2019, 10:00"))
+    env = site_env | {"FEEDS_PAGE_SIZE": "1"}
+    assert feeds(env, "import").returncode == 0
+    out = tmp_path / "site"
+    result = feeds(env, "render", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    for name in (
+        "feeds/rss.xml",
+        "feeds/atom.xml",
+        "feeds/feed.json",
+        "index.html",
+        f"articles/{SEED.stem}.html",
+        "articles/w.html",
+        "feeds/world/atom.xml",
+        "feeds/archive/2019/03/1/rss.xml",
+        "sections/world.html",
+        "feeds.opml",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    parsed = feedparser.parse((out / "feeds/atom.xml").read_bytes())
+    assert not parsed.bozo and parsed.entries[0].link == (
+        f"https://news.example.com/articles/{SEED.stem}"
+    )
+    assert not (out / "feeds/atom.xml").read_bytes().startswith(b"\x1f\x8b")  # not gzipped
