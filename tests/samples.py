@@ -10,8 +10,8 @@ from feeds.model import Article, Entry, FeedDocument, FeedInfo
 BASE = "https://news.example.com"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 ARTICLES = (

@@ -8,11 +8,13 @@ import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
 from feeds.formats import FORMATS, jsonfeed
 from feeds.formats.parts import Entries
+from feeds.formats.xmlfeed import XmlFormat
 from feeds.lru import ByteLRU
 from feeds.model import Article, Entry, FeedDocument, FeedInfo, Tombstone
 from tests.samples import document as formats_document
@@ -78,8 +80,7 @@ def whole(name: str, document: FeedDocument) -> bytes:
     """Every entry rendered at once: feedgen's whole document, or for JSON Feed the
     layout of json.dumps(indent=2) of what the document holds."""
     if name in XML:
-        data: bytes = FORMATS[name].serialize(document)
-        return data
+        return cast(XmlFormat, FORMATS[name]).serialize(document)
     parsed = json.loads(FORMATS[name].render(document))
     return json.dumps(parsed, ensure_ascii=False, indent=2).encode() + b"\n"
 
@@ -106,7 +107,7 @@ def rendered(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How many entries each format has rendered."""
     counted: Counter[str] = Counter()
     for name in XML:
-        module = FORMATS[name]
+        module = cast(XmlFormat, FORMATS[name])
 
         def serialize(
             document: FeedDocument, _name: str = name, _serialize: object = module.serialize

@@ -36,8 +36,8 @@ def rejected(text: str | bytes) -> InvalidArticle:
     return info.value
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_seed_article_is_the_reference_case() -> None:
