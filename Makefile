@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck contracts unit install clean bench
+.PHONY: run test lint typecheck contracts unit e2e suite install clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "feeds needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -28,7 +28,7 @@ run: $(VENV)/.run-deps
 
 ## Install the test dependencies, then lint, type-check, check who imports whom and run the
 ## whole suite.
-test: lint typecheck contracts unit
+test: lint typecheck contracts suite
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
@@ -41,8 +41,18 @@ typecheck: $(VENV)/.test-deps
 contracts: $(VENV)/.test-deps
 	$(BIN)/lint-imports
 
-unit: $(VENV)/.test-deps
+## Every test: in-process (tests/unit/) and end to end (tests/e2e/: real gunicorn, nginx,
+## clients).
+suite: $(VENV)/.test-deps
 	$(BIN)/python -m pytest
+
+## The in-process tests alone.
+unit: $(VENV)/.test-deps
+	$(BIN)/python -m pytest tests/unit
+
+## The end-to-end tests alone.
+e2e: $(VENV)/.test-deps
+	$(BIN)/python -m pytest tests/e2e
 
 ## Benchmark: ingest, warm and cold feeds against a ceiling, a million-article store; writes
 ## bench/results.json and bench/results.md. BENCH_ARGS=--quick for a short smoke run (see --help).

@@ -137,7 +137,8 @@ class Site(Protocol):
 @dataclass
 class InProcess:
     """The service in this process: Flask's test client over a real database, and the
-    `feeds` command through click's runner with the same settings."""
+    `feeds` command through click's runner with the same settings. Unlike `feeds serve`, it
+    does not migrate the store: the first command does, or a test that reads first must."""
 
     env: dict[str, str]
     base_url: str = field(init=False)
@@ -158,7 +159,7 @@ class InProcess:
         return response.status_code, dict(response.headers), response.get_data()
 
     def feeds(self, *args: str) -> Ran:
-        result = CliRunner().invoke(main, list(args), env=self.env)
+        result = CliRunner().invoke(main, list(args), env=self.env, prog_name="feeds")
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return Ran(result.exit_code, result.stdout, result.stderr)
