@@ -13,7 +13,7 @@ from feeds.model import FeedDocument
 
 from .atom import Atom
 from .jsonfeed import JsonFeed
-from .parts import Entries
+from .parts import EntryParts
 from .rss import Rss
 
 
@@ -23,7 +23,7 @@ class Format(Protocol):
     MEDIA_TYPE: str
     LABEL: str  # as people name it: "RSS", "Atom", "JSON Feed"
 
-    def parts(self, doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
+    def parts(self, doc: FeedDocument, kept: EntryParts | None = None) -> list[bytes]:
         """The document in parts; entries found in `kept` are not rendered again."""
         ...
 
@@ -35,4 +35,4 @@ class Format(Protocol):
 FORMATS: dict[str, Format] = {f.NAME: f for f in (Rss(), Atom(), JsonFeed())}
 BY_FILENAME: dict[str, Format] = {f.FILENAME: f for f in FORMATS.values()}
 
-__all__ = ["BY_FILENAME", "FORMATS", "Entries", "Format"]
+__all__ = ["BY_FILENAME", "FORMATS", "EntryParts", "Format"]

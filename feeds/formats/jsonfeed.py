@@ -9,7 +9,7 @@ from feeds.model import Entry, FeedDocument
 from feeds.text import paragraphs_text, rfc3339
 
 from .escaping import categories
-from .parts import Entries, keep, key
+from .parts import EntryParts, keep, key
 
 NAME = "json"
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -43,7 +43,7 @@ class JsonFeed:
     MEDIA_TYPE = "application/feed+json; charset=utf-8"
     LABEL = "JSON Feed"
 
-    def parts(self, doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
+    def parts(self, doc: FeedDocument, kept: EntryParts | None = None) -> list[bytes]:
         """The document in parts (see parts.py); entries found in `kept` are not rendered."""
         return parts(doc, kept)
 
@@ -51,7 +51,7 @@ class JsonFeed:
         return b"".join(parts(doc))
 
 
-def parts(doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
+def parts(doc: FeedDocument, kept: EntryParts | None = None) -> list[bytes]:
     """The document in parts (see parts.py), laid out as json.dumps(indent=2) lays out the
     whole; entries found in `kept` are not rendered. An entry's part begins with what
     separates it from the one before, so the first entry of a document has its own."""

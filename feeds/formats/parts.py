@@ -17,7 +17,7 @@ from feeds.model import Entry, FeedDocument
 # format, summary only, first in its document, URL, article id, revision, modified: an
 # article's (id, revision, modified) changes with everything stored about it.
 EntryKey = tuple[str, bool, bool, str, str, int, datetime]
-Entries = ByteLRU[EntryKey, bytes]
+EntryParts = ByteLRU[EntryKey, bytes]
 _OVERHEAD = 300  # bytes a kept part costs besides its contents
 
 
@@ -26,6 +26,6 @@ def key(fmt: str, doc: FeedDocument, entry: Entry, first: bool = False) -> Entry
     return (fmt, doc.summary_only, first, entry.url, article.id, article.revision, article.modified)
 
 
-def keep(kept: Entries | None, entry_key: EntryKey, part: bytes) -> None:
+def keep(kept: EntryParts | None, entry_key: EntryKey, part: bytes) -> None:
     if kept is not None:
         kept.put(entry_key, part, len(part) + _OVERHEAD)

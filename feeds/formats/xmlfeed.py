@@ -30,7 +30,7 @@ from feeds.model import FeedDocument, FeedInfo
 from feeds.text import rfc3339
 
 from .escaping import categories, looks_like_markup
-from .parts import Entries, keep, key
+from .parts import EntryParts, keep, key
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -216,7 +216,7 @@ class XmlFormat:
         """The whole document from feedgen, every entry rendered (what `parts` cuts up)."""
         raise NotImplementedError
 
-    def parts(self, doc: FeedDocument, kept: Entries | None = None) -> list[bytes]:
+    def parts(self, doc: FeedDocument, kept: EntryParts | None = None) -> list[bytes]:
         """The document in parts (see parts.py); entries found in `kept` are not rendered."""
         return parts(doc, self.NAME, self.serialize, kept)
 
@@ -228,7 +228,7 @@ def parts(
     doc: FeedDocument,
     fmt: str,
     serialize: Callable[[FeedDocument], bytes],
-    kept: Entries | None,
+    kept: EntryParts | None,
 ) -> list[bytes]:
     """`doc` in parts (see parts.py), serialized by `serialize` with only the entries not
     found in `kept` (or, when every one is, with the first again: the head and tail are
@@ -236,17 +236,17 @@ def parts(
     if not doc.entries:
         return [serialize(doc)]
     keys = [key(fmt, doc, entry) for entry in doc.entries]
-    found = [None if kept is None else kept.get(k) for k in keys]
-    fresh = [i for i, part in enumerate(found) if part is None] or [0]
+    cached = [None if kept is None else kept.get(k) for k in keys]
+    fresh = [i for i, part in enumerate(cached) if part is None] or [0]
     data = serialize(dataclasses.replace(doc, entries=tuple(doc.entries[i] for i in fresh)))
     cut = _cut(data, *_LINES[fmt], len(fresh))
     if cut is None:  # some entry's text looks like the start of an entry: left whole
         return [data if len(fresh) == len(doc.entries) else serialize(doc)]
     head, rendered, tail = cut
     for i, part in zip(fresh, rendered, strict=True):
-        found[i] = part
+        cached[i] = part
         keep(kept, keys[i], part)
-    return [head, *(part for part in found if part is not None), tail]
+    return [head, *(part for part in cached if part is not None), tail]
 
 
 def _cut(

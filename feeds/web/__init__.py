@@ -52,6 +52,6 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body + 1
     app.register_blueprint(public.bp)
     app.register_blueprint(partner_feeds.bp)
-    app.register_blueprint(api.api)
+    app.register_blueprint(api.bp)
     errors.register(app)
     return app

@@ -35,10 +35,10 @@ from feeds.text import ID_PATTERN
 
 from . import openapi
 from .errors import status_of
+from .responses import ROUTE
 from .service import Service, service
 
-api = Blueprint("api", __name__, url_prefix="/api/v1")
-ROUTE: dict[str, Any] = {"provide_automatic_options": False}
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Write through the API: what the audit log records of a refused request.
 REFUSED = (Refused, InvalidFields)
 Write = Callable[[datetime, str], Response]
@@ -134,7 +134,7 @@ def _json_body(limit: int) -> Any:
         raise BadRequest(f"the body is not JSON: {e}") from e
 
 
-@api.get("/openapi.json", **ROUTE)
+@bp.get("/openapi.json", **ROUTE)
 def openapi_document() -> Response:
     body = json.dumps(openapi.document(service().settings), indent=2)
     return Response(
@@ -156,7 +156,7 @@ def _put(svc: Service, writer: Writer, parsed: ParsedArticle, now: datetime) -> 
     return outcome.result
 
 
-@api.put("/articles/<article_id>", **ROUTE)
+@bp.put("/articles/<article_id>", **ROUTE)
 def put_article(article_id: str) -> Response:
     svc = service()
 
@@ -177,7 +177,7 @@ def put_article(article_id: str) -> Response:
     return _audited(svc, article_id, write)
 
 
-@api.get("/articles/<article_id>", **ROUTE)
+@bp.get("/articles/<article_id>", **ROUTE)
 def get_article(article_id: str) -> Response:
     svc = service()
     _holder(svc)
@@ -191,7 +191,7 @@ def get_article(article_id: str) -> Response:
     return _shown(svc, stored, 200)
 
 
-@api.delete("/articles/<article_id>", **ROUTE)
+@bp.delete("/articles/<article_id>", **ROUTE)
 def delete_article(article_id: str) -> Response:
     svc = service()
 

@@ -23,13 +23,13 @@ from werkzeug.datastructures import Headers
 from werkzeug.http import http_date
 
 from feeds.errors import StoreBusy
-from feeds.formats import Entries
+from feeds.formats import EntryParts
 from feeds.lru import ByteLRU
 from feeds.model import Article, Head, Validators
 from feeds.store import Reader, Store
 from feeds.syndication.validators import clamp, stable_last_modified
 
-from .compression import Pieces
+from .compression import CompressedParts
 from .conditional import NeedsBody
 
 # However the data stands, an entry is looked at again after this long: a bound on any way
@@ -159,8 +159,8 @@ class RenderCache:
         # format, a quarter for the entries compressed, the rest for whole documents (so that
         # a document up to an eighth of the budget, 4 MiB by default, can be kept).
         self.articles = Articles(max_bytes // 8)
-        self.entries: Entries = ByteLRU(max_bytes // 8)
-        self.pieces = Pieces(max_bytes // 4)
+        self.entry_parts: EntryParts = ByteLRU(max_bytes // 8)
+        self.compressed = CompressedParts(max_bytes // 4)
         self.documents: ByteLRU[str, Rendered] = ByteLRU(max_bytes - max_bytes // 2)
         # One build of a document at a time (the others then find it built); documents share
         # these locks by the hash of their key, so a slow build holds up few others.
@@ -172,7 +172,7 @@ class RenderCache:
     @property
     def total(self) -> int:
         """Bytes kept, all told (never more than the budget)."""
-        kept = (self.documents, self.articles.kept, self.entries, self.pieces.kept)
+        kept = (self.documents, self.articles.kept, self.entry_parts, self.compressed.kept)
         return sum(part.total for part in kept)
 
     def _fresh(
@@ -234,7 +234,7 @@ class RenderCache:
             if body is None and needs_body(validators.etag, validators.last_modified):
                 parts = built.render()
                 body = b"".join(parts)
-                gzipped = self.pieces.gzip(parts)
+                gzipped = self.compressed.gzip(parts)
         limits = [now + (RECHECK if recorded else RETRY)]
         limits += [t for t in (built.valid_until, release) if t is not None]
         return Rendered(

@@ -8,8 +8,8 @@ whole) make one ordinary gzip member that every client reads. The result depends
 parts, never on what was kept: the same document gives the same gzip in every worker.
 
 After one article changes, a rebuild compresses that entry, the one after it and the head
-(whose dates change), and takes the other compressed entries from the pieces kept here: least
-recently used first out, bounded by their size in bytes.
+(whose dates change), and takes the other compressed parts from an LRU bounded by their size
+in bytes.
 """
 
 from __future__ import annotations
@@ -20,26 +20,26 @@ from collections.abc import Sequence
 
 from feeds.lru import ByteLRU
 
-# zlib's default level; each piece is compressed once, so the time matters less than the size.
+# zlib's default level; each part is compressed once, so the time matters less than the size.
 LEVEL = 6
 WINDOW = 32 * 1024  # deflate reaches back this far: the most of a dictionary that is used
 # Member header: deflate, no name, time 0, no extra flags, operating system "unknown".
 _HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 _FINAL = zlib.compressobj(LEVEL, zlib.DEFLATED, -15).flush()  # an empty last block
-_OVERHEAD = 200  # bytes a kept piece costs besides its contents
+_OVERHEAD = 200  # bytes a kept part costs besides its contents
 
 
-def deflate(piece: bytes, before: bytes) -> bytes:
-    """`piece` as raw deflate blocks, not the last, ending on a byte boundary, for a stream
+def deflate(part: bytes, before: bytes) -> bytes:
+    """`part` as raw deflate blocks, not the last, ending on a byte boundary, for a stream
     whose output so far ends with `before`."""
     if before:
         compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=before[-WINDOW:])
     else:
         compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
-    return compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return compressor.compress(part) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
-class Pieces:
+class CompressedParts:
     """Compressed parts by (the part before, the part), for one worker process."""
 
     def __init__(self, max_bytes: int) -> None:

@@ -19,8 +19,8 @@ from feeds.syndication.urls import DocKey
 from feeds.syndication.validators import lifetime, next_time_change, validators
 
 from .cache import Built
-from .public import ROUTE, format_of
-from .responses import cached, self_link
+from .public import format_of
+from .responses import ROUTE, cached, self_link
 from .service import Service, service
 
 bp = Blueprint("partners", __name__)
@@ -83,7 +83,7 @@ def partner_feed(name: str, filename: str) -> Response:
             validators(settings, planned, fmt.NAME),
             fmt.MEDIA_TYPE,
             lambda: fmt.parts(
-                document(reader, settings, planned, svc.cache.articles.load), svc.cache.entries
+                document(reader, settings, planned, svc.cache.articles.load), svc.cache.entry_parts
             ),
             max_age=lifetime(settings, planned),
             links=self_link(settings.url(path)),

@@ -33,12 +33,10 @@ from feeds.syndication.validators import (
 )
 
 from .cache import Built
-from .responses import alternate_links, cached, self_link, text
+from .responses import ROUTE, alternate_links, cached, self_link, text
 from .service import Service, service
 
 bp = Blueprint("feeds", __name__)
-# Only GET and HEAD are served; everything else, OPTIONS included, is 405 with an Allow header.
-ROUTE = {"provide_automatic_options": False}
 HTML = "text/html; charset=utf-8"
 _YEAR, _MONTH, _PART = (
     re.compile(r"^\d{4}$"),
@@ -69,7 +67,7 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
             validators(settings, planned, fmt.NAME),
             fmt.MEDIA_TYPE,
             lambda: fmt.parts(
-                document(reader, settings, planned, svc.cache.articles.load), svc.cache.entries
+                document(reader, settings, planned, svc.cache.articles.load), svc.cache.entry_parts
             ),
             max_age=lifetime(settings, planned),
             links=self_link(settings.url(path)),

@@ -109,7 +109,7 @@ def test_after_one_article_changes_only_its_entry_is_rendered_and_compressed_aga
     cache = service(app).cache
     # Misses count what had to be made: articles read (and their HTML made), entries
     # rendered, parts compressed.
-    articles, entries, pieces = cache.articles.kept, cache.entries, cache.pieces.kept
+    articles, entries, pieces = cache.articles.kept, cache.entry_parts, cache.compressed.kept
     for path in ("/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json"):
         start = (entries.misses, pieces.misses)
         client.get(path, headers=GZIP)

@@ -1,4 +1,4 @@
-"""gzip made of kept pieces: every client reads it, and it depends on the bytes alone."""
+"""gzip made of compressed parts: every client reads it, and it depends on the bytes alone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from feeds.web.compression import Pieces
+from feeds.web.compression import CompressedParts
 
 
 def feed(items: list[bytes], head: bytes = b"<rss><channel><title>t</title>") -> list[bytes]:
@@ -31,7 +31,7 @@ def documents() -> list[list[bytes]]:
         for n in range(1, 20)
     ]
     found += [feed([story(rng) for _ in range(n)]) for n in (1, 2, 50)]
-    # Pieces longer than deflate's window, before others that repeat their words.
+    # Parts longer than deflate's window, before others that repeat their words.
     found.append(feed([rng.randbytes(70_000), story(rng)]))
     found.append(feed([story(rng, 15_000), story(rng), story(rng, 9_000), story(rng)]))
     return found
@@ -39,10 +39,10 @@ def documents() -> list[list[bytes]]:
 
 @pytest.mark.parametrize("budget", [1 << 20, 0])
 def test_every_gzip_decompresses_to_its_document(budget: int) -> None:
-    pieces = Pieces(budget)
+    compressed = CompressedParts(budget)
     for parts in documents():
         body = b"".join(parts)
-        data = pieces.gzip(parts)
+        data = compressed.gzip(parts)
         assert gzip.decompress(data) == body
         # A streaming decoder fed a few bytes at a time, as an HTTP client reads.
         decoder = zlib.decompressobj(wbits=31)
@@ -55,7 +55,7 @@ def test_the_gzip_tool_reads_it_and_checks_its_crc() -> None:
     if tool is None:
         pytest.skip("no gzip command")
     parts = feed([story(random.Random(n)) for n in range(50)])
-    data = Pieces(1 << 20).gzip(parts)
+    data = CompressedParts(1 << 20).gzip(parts)
     done = subprocess.run([tool, "-t"], input=data, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     done = subprocess.run([tool, "-dc"], input=data, capture_output=True, check=True)
@@ -65,23 +65,23 @@ def test_the_gzip_tool_reads_it_and_checks_its_crc() -> None:
 def test_the_gzip_depends_on_the_bytes_alone() -> None:
     rng = random.Random(9)
     parts = feed([story(rng) for _ in range(20)])
-    fresh = Pieces(1 << 20).gzip(parts)
-    busy = Pieces(1 << 20)
+    fresh = CompressedParts(1 << 20).gzip(parts)
+    busy = CompressedParts(1 << 20)
     for n in range(5):
         busy.gzip(feed([story(random.Random(n)) for _ in range(20)]))
     assert busy.gzip(parts) == fresh
-    assert Pieces(0).gzip(parts) == fresh  # nothing kept at all
+    assert CompressedParts(0).gzip(parts) == fresh  # nothing kept at all
 
 
-def test_a_changed_entry_costs_two_pieces_and_the_rest_are_kept() -> None:
+def test_a_changed_entry_costs_two_compressed_parts_and_the_rest_are_kept() -> None:
     rng = random.Random(5)
     items = [story(rng) for _ in range(50)]
-    pieces = Pieces(1 << 22)
-    first = pieces.gzip(feed(items))
-    assert pieces.kept.misses == 51  # each entry and the tail; the head is not kept
+    compressed = CompressedParts(1 << 22)
+    first = compressed.gzip(feed(items))
+    assert compressed.kept.misses == 51  # each entry and the tail; the head is not kept
     items[20] = story(rng)
-    second = pieces.gzip(feed(items))
-    assert pieces.kept.misses == 53  # the changed entry and the one after it
+    second = compressed.gzip(feed(items))
+    assert compressed.kept.misses == 53  # the changed entry and the one after it
     assert gzip.decompress(second) == b"".join(feed(items)) and second != first
     # Whole-document compression at the same level is not much smaller (with real text,
     # whose entries share fewer words than these, within a tenth).
@@ -89,12 +89,12 @@ def test_a_changed_entry_costs_two_pieces_and_the_rest_are_kept() -> None:
     assert len(second) <= whole * 1.25
 
 
-def test_kept_pieces_stay_within_their_budget() -> None:
+def test_compressed_parts_stay_within_their_budget() -> None:
     budget = 200_000
-    pieces = Pieces(budget)
+    compressed = CompressedParts(budget)
     for n in range(40):
         rng = random.Random(n)
         parts = feed([story(rng) for _ in range(10)])
-        assert gzip.decompress(pieces.gzip(parts)) == b"".join(parts)
-        assert pieces.kept.total <= budget
-    assert pieces.kept.total > budget // 2  # it does keep what fits
+        assert gzip.decompress(compressed.gzip(parts)) == b"".join(parts)
+        assert compressed.kept.total <= budget
+    assert compressed.kept.total > budget // 2  # it does keep what fits

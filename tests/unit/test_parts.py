@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 
 from feeds.formats import FORMATS, jsonfeed
-from feeds.formats.parts import Entries
+from feeds.formats.parts import EntryParts
 from feeds.formats.xmlfeed import XmlFormat
 from feeds.lru import ByteLRU
 from feeds.model import Article, Entry, FeedDocument, FeedInfo, Tombstone
@@ -89,7 +89,7 @@ def whole(name: str, document: FeedDocument) -> bytes:
 def test_parts_join_to_the_whole_document_whatever_was_kept(name: str) -> None:
     module = FORMATS[name]
     all_documents = documents()
-    busy: Entries = ByteLRU(1 << 24)
+    busy: EntryParts = ByteLRU(1 << 24)
     for document in all_documents:  # kept by other documents showing the same entries
         module.parts(document, busy)
     for document in all_documents:
@@ -131,7 +131,7 @@ def test_only_the_entries_that_changed_are_rendered(name: str, rendered: Counter
     module = FORMATS[name]
     rng = random.Random(4)
     articles = [article(n, rng) for n in range(20)]
-    kept: Entries = ByteLRU(1 << 24)
+    kept: EntryParts = ByteLRU(1 << 24)
 
     def entries_rendered(document: FeedDocument) -> int:
         before = rendered[name]
@@ -157,7 +157,7 @@ def test_an_entry_holding_what_starts_an_entry_is_rendered_whole() -> None:
     rng = random.Random(8)
     articles = [article(n, rng) for n in range(5)]
     odd = dataclasses.replace(articles[2], body_html="<p>a</p>\n    <item>\n<p>b</p>", revision=2)
-    kept: Entries = ByteLRU(1 << 24)
+    kept: EntryParts = ByteLRU(1 << 24)
     FORMATS["rss"].parts(doc(articles), kept)  # the others are kept
     tricky = doc([*articles[:2], odd, *articles[3:]])
     for store in (kept, ByteLRU(1 << 24), None):
