@@ -16,7 +16,7 @@ from feeds.config import Settings
 from feeds.formats import FORMATS
 from feeds.web import create_app
 from tests.conftest import ImportFn
-from tests.support import IMPORT_TIME, SEED, Content, article_text, on_sqlite_only
+from tests.support import IMPORT_TIME, SEED, Content, article_text, new_database, on_sqlite_only
 
 FEEDS = {
     "/feeds/rss.xml": "application/rss+xml; charset=utf-8",
@@ -343,3 +343,17 @@ def test_every_setting_that_shapes_a_page_is_in_its_etag(
         )
         etags.add(app.test_client().get(f"/articles/{SEED.stem}").headers["ETag"])
     assert len(etags) == 2
+
+
+def test_a_store_without_its_schema_is_an_error_that_names_feeds_migrate(
+    tmp_path: Path,
+) -> None:
+    app = create_app({"database": new_database(tmp_path, "empty")}, environ={})
+    client = app.test_client()
+    for path in ("/feeds/rss.xml", "/", "/articles/x", "/healthz"):
+        response = client.get(path)
+        assert response.status_code == 500, path
+        assert "feeds migrate" in response.text and "Retry-After" not in response.headers
+    response = client.get("/api/v1/articles/x", headers={"Authorization": "Bearer t"})
+    assert response.status_code == 500 and response.mimetype == "application/problem+json"
+    assert "feeds migrate" in response.json["detail"]  # type: ignore[index]

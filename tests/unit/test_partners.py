@@ -13,6 +13,7 @@ import feedparser
 import pytest
 from lxml import etree
 
+from feeds.web.service import Service
 from tests.support import Content, InProcess, article_text
 
 RIGHTS = "© Newsroom. Republished under licence."
@@ -187,3 +188,24 @@ def test_head_requests_do_not_use_up_the_full_answer(partners: Partners) -> None
     assert site.fetch(address, method="HEAD")[0] == 200
     assert site.fetch(address)[0] == 200
     assert site.fetch(address)[0] == 429
+
+
+@pytest.mark.parametrize("fmt", ["rss.xml", "atom.xml", "feed.json"])
+def test_a_partner_feed_is_kept_rendered_but_never_served_without_its_token(
+    partners: Partners, fmt: str
+) -> None:
+    site, token = partners.site, partners.tokens["full"]
+    gzip = {"Accept-Encoding": "gzip", "Authorization": f"Bearer {token}"}
+    status, first, body = site.fetch(partners.url("globe", fmt), gzip)
+    assert status == 200 and first["Content-Encoding"] == "gzip"
+    cache = Service.of(site.app).cache
+    built, compressed = cache.documents.misses, cache.compressed.kept.misses
+    partners.clock.write_text("2026-01-15T12:05:00Z")  # past the polling interval
+    status, again, same = site.fetch(partners.url("globe", fmt), gzip)
+    assert status == 200 and same == body and again["ETag"] == first["ETag"]
+    # Answered from the render cache: nothing built or compressed again.
+    assert (cache.documents.misses, cache.compressed.kept.misses) == (built, compressed)
+    # Kept, but never answered from the cache to a request without the token.
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Accept-Encoding": "gzip"}):
+        status, refused, body = site.fetch(partners.url("globe", fmt), headers)
+        assert status == 401 and refused["Cache-Control"] == "no-store" and b"<" not in body
