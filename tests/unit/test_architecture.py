@@ -29,7 +29,7 @@ def loaded_by(statement: str) -> set[str]:
     [
         # An import, and the helper processes it spawns, never load the web stack.
         ("feeds.ingest.importer", {"flask", "werkzeug", "jinja2", "feedgen", "lxml"}),
-        # A helper process reads and parses files: not even the store.
+        # What import helper processes run reads and parses files: it needs not even the store.
         ("feeds.ingest.readahead", {"flask", "sqlalchemy", "alembic", "feedgen", "lxml"}),
         # Checking a store's schema does not load Alembic's scripts.
         ("feeds.store", {"flask", "alembic", "feedgen"}),
