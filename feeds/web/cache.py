@@ -7,8 +7,8 @@ embargo lifts, a tombstone expires, a month closes; at the latest RECHECK after 
 A rebuild that gives the same ETag keeps the bytes; one that does not renders only the
 entries not kept (formats/parts.py). A 304 never renders. Last-Modified moves with every new
 ETag through the ledger (store/ledger.py), which a request records without ever waiting for
-a writer: when the writers' lock is taken, the entry is served unrecorded and recorded at a
-rebuild RETRY later.
+a writer: while the writers' lock is taken, a new ETag is served with the Last-Modified the
+ledger holds, and recorded at a rebuild RETRY later.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ class RenderCache:
                 return None
             validators, recorded = built.validators, True
             if built.ledger:
-                validators, recorded = self._last_modified(reader, key, validators, now, previous)
+                validators, recorded = self._last_modified(reader, key, validators, now)
             release = reader.next_release(now)
             body: bytes | None = None
             gzipped: bytes | None = None
@@ -253,30 +253,30 @@ class RenderCache:
         )
 
     def _last_modified(
-        self,
-        reader: Reader,
-        key: str,
-        computed: Validators,
-        now: datetime,
-        previous: Rendered | None,
+        self, reader: Reader, key: str, computed: Validators, now: datetime
     ) -> tuple[Validators, bool]:
         """`computed` with the Last-Modified that every worker sends with its ETag, and
         whether the ledger holds it. Recording never waits for a writer (Store.record)."""
         recorded = reader.ledger_entry(key)
         if recorded is not None and recorded.etag == computed.etag:
             return recorded, True
-        if previous is not None and not previous.recorded and previous.etag == computed.etag:
-            moment = previous.last_modified  # what this worker has served it with so far
-        else:
-            moment = stable_last_modified(recorded, computed, now)
         try:
             with self.store.record() as recorder:
                 current = recorder.ledger_entry(key)
                 if current is not None and current.etag == computed.etag:  # another was first
                     return current, True
-                if current is not None and moment <= current.last_modified:
-                    moment = max(now, current.last_modified)
+                moment = stable_last_modified(current, computed, now)
                 recorder.record_last_modified(key, computed.etag, moment, new=current is None)
         except StoreBusy:
-            return Validators(computed.etag, moment), False
+            return Validators(computed.etag, self._unrecorded(recorded, computed)), False
         return Validators(computed.etag, moment), True
+
+    @staticmethod
+    def _unrecorded(recorded: Validators | None, computed: Validators) -> datetime:
+        """The Last-Modified of a new ETag while the ledger cannot record one: the one the
+        ledger holds, unmoved, so that every worker sends the same, and the one recorded
+        once the writer is done (later: the data's, or the time of recording) is later
+        than any a client holds. A client revalidating by date alone sees the change then;
+        one revalidating by ETag at once. A document the ledger has never seen takes its
+        data's."""
+        return computed.last_modified if recorded is None else recorded.last_modified

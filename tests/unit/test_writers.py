@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -17,7 +17,7 @@ from flask import Flask
 from feeds import credentials
 from feeds.config import Settings
 from feeds.model import Partner
-from feeds.store import Store
+from feeds.store import Store, Writer
 from feeds.web import create_app
 from tests.conftest import ImportFn
 from tests.support import IMPORT_TIME, SEED, Content, article_text
@@ -26,8 +26,11 @@ DOCUMENTS = ["/feeds/atom.xml", "/feeds/world/rss.xml", "/", "/feeds.opml"]
 
 
 @contextmanager
-def writer_holding_the_lock(store: Store) -> Iterator[None]:
-    """A write transaction held open in another thread, as a long import holds one."""
+def writer_holding_the_lock(
+    store: Store, then: Callable[[Writer], object] | None = None
+) -> Iterator[None]:
+    """A write transaction held open in another thread, as a long import holds one; `then`
+    writes in it once the block is done, before it commits."""
     holding, done = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -35,6 +38,8 @@ def writer_holding_the_lock(store: Store) -> Iterator[None]:
             writer.meta("created")
             holding.set()
             done.wait(30)
+            if then is not None:
+                then(writer)
 
     thread = threading.Thread(target=hold)
     thread.start()
@@ -84,36 +89,68 @@ def test_a_document_never_served_answers_at_once_while_a_writer_holds_the_lock(
         assert reader.ledger_entry("/feeds/atom.xml") is not None
 
 
-def test_a_new_etag_served_while_a_writer_holds_the_lock_keeps_its_last_modified(
+def test_a_change_served_while_a_writer_holds_the_lock_is_never_hidden_by_a_date(
     stored: None, settings: Settings, store: Store, content: Content
 ) -> None:
     clock = content.root.parent / "clock"
     clock.write_text(IMPORT_TIME.isoformat())
-    app = new_app(settings, clock=str(clock))
-    client = app.test_client()
+    client = new_app(settings, clock=str(clock)).test_client()
     with store.write() as writer:
         writer.withdraw("w1", IMPORT_TIME, "delete")
     first = client.get("/feeds/atom.xml")  # with a tombstone for w1, recorded
     assert first.headers["Last-Modified"] == "Thu, 15 Jan 2026 12:00:00 GMT"
-    # Past FEEDS_TOMBSTONE_DAYS the tombstone goes: a new ETag whose data is older than the
-    # Last-Modified served, so the new Last-Modified is the time it is first served.
+    # An import that began an hour before the tombstone expires withdraws the seed when it
+    # commits: its changes carry the time it began.
     expired = IMPORT_TIME + timedelta(days=31)
-    clock.write_text(expired.isoformat())
-    with writer_holding_the_lock(store):
+    began = expired - timedelta(hours=1)
+    with writer_holding_the_lock(store, then=lambda w: w.withdraw(SEED.stem, began, "delete")):
+        clock.write_text(expired.isoformat())  # the tombstone goes: a new ETag
         served = client.get("/feeds/atom.xml")
+        other = new_app(settings, clock=str(clock)).test_client().get("/feeds/atom.xml")
         assert served.status_code == 200 and served.headers["ETag"] != first.headers["ETag"]
+        # The same in every worker: on SQLite, not recorded yet, the Last-Modified the ledger
+        # holds; on PostgreSQL, whose recorders never meet the writers' lock, the new one.
+        held = "Thu, 15 Jan 2026 12:00:00 GMT" if store.sqlite else "Sun, 15 Feb 2026 12:00:00 GMT"
+        assert served.headers["Last-Modified"] == other.headers["Last-Modified"] == held
+    clock.write_text((expired + timedelta(hours=1)).isoformat())
+    after = client.get("/feeds/atom.xml")
+    assert after.headers["ETag"] not in (first.headers["ETag"], served.headers["ETag"])
+    # Every copy served before is older by date than the document now: none gets a 304.
+    for copy in (first, served):
+        since = {"If-Modified-Since": copy.headers["Last-Modified"]}
+        assert client.get("/feeds/atom.xml", headers=since).status_code == 200
+    # The import's time, or on PostgreSQL the first answer's: later than the one recorded.
+    final = "Sun, 15 Feb 2026 11:00:00 GMT" if store.sqlite else "Sun, 15 Feb 2026 13:00:00 GMT"
+    assert after.headers["Last-Modified"] == final
+
+
+def test_a_new_etag_is_recorded_once_the_writer_is_done(
+    stored: None, settings: Settings, store: Store, content: Content
+) -> None:
+    clock = content.root.parent / "clock"
+    clock.write_text(IMPORT_TIME.isoformat())
+    client = new_app(settings, clock=str(clock)).test_client()
+    with store.write() as writer:
+        writer.withdraw("w1", IMPORT_TIME, "delete")
+    first = client.get("/feeds/atom.xml")
+    expired = IMPORT_TIME + timedelta(days=31)
+    with writer_holding_the_lock(store):
+        clock.write_text(expired.isoformat())
+        served = client.get("/feeds/atom.xml")
+    if not store.sqlite:  # PostgreSQL recorders never meet the writers' lock: recorded
         assert served.headers["Last-Modified"] == "Sun, 15 Feb 2026 12:00:00 GMT"
-        clock.write_text((expired + timedelta(hours=1)).isoformat())
-        again = client.get("/feeds/atom.xml")  # built again, still not recorded
-        assert again.headers["Last-Modified"] == served.headers["Last-Modified"]
+        return
+    assert served.headers["Last-Modified"] == first.headers["Last-Modified"]
+    # The tombstone went while nothing else changed: the new ETag is recorded with the time
+    # it is first recorded, once the lock is free, and every worker sends it.
     clock.write_text((expired + timedelta(hours=2)).isoformat())
-    assert client.get("/feeds/atom.xml").headers["Last-Modified"] == "Sun, 15 Feb 2026 12:00:00 GMT"
-    other = new_app(settings, clock=str(clock)).test_client()  # another worker: the ledger's
-    response = other.get("/feeds/atom.xml")
-    assert (response.headers["ETag"], response.headers["Last-Modified"]) == (
-        served.headers["ETag"],
-        served.headers["Last-Modified"],
-    )
+    recorded = client.get("/feeds/atom.xml")
+    assert recorded.headers["ETag"] == served.headers["ETag"]
+    assert recorded.headers["Last-Modified"] == "Sun, 15 Feb 2026 14:00:00 GMT"
+    since = {"If-Modified-Since": served.headers["Last-Modified"]}
+    assert client.get("/feeds/atom.xml", headers=since).status_code == 200
+    other = new_app(settings, clock=str(clock)).test_client().get("/feeds/atom.xml")
+    assert other.headers["Last-Modified"] == recorded.headers["Last-Modified"]
 
 
 def test_partner_polls_stay_bounded_while_a_writer_holds_the_lock(
