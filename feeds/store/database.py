@@ -8,14 +8,16 @@ a writer (engine.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from feeds.errors import StoreUnavailable
+from feeds.errors import StoreBusy, StoreUnavailable
 
 from . import migrate
 from .engine import RECORD_WAIT_MS, make_engine, safe_url, translated
@@ -27,6 +29,11 @@ from .writer import Recorder, Writer
 # SQLite's page cache for a bulk write, in KiB (the default is 2,000): room for the indexes
 # of about a million articles.
 BULK_CACHE_KIB = 64 * 1024
+# After a recorder found the writers' lock taken, how long the next ones give up at once,
+# unless the data version moves (the writer committed): a writer that holds it holds it long
+# (an import), so trying again sooner only makes requests wait RECORD_WAIT_MS for nothing.
+BUSY_HOLD_S = 1.0
+CHECKPOINT_S = 5.0  # how long a bulk write goes on checkpointing while readers hold pages
 
 
 class Store:
@@ -46,6 +53,8 @@ class Store:
         self._fixed: dict[str, str] = {}  # FIXED_META values, once read
         self._version = VersionChannel(self.engine)
         self._recorders: Engine | None = None
+        # Recorders give up at once before this time.monotonic(), at this data version.
+        self._busy: tuple[float, int | None] = (0.0, None)
 
     def needs_migration(self) -> bool:
         """Whether the schema is missing or older than this release's (a read: no lock)."""
@@ -74,7 +83,7 @@ class Store:
         """One write transaction; if it changed what documents show, it bumps the data
         version in the same transaction. A `bulk` one (a large import) gets a larger page
         cache on SQLite, so index pages are written once rather than again and again, until
-        it ends."""
+        it ends, and then checkpoints the write-ahead log it filled (see _checkpoint)."""
         with translated(self.url), self.engine.connect() as conn:
             conn = self._writing(conn, "wait")
             usual = None
@@ -92,14 +101,37 @@ class Store:
                     conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
                         f"PRAGMA cache_size={int(usual)}"
                     )
+            if usual is not None:
+                self._checkpoint(conn)
+
+    def _checkpoint(self, conn: Connection) -> None:
+        """Copy SQLite's write-ahead log into the database here, rather than in whichever
+        writer commits next (an API write would wait seconds for it after a large import):
+        passive checkpoints, which never block anyone, until readers that still read older
+        data have let every page go, or CHECKPOINT_S has passed."""
+        dbapi: Any = conn.connection.dbapi_connection
+        deadline = time.monotonic() + CHECKPOINT_S
+        while True:
+            _, logged, copied = dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if copied >= logged or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
 
     @contextmanager
     def record(self) -> Iterator[Recorder]:
         """A recorder's transaction: raises StoreBusy, having waited RECORD_WAIT_MS at most,
-        when a writer holds the lock. It changes nothing documents show."""
-        with translated(self.url, recording=True), self._recorder_engine().connect() as conn:
-            with self._writing(conn, "record").begin():
-                yield Recorder(conn)
+        when a writer holds the lock (and for BUSY_HOLD_S after that without trying, while
+        the data version stays). It changes nothing documents show."""
+        until, version = self._busy
+        if time.monotonic() < until and self.data_version() == version:
+            raise StoreBusy("the writers' lock was taken a moment ago")
+        try:
+            with translated(self.url, recording=True), self._recorder_engine().connect() as conn:
+                with self._writing(conn, "record").begin():
+                    yield Recorder(conn)
+        except StoreBusy:
+            self._busy = (time.monotonic() + BUSY_HOLD_S, self.data_version())
+            raise
 
     def _writing(self, conn: Connection, mode: str) -> Connection:
         conn = conn.execution_options(feeds_write=mode)
@@ -113,7 +145,7 @@ class Store:
         if not self.sqlite:
             return self.engine
         if self._recorders is None:
-            self._recorders = make_engine(self.url, busy_ms=RECORD_WAIT_MS)
+            self._recorders = make_engine(self.url, busy_ms=RECORD_WAIT_MS, checkpoints=False)
         return self._recorders
 
     def data_version(self) -> int | None:

@@ -7,7 +7,9 @@ Three kinds of transaction, chosen by the execution option `feeds_write`:
   advisory lock first, then READ COMMITTED (see `_lock`);
 - recorders ("record"): what requests that only read keep (validators first served, partner
   polls). They never wait for a writer: SQLite gives up after RECORD_WAIT_MS, PostgreSQL
-  takes a lock of their own that writers never hold.
+  takes a lock of their own that writers never hold. On SQLite their commits never
+  checkpoint the write-ahead log either (after a large import that copies hundreds of MB):
+  writers' commits do.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from feeds.errors import NoSchema, StoreBusy, StoreUnavailable
 BUSY_TIMEOUT_MS = 10_000
 # How long a recorder may wait for another recorder (each holds the lock for well under a
 # millisecond); a writer holds it far longer, and is not waited for.
-RECORD_WAIT_MS = 50
+RECORD_WAIT_MS = 20
 WRITERS_LOCK = 7260517  # PostgreSQL advisory lock keys
 RECORDERS_LOCK = 7260518
 
 
-def _sqlite_pragmas(busy_ms: int) -> Any:
+def _sqlite_pragmas(busy_ms: int, checkpoints: bool) -> Any:
     def connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin).
         dbapi_conn.isolation_level = None
@@ -38,6 +40,8 @@ def _sqlite_pragmas(busy_ms: int) -> Any:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not checkpoints:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     return connect
@@ -62,11 +66,12 @@ def _lock(conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECORDERS_LOCK})")
 
 
-def make_engine(url: str, busy_ms: int = BUSY_TIMEOUT_MS) -> Engine:
-    """An engine for `url`. SQLite: WAL, a busy timeout of `busy_ms`, BEGIN IMMEDIATE for
-    writes. PostgreSQL: REPEATABLE READ, so that every request reads one snapshot; writers
-    take an advisory lock first and read at READ COMMITTED. Raises ArgumentError, ImportError
-    or OSError when `url` cannot be used."""
+def make_engine(url: str, busy_ms: int = BUSY_TIMEOUT_MS, checkpoints: bool = True) -> Engine:
+    """An engine for `url`. SQLite: WAL (checkpointed by its commits unless `checkpoints` is
+    false), a busy timeout of `busy_ms`, BEGIN IMMEDIATE for writes. PostgreSQL: REPEATABLE
+    READ, so that every request reads one snapshot; writers take an advisory lock first and
+    read at READ COMMITTED. Raises ArgumentError, ImportError or OSError when `url` cannot
+    be used."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "postgresql":
         engine = sa.create_engine(url, pool_pre_ping=True, isolation_level="REPEATABLE READ")
@@ -77,7 +82,7 @@ def make_engine(url: str, busy_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
-    sa.event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
+    sa.event.listen(engine, "connect", _sqlite_pragmas(busy_ms, checkpoints))
     sa.event.listen(engine, "begin", _begin)
     return engine
 

@@ -12,15 +12,18 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from feeds import credentials
 from feeds.config import Settings
+from feeds.errors import StoreBusy
 from feeds.model import Partner
 from feeds.store import Store, Writer
+from feeds.store.database import BUSY_HOLD_S
 from feeds.web import create_app
 from tests.conftest import ImportFn
-from tests.support import IMPORT_TIME, SEED, Content, article_text
+from tests.support import IMPORT_TIME, SEED, Content, article_text, on_sqlite_only
 
 DOCUMENTS = ["/feeds/atom.xml", "/feeds/world/rss.xml", "/", "/feeds.opml"]
 
@@ -142,7 +145,9 @@ def test_a_new_etag_is_recorded_once_the_writer_is_done(
         return
     assert served.headers["Last-Modified"] == first.headers["Last-Modified"]
     # The tombstone went while nothing else changed: the new ETag is recorded with the time
-    # it is first recorded, once the lock is free, and every worker sends it.
+    # it is first recorded, once the lock is free and the recorders try again (at most
+    # BUSY_HOLD_S later while the data stays as it was), and every worker sends it.
+    time.sleep(BUSY_HOLD_S)
     clock.write_text((expired + timedelta(hours=2)).isoformat())
     recorded = client.get("/feeds/atom.xml")
     assert recorded.headers["ETag"] == served.headers["ETag"]
@@ -174,3 +179,34 @@ def test_partner_polls_stay_bounded_while_a_writer_holds_the_lock(
     first = other.get("/partners/globe/atom.xml", headers=auth).status_code
     assert first == (200 if store.sqlite else 429)
     assert other.get("/partners/globe/atom.xml", headers=auth).status_code == 429
+
+
+@on_sqlite_only  # PostgreSQL recorders take a lock writers never hold
+def test_recorders_give_up_at_once_while_a_writer_is_known_to_hold_the_lock(
+    stored: None, store: Store
+) -> None:
+    with store.record() as recorder:  # the recorders' own connections, once made
+        recorder.ledger_entry("/feeds/atom.xml")
+    engine = store._recorder_engine()
+    checkouts: list[object] = []
+    sa.event.listen(engine, "checkout", lambda *a: checkouts.append(a))
+    with writer_holding_the_lock(store, then=lambda w: w.withdraw("w1", IMPORT_TIME, "delete")):
+        with pytest.raises(StoreBusy), store.record():
+            pass
+        tried = len(checkouts)
+        assert tried == 1
+        for _ in range(5):  # within BUSY_HOLD_S, at the same data version: not even tried
+            with pytest.raises(StoreBusy), store.record():
+                pass
+        assert len(checkouts) == tried
+    with store.record() as recorder:  # the writer committed: the data version moved
+        assert recorder.ledger_entry("/nothing") is None
+    assert len(checkouts) == tried + 1
+
+
+@on_sqlite_only
+def test_sqlite_recorders_never_checkpoint_the_log(stored: None, store: Store) -> None:
+    with store.record() as recorder:
+        assert recorder.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    with store.write() as writer:
+        assert writer.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
