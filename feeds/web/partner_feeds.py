@@ -52,13 +52,17 @@ def _authenticate(svc: Service, name: str) -> Partner:
 
 
 def _claim(svc: Service, partner: str, path: str, now: datetime) -> int:
-    """0 when the partner may have a full answer for `path` now (recorded), else the wait."""
+    """0 when the partner may have a full answer for `path` now (recorded), else the wait:
+    by the shared record, and by this worker's own grants, which while a writer holds the
+    store are all there is."""
     interval = svc.settings.partner_min_interval
-    try:
-        with svc.store.record() as recorder:
-            wait = recorder.claim_poll(partner, path, now, interval)
-    except StoreBusy:
-        return svc.polls.claim(partner, path, now, interval)
+    wait = svc.polls.wait(partner, path, now, interval)
+    if not wait:
+        try:
+            with svc.store.record() as recorder:
+                wait = recorder.claim_poll(partner, path, now, interval)
+        except StoreBusy:
+            pass
     if not wait:
         svc.polls.note(partner, path, now)
     return wait

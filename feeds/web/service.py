@@ -17,26 +17,26 @@ from .cache import RenderCache
 
 
 class LocalPolls:
-    """This worker's memory of partners' full answers: what bounds them while a writer holds
-    the store and the shared record cannot be written (see Store.record)."""
+    """This worker's memory of the full answers it gave partners: what bounds them while a
+    writer holds the store and the shared record cannot be written (see Store.record), and
+    afterwards, as the grants made meanwhile are in no shared record."""
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, str], datetime] = {}
         self._lock = threading.Lock()
 
+    def wait(self, partner: str, document: str, now: datetime, interval: int) -> int:
+        """Seconds until this worker may give the partner another full answer; 0: now."""
+        with self._lock:
+            last = self._last.get((partner, document))
+        if last is None or not interval:
+            return 0
+        remaining = (last + timedelta(seconds=interval) - now).total_seconds()
+        return int(remaining + 0.999) if remaining > 0 else 0
+
     def note(self, partner: str, document: str, now: datetime) -> None:
         with self._lock:
             self._last[(partner, document)] = now
-
-    def claim(self, partner: str, document: str, now: datetime, interval: int) -> int:
-        with self._lock:
-            last = self._last.get((partner, document))
-            if last is not None and interval:
-                remaining = (last + timedelta(seconds=interval) - now).total_seconds()
-                if remaining > 0:
-                    return int(remaining + 0.999)
-            self._last[(partner, document)] = now
-            return 0
 
 
 @dataclass(frozen=True)

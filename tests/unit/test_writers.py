@@ -167,11 +167,16 @@ def test_partner_polls_stay_bounded_while_a_writer_holds_the_lock(
         writer.add_partner(dataclasses.replace(partner, digest=credentials.digest(secret)))
     client = new_app(settings).test_client()
     auth = {"Authorization": f"Bearer {secret}"}
-    with writer_holding_the_lock(store):
+    # The writer commits a change outside the partner's sections: the store is free again at
+    # once, not a moment later.
+    unrelated = lambda w: w.withdraw(SEED.stem, IMPORT_TIME, "delete")  # noqa: E731
+    with writer_holding_the_lock(store, then=unrelated):
         assert client.get("/partners/globe/atom.xml", headers=auth).status_code == 200
         refused = client.get("/partners/globe/atom.xml", headers=auth)
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
         assert client.head("/partners/globe/atom.xml", headers=auth).status_code == 200
+    # The worker remembers what it granted, after the lock is free too.
+    assert client.get("/partners/globe/atom.xml", headers=auth).status_code == 429
     # On SQLite the shared record could not be written meanwhile, so another worker's first
     # full answer is granted and its second refused; PostgreSQL recorders take a lock of their
     # own, so the record was shared all along.
