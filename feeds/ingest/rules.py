@@ -80,16 +80,18 @@ class Markers:
     entries with one `updated` value for two versions of one entry. A taken instant moves
     on by a microsecond, so the marker stays right to the second.
 
-    Each marker is the first free instant at or after the one wanted. Wanted instants are
-    looked up together (`reserve`); past a taken one, the markers stored in that second are
-    read in one range search, and `_skip` jumps over runs of taken instants, so articles
+    Each marker is the first instant at or after the one wanted that no article holds when
+    it is handed out (a changed article gives its old one back: `release`). Wanted instants
+    are looked up together (`reserve`); past a taken one, the markers stored in that second
+    are read in one range search, and `_skip` jumps over runs of taken instants, so articles
     sharing a dateline cost time in proportion to their number, not its square."""
 
     def __init__(self, db: Reader) -> None:
         self.db = db
         self.taken: set[datetime] = set()
         self.searched: set[datetime] = set()  # seconds whose stored markers are all in taken
-        self._skip: dict[datetime, datetime] = {}  # x -> y: every instant in [x, y) is taken
+        # second -> {x: y}: every instant in [x, y) is taken; y is at most the next second.
+        self._skip: dict[datetime, dict[datetime, datetime]] = {}
 
     def reserve(self, wanted: Iterable[datetime]) -> None:
         """Learn which of these instants stored articles have: one batched lookup."""
@@ -99,26 +101,33 @@ class Markers:
         """The first free instant at or after `wanted` (reserved first), now taken."""
         moment, passed = wanted, []
         while True:
+            second = moment.replace(microsecond=0)
             if moment in self.taken:
                 passed.append(moment)
-                moment = self._skip.get(moment, moment + MICROSECOND)
+                moment = self._skip.get(second, {}).get(moment, moment + MICROSECOND)
                 continue
-            second = moment.replace(microsecond=0)
             if moment != wanted and second not in self.searched:
                 self.searched.add(second)
                 self.taken |= self.db.markers_between(second, second + SECOND)
                 continue
             break
         for instant in passed:
-            self._skip[instant] = moment
+            start = instant.replace(microsecond=0)
+            end = moment if moment.replace(microsecond=0) == start else start + SECOND
+            self._skip.setdefault(start, {})[instant] = end
         self.taken.add(moment)
         return moment
+
+    def release(self, marker: datetime) -> None:
+        """`marker` is no article's any longer: a changed article has taken a new one."""
+        self.taken.discard(marker)
+        self._skip.pop(marker.replace(microsecond=0), None)  # runs in its second may end there
 
     def forget_stored(self) -> None:
         """Drop what the store can tell again (markers outside searched seconds): called
         once the articles of a batch are stored, so memory stays bounded."""
         self.taken = {m for m in self.taken if m.replace(microsecond=0) in self.searched}
-        self._skip = {k: v for k, v in self._skip.items() if k in self.taken}
+        self._skip = {k: v for k, v in self._skip.items() if k in self.searched}
 
 
 def differs(article: Prepared, old: Stored, restore: bool = False) -> bool:
@@ -195,6 +204,7 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
                 **article.fields,
             },
         )
+        markers.release(old.updated)
         writer.set_authors(article.id, article.authors)
         if (old.published, old.section) != (article.published, article.section):
             writer.record_departure(article.id, old.published, old.section, now)

@@ -244,6 +244,31 @@ def test_articles_sharing_a_dateline_cost_a_few_queries_not_one_per_pair(
     assert len(searches) <= 2 * 5, len(searches)  # two a batch; was one per taken instant
 
 
+def test_a_marker_a_corrected_article_gives_up_is_taken_again(
+    content: Content, settings: Settings, store: Store
+) -> None:
+    dateline = datetime(2020, 1, 4, 18, 9, tzinfo=UTC)
+    content.write("a0001.txt", article_text("U"))
+    importer.import_paths(store, settings, [content.root], now=IMPORT_TIME)
+    content.write("a0000.txt", article_text("A"))
+    content.write("a0001.txt", article_text("U", paragraphs=("Corrected.",)))  # takes `now`
+    for number in range(2, 8):
+        content.write(
+            f"f{number:04d}.txt", article_text(f"F{number}", f"{number} March 2021, 10:00")
+        )
+    content.write("z9999.txt", article_text("B"))  # in a later batch
+    later = IMPORT_TIME + timedelta(days=1)
+    tuning = Tuning(batch=3)
+    importer.import_paths(store, settings, [content.root], now=later, tuning=tuning)
+    rows = stored_rows(store)
+    assert rows["a0001"].updated == later
+    # The instant U gave up is free again, in its batch and the next ones.
+    assert (rows["a0000"].updated, rows["z9999"].updated) == (
+        dateline,
+        dateline + timedelta(microseconds=1),
+    )
+
+
 def test_section_does_not_depend_on_the_path_imported(
     content: Content, run_import: ImportFn, store: Store
 ) -> None:
