@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,7 +28,9 @@ from .errors import (
     TokenError,
 )
 from .model import Partner
-from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 class Group(click.Group):
@@ -53,6 +55,10 @@ def _message(error: FeedsError, command: str | None) -> str:
 def _opened(migrate: bool = True) -> Iterator[tuple[Settings, Store]]:
     """The settings from FEEDS_* variables and their store, its schema brought up to date
     first unless told otherwise; the store is closed afterwards."""
+    # Imported here: the helper processes of a large import import this module again (as the
+    # program that spawned them), and need no store.
+    from .store import Store
+
     settings = load_settings()
     store = Store(settings.database)
     try:
