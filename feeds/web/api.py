@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from feeds import credentials
 from feeds.errors import (
@@ -126,6 +126,11 @@ def _json_body(limit: int) -> Any:
         data = request.stream.read(limit + 1)
     except RequestEntityTooLarge as e:
         raise too_large from e
+    except HTTPException:
+        raise  # werkzeug's own answer (a body shorter than its Content-Length, say)
+    except Exception as e:  # the server could not read it (a malformed chunked body): its
+        # errors are its own classes, so this catches only what reading the body raised
+        raise BadRequest(f"the body could not be read: {e}") from e
     if len(data) > limit:
         raise too_large
     try:

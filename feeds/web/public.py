@@ -78,7 +78,9 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
 
 
 def _archive_key(section: str | None, year: str, month: str, part: str) -> DocKey:
-    if not (_YEAR.match(year) and _MONTH.match(month) and _PART.match(part)):
+    # Years a month of can be told apart from the next (datetime's are 1 to 9999).
+    good = _YEAR.match(year) and 1 <= int(year) < 9999
+    if not (good and _MONTH.match(month) and _PART.match(part)):
         raise NotFound("archives are named YYYY/MM/PART, e.g. archive/2020/01/1/atom.xml")
     return DocKey(section, Month(int(year), int(month)), int(part))
 

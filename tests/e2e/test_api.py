@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator
@@ -98,6 +99,25 @@ def test_a_chunked_body_past_the_body_limit_is_413(api: Api) -> None:
     assert status == 413 and headers["Content-Type"] == "application/problem+json"
     assert json.loads(body)["status"] == 413
     assert api.send("GET", "chunked-big")[0] == 404  # nothing was stored
+
+
+def test_a_malformed_chunked_body_is_a_400_and_audited(api: Api) -> None:
+    address = urllib.parse.urlsplit(api.server.base_url)
+    assert address.hostname is not None and address.port is not None
+    request = (
+        "PUT /api/v1/articles/bad-chunks HTTP/1.1\r\n"
+        f"Host: {address.hostname}\r\nAuthorization: Bearer {api.token}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "zz\r\n{}\r\n0\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        answer = sock.makefile("rb").read()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"application/problem+json" in head, answer
+    assert b"the body could not be read" in body
+    log = api.server.feeds("audit", "--limit", "5").stdout
+    assert "\tPUT\tbad-chunks\t400\tthe body could not be read" in log
 
 
 def test_tokens_never_reach_the_servers_log(api: Api) -> None:

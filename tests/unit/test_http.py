@@ -357,3 +357,21 @@ def test_a_store_without_its_schema_is_an_error_that_names_feeds_migrate(
     response = client.get("/api/v1/articles/x", headers={"Authorization": "Bearer t"})
     assert response.status_code == 500 and response.mimetype == "application/problem+json"
     assert "feeds migrate" in response.json["detail"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/feeds/archive/0000/01/1/atom.xml",
+        "/feeds/archive/9999/12/1/atom.xml",
+        "/feeds/world/archive/0000/12/1/rss.xml",
+        "/feeds/authors/someone/archive/9999/12/1/feed.json",
+        "/feeds/archive/2020/13/1/atom.xml",
+        "/feeds/archive/2020/01/0/atom.xml",
+    ],
+)
+def test_archives_of_months_no_calendar_has_are_not_found(
+    seeded: Content, client: FlaskClient, path: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 404 and "YYYY/MM/PART" in response.text
