@@ -280,7 +280,13 @@ def partner_rotate(name: str) -> None:
 
 
 @main.command("audit")
-@click.option("--limit", default=100, show_default=True, help="How many entries, newest first.")
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="How many entries, newest first.",
+)
 def audit_command(limit: int) -> None:
     """Print the log of writes through the API: when, token, method, article, status."""
     with _opened() as (_, store), store.read() as reader:
@@ -312,7 +318,11 @@ def serve(bind: str | None) -> None:
     app = create_app()
     svc = Service.of(app)
     svc.store.dispose()  # no connection may cross the fork into the workers
-    Server(app, gunicorn_options(svc.settings, bind or svc.settings.bind)).run()
+    address = bind or svc.settings.bind
+    try:
+        Server(app, gunicorn_options(svc.settings, address)).run()
+    except OSError as e:  # gunicorn reports the addresses it cannot bind; an fd it cannot use
+        raise FeedsError(f"cannot serve on {address}: {e.strerror or e}") from e
 
 
 @main.command()

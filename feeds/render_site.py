@@ -54,9 +54,14 @@ def render_site(app: Flask, out: Path) -> int:
         if response.status_code != 200:
             raise FeedsError(f"{url_path} answered {response.status_code}: {response.text}")
         target = out / file_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(response.get_data())
-        tmp.replace(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(response.get_data())
+            tmp.replace(target)
+        except OSError as e:
+            raise FeedsError(
+                f"cannot write {target} ({e.strerror}); give --out a folder you can write"
+            ) from e
         count += 1
     return count

@@ -115,6 +115,7 @@ def translated(url: str, recording: bool = False) -> Iterator[None]:
             ) from e
         if recording and _lock_refused(e):
             raise StoreBusy("the writers' lock is taken") from e
-        if not isinstance(e, sa.exc.OperationalError | sa.exc.InterfaceError):
+        if isinstance(e, sa.exc.IntegrityError | sa.exc.ProgrammingError | sa.exc.DataError):
             raise  # a statement the database refused: a defect, not an outage
+        # It could not be reached, or is no database at all (a file of another kind).
         raise StoreUnavailable(f"the database at {safe_url(url)} did not answer: {e.orig}") from e

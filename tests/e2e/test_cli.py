@@ -68,10 +68,11 @@ def run_together(runs: dict[str, tuple[list[str], dict[str, str]]], cwd: Path) -
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
-    """`feeds --help`, and each refusal's command with its one bad setting among good ones."""
+    """`feeds --help`, `feeds serve` on a socket it does not have, and each refusal's
+    command with its one bad setting among good ones."""
     folder = tmp_path_factory.mktemp("cli")
     good = clean_environment({"FEEDS_DATABASE": new_database(folder, "cli")})
-    runs = {"--help": (["--help"], good)}
+    runs = {"--help": (["--help"], good), "fd://99": (["serve", "--bind", "fd://99"], good)}
     for command, name, value in REFUSALS:
         args = ["render", "--out", str(folder / "out")] if command == "render" else [command]
         runs[named((command, name, value))] = (args, good | {name: value})
@@ -93,6 +94,13 @@ def test_bad_setting_stops_with_its_name_and_no_traceback(
     assert result.returncode == 1
     assert name in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert result.stdout == ""
+
+
+def test_serve_names_a_socket_it_cannot_use_without_a_traceback(ran: dict[str, Ran]) -> None:
+    result = ran["fd://99"]  # no such file descriptor in the process
+    assert result.returncode == 1
+    assert "Error: cannot serve on fd://99: Bad file descriptor" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_long_import_shows_progress_in_a_terminal(tmp_path: Path, content: Content) -> None:

@@ -135,3 +135,19 @@ def test_render_writes_static_files(
         f"https://news.example.com/articles/{SEED.stem}"
     )
     assert not (out / "feeds/atom.xml").read_bytes().startswith(b"\x1f\x8b")  # not gzipped
+
+
+def test_odd_arguments_and_odd_databases_get_a_message_not_a_traceback(
+    site_env: dict[str, str], tmp_path: Path
+) -> None:
+    huge = feeds(site_env, "audit", "--limit", "99999999999999999999999")
+    assert huge.returncode == 2 and "not in the range 1<=x<=1000000" in huge.stderr
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    unwritable = feeds(site_env, "render", "--out", str(a_file))
+    assert unwritable.returncode == 1
+    assert unwritable.stderr.startswith(f"Error: cannot write {a_file}/"), unwritable.stderr
+    not_a_database = site_env | {"FEEDS_DATABASE": f"sqlite:///{a_file}x"}
+    (tmp_path / "a-filex").write_text("this is not a database, only text")
+    refused = feeds(not_a_database, "partner", "list")
+    assert refused.returncode == 1 and "file is not a database" in refused.stderr
