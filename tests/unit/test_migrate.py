@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from feeds.store import migrate
 from feeds.store.migrate import MIGRATIONS, config, upgrade
 from feeds.store.schema import metadata
 from tests.support import SEED, Content, InProcess, new_database
@@ -53,3 +54,30 @@ def test_a_store_made_by_the_first_schema_is_upgraded_without_losing_articles(
     assert site.feeds("migrate").returncode == 0
     again = site.feeds("import", str(content.root))
     assert "1 unchanged" in again.stdout, again.stderr
+
+
+def test_the_newest_migration_is_the_one_the_store_checks_for() -> None:
+    assert migrate.HEAD == head()
+
+
+def test_partner_ledger_rows_keep_their_last_modified_across_the_upgrade(
+    site: InProcess, content: Content
+) -> None:
+    engine = sa.create_engine(site.env["FEEDS_DATABASE"])
+    with engine.begin() as conn:
+        upgrade(conn, "0003")
+        rows = [
+            {"document": "/partners/globe/atom.xml", "etag": "e1", "at": "2022-06-04 01:00:00"},
+            {"document": "/feeds/atom.xml", "etag": "e2", "at": "2022-06-04 02:00:00"},
+        ]
+        for row in rows:
+            conn.execute(
+                sa.text("INSERT INTO served (document, etag, last_modified) VALUES (:d, :e, :t)"),
+                {"d": row["document"], "e": row["etag"], "t": row["at"]},
+            )
+    assert site.feeds("migrate").returncode == 0
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT document, etag FROM served"))
+        documents = {str(document): str(etag) for document, etag in stored}
+    engine.dispose()
+    assert documents == {"partner:/partners/globe/atom.xml": "e1", "/feeds/atom.xml": "e2"}
