@@ -48,6 +48,10 @@ def _nearest(error: e.FeedsError, table: dict[type[e.FeedsError], Any]) -> Any:
     return next((table[cls] for cls in type(error).__mro__ if cls in table), None)
 
 
+# Titles of werkzeug's own answers, in the same words as the service's.
+_TITLES = {status: title for status, title in STATUS.values()} | {405: "Method not allowed"}
+
+
 def _status(error: e.FeedsError) -> tuple[int, str]:
     return _nearest(error, STATUS) or (500, "Internal error")
 
@@ -75,6 +79,7 @@ def _headers(error: e.FeedsError, status: int) -> dict[str, str]:
         headers["WWW-Authenticate"] = error.challenge
     if isinstance(error, e.TooManyRequests):
         headers["Retry-After"] = str(error.retry_after)
+        headers["Cache-Control"] = "private, no-store"  # one client's answer
     if status == 503:
         headers["Retry-After"] = RETRY_AFTER
     return headers
@@ -109,7 +114,8 @@ def _http_error(error: HTTPException) -> Response:
         limit = Service.of(current_app).settings.max_body
         return answer(e.TooLarge(f"the body is larger than {limit} bytes (FEEDS_MAX_BODY)"))
     if _api():
-        return problem(status, error.name, error.description or "", headers)
+        title = _TITLES.get(status, error.name)
+        return problem(status, title, error.description or "", headers)
     return text(error.name, status, headers)
 
 

@@ -241,6 +241,23 @@ def test_request_errors_are_problem_documents(api: Api) -> None:
     assert api.call("GET", "x")[0] == 404  # nothing was stored
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "title"),
+    [
+        ("GET", "/api/v1/nothing", 404, "Not found"),
+        ("POST", "/api/v1/articles/x", 405, "Method not allowed"),
+        ("GET", "/api/v1/articles/missing", 404, "Not found"),
+    ],
+)
+def test_problems_are_titled_alike_whoever_answers(
+    api: Api, method: str, path: str, status: int, title: str
+) -> None:
+    auth = {"Authorization": f"Bearer {api.token}"}
+    response = api.site.client.open(path, method=method, headers=auth)
+    assert response.status_code == status and response.json is not None
+    assert response.json["title"] == title
+
+
 def test_a_body_just_within_the_limit_is_read(api: Api) -> None:
     body = {**ARTICLE, "text": ""}
     padding = MAX_BODY - len(json.dumps(body).encode())

@@ -148,6 +148,7 @@ def test_private_caching_conditional_get_and_the_polling_limit(partners: Partner
         assert again[0] == 304 and again[1]["Cache-Control"].startswith("private")
     limited = site.fetch(address)
     assert limited[0] == 429 and limited[1]["Retry-After"] == "60"
+    assert limited[1]["Cache-Control"] == "private, no-store"
     partners.clock.write_text("2026-01-15T12:00:45Z")
     assert site.fetch(address)[1]["Retry-After"] == "15"
     partners.clock.write_text("2026-01-15T12:01:00Z")
