@@ -13,14 +13,12 @@ from feeds import credentials
 from feeds.errors import StoreBusy, TooManyRequests, Unauthorized
 from feeds.model import Partner
 from feeds.store import Reader
-from feeds.syndication.assemble import document
 from feeds.syndication.plan import partner_plan
 from feeds.syndication.urls import DocKey
-from feeds.syndication.validators import lifetime, next_time_change, validators
 
 from .cache import Built
-from .public import format_of
-from .responses import ROUTE, cached, self_link
+from .public import feed_built, format_of
+from .responses import ROUTE, cached
 from .service import Service, service
 
 bp = Blueprint("partners", __name__)
@@ -83,17 +81,7 @@ def partner_feed(name: str, filename: str) -> Response:
 
     def build(reader: Reader, now: datetime) -> Built:
         planned = partner_plan(reader, settings, partner, now, query)
-        return Built(
-            validators(settings, planned, fmt.NAME),
-            fmt.MEDIA_TYPE,
-            lambda: fmt.parts(
-                document(reader, settings, planned, svc.cache.articles.load), svc.cache.entry_parts
-            ),
-            max_age=lifetime(settings, planned),
-            links=self_link(settings.url(path)),
-            valid_until=next_time_change(settings, planned, now),
-            private=True,
-        )
+        return feed_built(svc, reader, planned, fmt, now, private=True)
 
     def limit() -> None:  # 304s and HEAD requests are free
         if request.method != "GET":

@@ -16,7 +16,7 @@ from feeds.formats import BY_FILENAME, Format
 from feeds.store import Reader
 from feeds.syndication import opml
 from feeds.syndication.assemble import document
-from feeds.syndication.plan import plan
+from feeds.syndication.plan import Plan, plan
 from feeds.syndication.urls import (
     DocKey,
     Month,
@@ -53,6 +53,29 @@ def format_of(filename: str) -> Format:
     return fmt
 
 
+def feed_built(
+    svc: Service,
+    reader: Reader,
+    planned: Plan,
+    fmt: Format,
+    now: datetime,
+    private: bool = False,
+) -> Built:
+    """What the render cache needs of the planned feed document in `fmt`."""
+    settings = svc.settings
+    return Built(
+        validators(settings, planned, fmt.NAME),
+        fmt.MEDIA_TYPE,
+        lambda: fmt.parts(
+            document(reader, settings, planned, svc.cache.articles.load), svc.cache.entry_parts
+        ),
+        max_age=lifetime(settings, planned),
+        links=self_link(settings.url(planned.key.path(fmt.NAME))),
+        valid_until=next_time_change(settings, planned, now),
+        private=private,
+    )
+
+
 def _serve_feed(key: DocKey, filename: str) -> Response:
     fmt = format_of(filename)
     svc = service()
@@ -61,18 +84,7 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
 
     def build(reader: Reader, now: datetime) -> Built | None:
         planned = plan(reader, settings, key, now)
-        if planned is None:
-            return None
-        return Built(
-            validators(settings, planned, fmt.NAME),
-            fmt.MEDIA_TYPE,
-            lambda: fmt.parts(
-                document(reader, settings, planned, svc.cache.articles.load), svc.cache.entry_parts
-            ),
-            max_age=lifetime(settings, planned),
-            links=self_link(settings.url(path)),
-            valid_until=next_time_change(settings, planned, now),
-        )
+        return None if planned is None else feed_built(svc, reader, planned, fmt, now)
 
     return cached(svc, path, build)
 
