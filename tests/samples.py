@@ -1,4 +1,5 @@
-"""A fixed document of two articles, for the format tests and their golden files."""
+"""Fixed inputs: a document of two articles, for the format tests and their golden files, and
+an article as the publishing API takes it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from feeds.formats import FORMATS
 from feeds.model import Article, Entry, FeedDocument, FeedInfo
 
 BASE = "https://news.example.com"
+# A body for the publishing API.
+ARTICLE = {
+    "title": "Budget day",
+    "published": "2020-07-01T10:00:00+01:00",
+    "section": "uk",
+    "authors": ["Ann Writer", "Bo Reporter"],
+    "tags": ["economy"],
+    "text": "First paragraph.\nSecond paragraph.",
+}
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -14,17 +14,10 @@ from dataclasses import dataclass
 import feedparser
 import pytest
 
+from tests.samples import ARTICLE
 from tests.support import Answer, Served, fetch, start_server
 
 MAX_BODY = 16384
-ARTICLE = {
-    "title": "Budget day",
-    "published": "2020-07-01T10:00:00+01:00",
-    "section": "uk",
-    "authors": ["Ann Writer", "Bo Reporter"],
-    "tags": ["economy"],
-    "text": "First paragraph.\nSecond paragraph.",
-}
 
 
 @dataclass

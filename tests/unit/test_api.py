@@ -12,16 +12,9 @@ import feedparser
 import pytest
 import sqlalchemy as sa
 
+from tests.samples import ARTICLE
 from tests.support import Answer, InProcess
 
-ARTICLE = {
-    "title": "Budget day",
-    "published": "2020-07-01T10:00:00+01:00",
-    "section": "uk",
-    "authors": ["Ann Writer", "Bo Reporter"],
-    "tags": ["economy"],
-    "text": "First paragraph.\nSecond paragraph.",
-}
 HTML_ARTICLE = {k: v for k, v in ARTICLE.items() if k != "text"}
 PROBLEM = "application/problem+json"
 MAX_BODY = 16384

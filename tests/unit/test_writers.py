@@ -9,11 +9,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from feeds import credentials
 from feeds.config import Settings
@@ -92,16 +96,31 @@ def test_a_document_never_served_answers_at_once_while_a_writer_holds_the_lock(
         assert reader.ledger_entry("/feeds/atom.xml") is not None
 
 
-def test_a_change_served_while_a_writer_holds_the_lock_is_never_hidden_by_a_date(
-    stored: None, settings: Settings, store: Store, content: Content
-) -> None:
+@dataclass
+class Tombstoned:
+    """The site feed served once with a tombstone for w1 (recorded), on a driven clock."""
+
+    clock: Path
+    client: FlaskClient
+    first: TestResponse
+
+
+@pytest.fixture
+def tombstoned(stored: None, settings: Settings, store: Store, content: Content) -> Tombstoned:
     clock = content.root.parent / "clock"
     clock.write_text(IMPORT_TIME.isoformat())
     client = new_app(settings, clock=str(clock)).test_client()
     with store.write() as writer:
         writer.withdraw("w1", IMPORT_TIME, "delete")
-    first = client.get("/feeds/atom.xml")  # with a tombstone for w1, recorded
+    first = client.get("/feeds/atom.xml")
     assert first.headers["Last-Modified"] == "Thu, 15 Jan 2026 12:00:00 GMT"
+    return Tombstoned(clock, client, first)
+
+
+def test_a_change_served_while_a_writer_holds_the_lock_is_never_hidden_by_a_date(
+    tombstoned: Tombstoned, settings: Settings, store: Store
+) -> None:
+    clock, client, first = tombstoned.clock, tombstoned.client, tombstoned.first
     # An import that began an hour before the tombstone expires withdraws the seed when it
     # commits: its changes carry the time it began.
     expired = IMPORT_TIME + timedelta(days=31)
@@ -128,14 +147,9 @@ def test_a_change_served_while_a_writer_holds_the_lock_is_never_hidden_by_a_date
 
 
 def test_a_new_etag_is_recorded_once_the_writer_is_done(
-    stored: None, settings: Settings, store: Store, content: Content
+    tombstoned: Tombstoned, settings: Settings, store: Store
 ) -> None:
-    clock = content.root.parent / "clock"
-    clock.write_text(IMPORT_TIME.isoformat())
-    client = new_app(settings, clock=str(clock)).test_client()
-    with store.write() as writer:
-        writer.withdraw("w1", IMPORT_TIME, "delete")
-    first = client.get("/feeds/atom.xml")
+    clock, client, first = tombstoned.clock, tombstoned.client, tombstoned.first
     expired = IMPORT_TIME + timedelta(days=31)
     with writer_holding_the_lock(store):
         clock.write_text(expired.isoformat())
