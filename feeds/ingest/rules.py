@@ -20,6 +20,7 @@ from feeds.model import ParsedArticle, Stored
 if TYPE_CHECKING:  # the helper processes that prepare articles never load the store
     from feeds.store import Reader, Writer
 
+
 MICROSECOND = timedelta(microseconds=1)
 SECOND = timedelta(seconds=1)
 
@@ -191,6 +192,7 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
     now, stored, markers = change.now, decision.stored, change.markers
     wanted = {a.id: _next_marker(a, stored[a.id], now) for a in decision.changed}
     markers.reserve([*wanted.values(), *(a.updated for a in decision.added)])
+    latest = writer.latest_entered(now + SECOND)
     for article in decision.changed:
         old = stored[article.id]
         writer.update(
@@ -205,13 +207,16 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
             },
         )
         markers.release(old.updated)
-        writer.set_authors(article.id, article.authors)
+        slugs = writer.set_authors(article.id, article.authors)
+        entered = _entered(article, change, latest)
+        writer.replace(article.id, article.section, slugs, now, entered)
         if (old.published, old.section) != (article.published, article.section):
             writer.record_departure(article.id, old.published, old.section, now)
     day = now.date().isoformat()
+    entering = []
     for a in decision.added:
-        if a.authors:
-            writer.set_authors(a.id, a.authors)
+        slugs = writer.set_authors(a.id, a.authors) if a.authors else []
+        entering.append((_entered(a, change, latest), a.id, a.section, slugs))
     writer.insert(
         [
             {
@@ -221,6 +226,17 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
             for a in decision.added
         ]
     )
+    writer.place(sorted(entering, key=lambda e: (e[0], e[1])))
+
+
+def _entered(article: Prepared, change: Change, latest: datetime | None) -> datetime:
+    """When a new placement of the article enters its archives: its published time when that
+    is later than anything stored (so a store filled at once keeps its articles' months),
+    else the time of the change; never before a placement readers may have seen."""
+    floor = change.floor
+    fresh = floor is None or article.published > floor
+    entered = article.published if fresh else max(change.now, article.published)
+    return entered if latest is None else max(entered, latest)
 
 
 def _new_row(article: Prepared, tag: str, markers: Markers, change: Change) -> dict[str, Any]:

@@ -15,9 +15,25 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from feeds.model import Article, Head
+from feeds.model import Article
 
-from .schema import article_authors, articles, departures, meta
+from .schema import article_authors, articles, departures, meta, placements
+
+SITE = "*"  # the place every article has: the site's feeds
+
+
+def section_place(section: str) -> str:
+    return "s:" + section
+
+
+def author_place(slug: str) -> str:
+    return "a:" + slug
+
+
+def places_of(section: str | None, author_slugs: list[str]) -> list[str]:
+    """The places an article of this section by these authors appears in."""
+    found = [SITE] + ([section_place(section)] if section else [])
+    return found + [author_place(s) for s in author_slugs]
 
 
 def article_of(row: Any) -> Article:
@@ -70,6 +86,17 @@ class Scope:
     sections: tuple[str, ...] | None = None
 
     @property
+    def places(self) -> list[str]:
+        """The places whose placements make this scope's archives."""
+        if self.author is not None:
+            return [author_place(self.author)]
+        if self.section is not None:
+            return [section_place(self.section)]
+        if self.sections is not None:
+            return [section_place(s) for s in self.sections]
+        return [SITE]
+
+    @property
     def shape(self) -> Shape:
         return Shape(self.section is not None, self.sections is not None, self.author is not None)
 
@@ -116,73 +143,94 @@ def _visible(shape: Shape) -> list[sa.ColumnElement[bool]]:
     return [articles.c.withdrawn.is_(None), articles.c.published <= now, *_in_scope(shape)]
 
 
-def _archived(shape: Shape, bounded: bool) -> list[sa.ColumnElement[bool]]:
-    """Visible, and after the boundary (parameters b_published, b_id) in newest-first order
-    (published descending, then id) when `bounded`."""
-    clauses = _visible(shape)
-    if bounded:
-        published: sa.BindParameter[datetime] = sa.bindparam("b_published")
-        clauses.append(
-            sa.or_(
-                articles.c.published < published,
-                sa.and_(articles.c.published == published, articles.c.id > sa.bindparam("b_id")),
-            )
-        )
-    return clauses
-
-
-def _within() -> list[sa.ColumnElement[bool]]:
-    """Parameters: start, end."""
-    return [
-        articles.c.published >= sa.bindparam("start"),
-        articles.c.published < sa.bindparam("end"),
-    ]
-
-
-def boundary_params(boundary: Head | None) -> dict[str, Any]:
-    return {} if boundary is None else {"b_published": boundary.published, "b_id": boundary.id}
-
-
 @functools.cache
-def newest_heads(shape: Shape) -> sa.Select[Any]:
+def changed_heads(shape: Shape) -> sa.Select[Any]:
     return (
         sa.select(*HEAD_COLUMNS)
         .where(*_visible(shape))
-        .order_by(articles.c.published.desc(), articles.c.id)
+        .order_by(articles.c.modified.desc(), articles.c.id)
         .limit(sa.bindparam("limit"))
     )
 
 
+def _placed() -> list[sa.ColumnElement[bool]]:
+    """Placements in the places (parameter), entered by `now`."""
+    now: sa.BindParameter[datetime] = sa.bindparam("now")
+    return [
+        placements.c.place.in_(sa.bindparam("places", expanding=True)),
+        placements.c.entered <= now,
+    ]
+
+
+def _placed_within() -> list[sa.ColumnElement[bool]]:
+    """Parameters: places, now, start, end."""
+    return [
+        *_placed(),
+        placements.c.entered >= sa.bindparam("start"),
+        placements.c.entered < sa.bindparam("end"),
+    ]
+
+
 @functools.cache
-def archived_heads(shape: Shape, bounded: bool) -> sa.Select[Any]:
-    return (
-        sa.select(*HEAD_COLUMNS)
-        .where(*_archived(shape, bounded), *_within())
-        .order_by(articles.c.published, articles.c.id.desc())
+def placed_rows() -> sa.Select[Any]:
+    """A part's placements in order, with what a plan needs of each article."""
+    part = (
+        sa.select(
+            placements.c.article_id, placements.c.entered, placements.c.seq, placements.c.left_at
+        )
+        .where(*_placed_within())
+        .order_by(placements.c.entered, placements.c.seq)
         .offset(sa.bindparam("offset"))
         .limit(sa.bindparam("limit"))
+        .subquery("part")
     )
-
-
-@functools.cache
-def count_archived(shape: Shape, bounded: bool) -> sa.Select[Any]:
     return (
-        sa.select(sa.func.count())
-        .select_from(articles)
-        .where(*_archived(shape, bounded), *_within())
+        sa.select(
+            articles.c.id,
+            articles.c.revision,
+            articles.c.published,
+            articles.c.modified,
+            articles.c.withdrawn,
+            part.c.left_at,
+        )
+        .join_from(part, articles, articles.c.id == part.c.article_id)
+        .order_by(part.c.entered, part.c.seq)
     )
 
 
 @functools.cache
-def newest_archived_before(shape: Shape, bounded: bool, before: bool) -> sa.Select[Any]:
-    query = sa.select(sa.func.max(articles.c.published)).where(*_archived(shape, bounded))
-    return query.where(articles.c.published < sa.bindparam("before")) if before else query
+def count_placed() -> sa.Select[Any]:
+    return sa.select(sa.func.count()).select_from(placements).where(*_placed_within())
 
 
 @functools.cache
-def oldest_archived_from(shape: Shape, bounded: bool) -> sa.Select[Any]:
-    return sa.select(sa.func.min(articles.c.published)).where(
-        *_archived(shape, bounded), articles.c.published >= sa.bindparam("start")
+def placed_before() -> sa.Select[Any]:
+    """The latest placement entered before `start`."""
+    return sa.select(sa.func.max(placements.c.entered)).where(
+        *_placed(), placements.c.entered < sa.bindparam("start")
+    )
+
+
+@functools.cache
+def placed_from() -> sa.Select[Any]:
+    """The earliest placement entered at or after `start`."""
+    return sa.select(sa.func.min(placements.c.entered)).where(
+        *_placed(), placements.c.entered >= sa.bindparam("start")
+    )
+
+
+@functools.cache
+def latest_left() -> sa.Select[Any]:
+    return sa.select(sa.func.max(placements.c.left_at)).where(
+        placements.c.place.in_(sa.bindparam("places", expanding=True))
+    )
+
+
+@functools.cache
+def departed_among() -> sa.Select[Any]:
+    return sa.select(sa.func.max(departures.c.at)).where(
+        departures.c.article_id.in_(sa.bindparam("ids", expanding=True)),
+        departures.c.at <= sa.bindparam("now"),
     )
 
 

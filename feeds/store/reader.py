@@ -4,6 +4,7 @@ and (through the mixins) accounts and the Last-Modified ledger."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -20,6 +21,26 @@ from .schema import article_authors, articles
 VERSION_KEY = "data_version"
 # Meta values stored once when the schema is made and never changed (Store.create_schema).
 FIXED_META = ("feed_id_prefix", "created")
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One placement of an archive part, with what a plan needs of its article."""
+
+    id: str
+    revision: int
+    published: datetime
+    modified: datetime
+    withdrawn: datetime | None
+    left_at: datetime | None
+
+    def shown(self, now: datetime) -> bool:
+        """Whether the part shows the article now: visible, and still in the place."""
+        return self.withdrawn is None and self.left_at is None and self.published <= now
+
+    @property
+    def head(self) -> Head:
+        return Head(self.id, self.revision, self.published, self.modified)
 
 
 class Reader(AccountReads, LedgerReads):
@@ -47,49 +68,47 @@ class Reader(AccountReads, LedgerReads):
         """A number that grows with every committed change to what documents show."""
         return int(self.meta(VERSION_KEY) or 0)
 
-    def newest_heads(self, scope: Scope, limit: int) -> list[Head]:
-        """The newest `limit` visible articles by published time, newest first, ties by id."""
-        query = q.newest_heads(scope.shape)
+    def changed_heads(self, scope: Scope, limit: int) -> list[Head]:
+        """The `limit` visible articles that changed last (by `modified`), latest first."""
+        query = q.changed_heads(scope.shape)
         return [Head(*row) for row in self.conn.execute(query, scope.params() | {"limit": limit})]
 
-    def archived_heads(
-        self,
-        scope: Scope,
-        boundary: Head | None,
-        span: tuple[datetime, datetime],
-        offset: int,
-        limit: int,
-    ) -> list[Head]:
-        """Visible articles published within `span` and older than `boundary` (the oldest
-        entry of the subscription document), oldest first."""
-        query = q.archived_heads(scope.shape, boundary is not None)
-        params = scope.params() | q.boundary_params(boundary)
-        params |= {"start": span[0], "end": span[1], "offset": offset, "limit": limit}
-        return [Head(*row) for row in self.conn.execute(query, params)]
+    def _placing(self, scope: Scope, span: tuple[datetime, datetime]) -> dict[str, object]:
+        return {"places": scope.places, "now": scope.now, "start": span[0], "end": span[1]}
 
-    def count_archived(
-        self, scope: Scope, boundary: Head | None, span: tuple[datetime, datetime]
-    ) -> int:
-        query = q.count_archived(scope.shape, boundary is not None)
-        params = scope.params() | q.boundary_params(boundary) | {"start": span[0], "end": span[1]}
-        return int(self.conn.scalar(query, params) or 0)
+    def placed(
+        self, scope: Scope, span: tuple[datetime, datetime], offset: int, limit: int
+    ) -> list[Placed]:
+        """The scope's placements that entered within `span`, in order, from `offset`."""
+        params = self._placing(scope, span) | {"offset": offset, "limit": limit}
+        return [Placed(*row) for row in self.conn.execute(q.placed_rows(), params)]
 
-    def newest_archived_before(
-        self, scope: Scope, boundary: Head | None, before: datetime | None
-    ) -> datetime | None:
-        """The published time of the newest archived article published before `before`."""
-        query = q.newest_archived_before(scope.shape, boundary is not None, before is not None)
-        params = scope.params() | q.boundary_params(boundary) | {"before": before}
-        moment: datetime | None = self.conn.scalar(query, params)
+    def count_placed(self, scope: Scope, span: tuple[datetime, datetime]) -> int:
+        return int(self.conn.scalar(q.count_placed(), self._placing(scope, span)) or 0)
+
+    def placed_before(self, scope: Scope, start: datetime) -> datetime | None:
+        """When the scope's latest placement before `start` entered (by scope.now)."""
+        params = {"places": scope.places, "now": scope.now, "start": start}
+        moment: datetime | None = self.conn.scalar(q.placed_before(), params)
         return moment
 
-    def oldest_archived_from(
-        self, scope: Scope, boundary: Head | None, start: datetime
-    ) -> datetime | None:
-        """The published time of the oldest archived article published at or after `start`."""
-        query = q.oldest_archived_from(scope.shape, boundary is not None)
-        params = scope.params() | q.boundary_params(boundary) | {"start": start}
-        moment: datetime | None = self.conn.scalar(query, params)
+    def placed_from(self, scope: Scope, start: datetime) -> datetime | None:
+        """When the scope's earliest placement at or after `start` entered (by scope.now)."""
+        params = {"places": scope.places, "now": scope.now, "start": start}
+        moment: datetime | None = self.conn.scalar(q.placed_from(), params)
+        return moment
+
+    def latest_left(self, scope: Scope) -> datetime | None:
+        """When an article last left one of the scope's places."""
+        moment: datetime | None = self.conn.scalar(q.latest_left(), {"places": scope.places})
+        return moment
+
+    def departed_among(self, ids: Sequence[str], now: datetime) -> datetime | None:
+        """When one of these articles last left the place it had, by `now`."""
+        if not ids:
+            return None
+        params = {"ids": list(ids), "now": now}
+        moment: datetime | None = self.conn.scalar(q.departed_among(), params)
         return moment
 
     def tombstones(self, scope: Scope, since: datetime) -> list[Tombstone]:

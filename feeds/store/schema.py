@@ -121,6 +121,26 @@ sa.Index(
     postgresql_where=_current,
 )
 sa.Index("ix_articles_modified", articles.c.modified)
+# Subscription documents hold the articles that changed most recently: these partial indexes
+# read them in that order, with what a plan reads of each.
+_changed = (articles.c.revision, articles.c.published)
+sa.Index(
+    "ix_articles_changed",
+    articles.c.modified.desc(),
+    articles.c.id,
+    *_changed,
+    sqlite_where=_current,
+    postgresql_where=_current,
+)
+sa.Index(
+    "ix_articles_section_changed",
+    articles.c.section,
+    articles.c.modified.desc(),
+    articles.c.id,
+    *_changed,
+    sqlite_where=_current,
+    postgresql_where=_current,
+)
 sa.Index("ix_articles_updated", articles.c.updated)
 
 # An article that left the place it had among the newest (re-dated or moved to another
@@ -134,9 +154,47 @@ departures = sa.Table(
     sa.Column("section", sa.String(255)),
     sa.Column("at", UTCDateTime, nullable=False),
 )
-sa.Index("ix_departures_published", departures.c.published)
+# The latest departure of the site, of a section, of some articles: each one index search.
+sa.Index("ix_departures_at", departures.c.at)
+sa.Index("ix_departures_section_at", departures.c.section, departures.c.at)
+sa.Index("ix_departures_article", departures.c.article_id)
 _gone = articles.c.withdrawn.is_not(None)
 sa.Index("ix_articles_withdrawn", articles.c.withdrawn, sqlite_where=_gone, postgresql_where=_gone)
+
+# Where each article sits in the archives of each place it appears in: the site ("*"), its
+# section ("s:" + name) and each of its authors ("a:" + slug). A place's archives list its
+# placements in the order (entered, seq), month by month of `entered`, in parts of
+# FEEDS_ARCHIVE_SIZE. Rows are never deleted once the article could be seen: an article
+# that leaves a place (moved to another section, an author taken off) keeps its row there
+# with `left_at` set, and a withdrawn article keeps all of them, so no part boundary ever
+# moves. A new placement enters after every one before it: `entered` is the article's
+# published time when that is later than anything stored, else the time it was stored.
+placements = sa.Table(
+    "placements",
+    metadata,
+    sa.Column("place", sa.String(260), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("article_id", sa.String(255), nullable=False),
+    sa.Column("entered", UTCDateTime, nullable=False),
+    sa.Column("left_at", UTCDateTime),
+)
+sa.Index(
+    "ix_placements_order",
+    placements.c.place,
+    placements.c.entered,
+    placements.c.seq,
+    placements.c.article_id,
+    placements.c.left_at,
+)
+sa.Index("ix_placements_article", placements.c.article_id)
+_left = placements.c.left_at.is_not(None)
+sa.Index(
+    "ix_placements_left",
+    placements.c.place,
+    placements.c.left_at,
+    sqlite_where=_left,
+    postgresql_where=_left,
+)
 
 # The validators each document was last served with: when a document's ETag changes but the
 # Last-Modified its data gives does not move (a neighbour archive appeared, a tombstone

@@ -14,8 +14,9 @@ from feeds.text import slug
 
 from .accounts import AccountWrites, PollClaims
 from .ledger import LedgerReads, LedgerWrites
+from .queries import SITE, places_of
 from .reader import VERSION_KEY, Reader
-from .schema import article_authors, articles, departures, meta
+from .schema import article_authors, articles, departures, meta, placements
 
 
 class Writer(Reader, AccountWrites):
@@ -25,6 +26,76 @@ class Writer(Reader, AccountWrites):
     def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:
         super().__init__(conn, fixed)
         self.changed = False
+        self._seq: int | None = None  # the last placement number handed out
+
+    def _next_seq(self) -> int:
+        if self._seq is None:
+            self._seq = int(self.conn.scalar(sa.select(sa.func.max(placements.c.seq))) or 0)
+        self._seq += 1
+        return self._seq
+
+    def place(self, entering: list[tuple[datetime, str, str | None, list[str]]]) -> None:
+        """Give each (entered, article id, section, author slugs) its placements, in the
+        order given: one number per article, after every one handed out before."""
+        self._place([(e, i, places_of(s, slugs)) for e, i, s, slugs in entering])
+
+    def _place(self, entering: list[tuple[datetime, str, list[str]]]) -> None:
+        rows = []
+        for entered, article_id, places in entering:
+            seq = self._next_seq()
+            rows += [
+                {"place": p, "seq": seq, "article_id": article_id, "entered": entered}
+                for p in places
+            ]
+        if rows:
+            self.changed = True
+            self.conn.execute(placements.insert(), rows)
+
+    def replace(
+        self,
+        article_id: str,
+        section: str | None,
+        author_slugs: list[str],
+        now: datetime,
+        entered: datetime,
+    ) -> None:
+        """Bring the article's placements to the places of its section and authors
+        (queries.places_of). One no reader can have seen yet (it
+        enters later than `now`) is dropped, and an article no reader has seen anywhere is
+        placed afresh at `entered`; one that has been seen keeps its row, marked left at
+        `now`; a place it newly appears in takes a placement at `entered`."""
+        current = self.conn.execute(
+            sa.select(placements.c.place, placements.c.seq, placements.c.entered).where(
+                placements.c.article_id == article_id, placements.c.left_at.is_(None)
+            )
+        ).all()
+        places = places_of(section, author_slugs)
+        have = {row.place: row for row in current}
+        if all(row.entered > now for row in current):
+            self.conn.execute(placements.delete().where(placements.c.article_id == article_id))
+            self._place([(entered, article_id, places)])
+            return
+        for row in current:
+            if row.place in places:
+                continue
+            self.changed = True
+            where = (placements.c.place == row.place) & (placements.c.seq == row.seq)
+            if row.entered > now:
+                self.conn.execute(placements.delete().where(where))
+            else:
+                self.conn.execute(placements.update().where(where).values(left_at=now))
+        new = [p for p in places if p not in have]
+        if new:
+            self._place([(entered, article_id, new)])
+
+    def latest_entered(self, before: datetime) -> datetime | None:
+        """The latest instant a placement entered the site's archives before `before`."""
+        moment: datetime | None = self.conn.scalar(
+            sa.select(sa.func.max(placements.c.entered)).where(
+                placements.c.place == SITE, placements.c.entered < before
+            )
+        )
+        return moment
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -84,7 +155,8 @@ class Writer(Reader, AccountWrites):
             candidate = f"{base}-{number}"
         return candidate
 
-    def set_authors(self, article_id: str, names: tuple[str, ...]) -> None:
+    def set_authors(self, article_id: str, names: tuple[str, ...]) -> list[str]:
+        """Store who wrote the article; their slugs, in the order given."""
         self.changed = True
         self.conn.execute(
             article_authors.delete().where(article_authors.c.article_id == article_id)
@@ -95,6 +167,7 @@ class Writer(Reader, AccountWrites):
                 article_authors.insert(),
                 [{"slug": s, "article_id": article_id, "name": n} for s, n in rows.items()],
             )
+        return list(rows)
 
     def set_meta_default(self, key: str, value: str) -> str:
         """Store `value` under `key` unless a value is there already; return the stored one."""

@@ -52,13 +52,16 @@ def document(
         author=settings.author,
         home_url=settings.url(home_path(section)),
         urls=_urls(settings, plan.key, plan.query) or {},
-        # With no entries, the store's creation: fixed, and a date readers find plausible.
-        updated=max((a.updated for a in articles), default=datetime.fromisoformat(created)),
+        # The latest instant its content changed (entries in or out, corrections,
+        # withdrawals), from the stored data alone: the same on every server, never going
+        # back. A document that never held anything has the store's creation.
+        updated=plan.updated or datetime.fromisoformat(created),
         generator="feeds",
         generator_version=__version__,
-        prev_archive=_urls(settings, plan.prev),
-        next_archive=_urls(settings, plan.next),
-        current=_urls(settings, plan.key.subscription) if plan.key.month else None,
+        # A partner's links carry the ?token= it was read with, as its self link does.
+        prev_archive=_urls(settings, plan.prev, plan.query),
+        next_archive=_urls(settings, plan.next, plan.query),
+        current=_urls(settings, plan.key.subscription, plan.query) if plan.key.month else None,
         rights=partner.rights or None if partner else None,
     )
     entries = tuple(Entry(a, settings.url(article_path(a.id))) for a in articles)

@@ -1,17 +1,28 @@
 """Which articles a document holds and where it leads, decided before anything renders.
 
-A feed (the site's, a section's or an author's) is an RFC 5005 subscription document, the
-newest FEEDS_PAGE_SIZE articles, plus archive documents: the older articles, one per calendar
-month of publication (UTC), in numbered parts of at most FEEDS_ARCHIVE_SIZE in publication
-order. A partner's feed is a subscription document of its sections, without archives. A plan
-is decided from a cheap query of ids and revisions, so a conditional request is answered
-without rendering anything.
+A feed (the site's, a section's, an author's or a partner's) is an RFC 5005 subscription
+document plus archive documents.
+
+- The subscription document holds the FEEDS_PAGE_SIZE visible articles that changed last
+  (by `modified`: entered the feed, were corrected, came out of embargo), the latest change
+  first. So a client that polls it sees every correction, late article and embargo release
+  on its next poll, and in Atom every withdrawal as a tombstone.
+- Archive documents hold every article for good: each place (the site, a section, an
+  author) lists its placements in the order they entered it, month by month (UTC) of
+  entering, in parts of FEEDS_ARCHIVE_SIZE. A placement enters after every one before it
+  and is never removed (a withdrawn article, or one moved to another section, leaves a
+  gap), so part boundaries never move, an archive URL once served always answers, and an
+  archive's entries change only when one of its own articles changes.
+
+A plan is decided from cheap queries of ids, revisions and times, so a conditional request
+is answered without rendering anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +31,8 @@ from feeds.model import Head, Partner, Tombstone
 from feeds.store import Reader, Scope
 
 from .urls import DocKey, Month
+
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -32,78 +45,74 @@ class Plan:
     prev: DocKey | None
     next: DocKey | None
     tombstones: list[Tombstone]
-    moments: list[datetime]  # when its content changed, as HTTP caches see it
-    closed: bool  # an archive of a month that can no longer gain articles
+    moments: list[datetime]  # when its content changed: its updated time is the latest
+    closed: bool  # an archive that can gain no article and whose links are fixed
     partner: Partner | None = None
     query: str = ""  # added to the self link: a partner's ?token=, which readers re-use
 
+    @property
+    def updated(self) -> datetime | None:
+        """The latest instant the document's content changed; None if it never held any."""
+        return max(self.moments, default=None)
 
-def _head_moments(
+
+def _present(moments: Iterable[datetime | None]) -> list[datetime]:
+    return [m for m in moments if m is not None]
+
+
+def _scope(key: DocKey, now: datetime, partner: Partner | None) -> Scope:
+    if partner is not None:
+        return Scope(None, now, sections=partner.sections)
+    return Scope(key.section, now, author=key.author)
+
+
+def _last_part(
+    reader: Reader, settings: Settings, key: DocKey, scope: Scope, at: datetime
+) -> DocKey:
+    """The last part of the archive month of a placement that entered at `at`."""
+    month = Month.of(at)
+    count = reader.count_placed(scope, month.span)
+    part = max(1, math.ceil(count / settings.archive_size))
+    return dataclasses.replace(key.subscription, month=month, part=part)
+
+
+def plan(
     reader: Reader,
-    scope: Scope,
-    heads: list[Head],
-    full: bool,
-    span: tuple[datetime, datetime] | None,
-) -> list[datetime]:
-    moments = [h.modified for h in heads]
-    if span is None:  # a subscription document: departures at or after its oldest entry
-        since, until = (heads[-1].published if full and heads else None), None
-    else:
-        since, until = span
-    departed = reader.latest_departure(scope, since, until)
-    return moments + ([departed] if departed is not None else [])
-
-
-def _archive_key(
-    reader: Reader, scope: Scope, boundary: Head, published: datetime | None, size: int, last: bool
-) -> DocKey | None:
-    """The first or last part of the month of `published`, if any."""
-    if published is None:
-        return None
-    month = Month.of(published)
-    if not last:
-        return DocKey(scope.section, month, 1, scope.author)
-    count = reader.count_archived(scope, boundary, month.span)
-    return DocKey(scope.section, month, max(1, math.ceil(count / size)), scope.author)
-
-
-def plan(reader: Reader, settings: Settings, key: DocKey, now: datetime) -> Plan | None:
-    """The plan of the document named by `key` as of `now`, or None if there is no such
-    document."""
-    scope = Scope(key.section, now, author=key.author)
-    # One more than a page: the extra one, if any, is the newest archived article.
-    newest = reader.newest_heads(scope, settings.page_size + 1)
-    beyond = newest.pop() if len(newest) > settings.page_size else None
-    if (key.section is not None or key.author is not None) and not newest:
-        return None
-    full = len(newest) >= settings.page_size
-    boundary = newest[-1] if full else None
-    sub_moments = _head_moments(reader, scope, newest, full, None)
-    if key.month is None:
-        since = now - timedelta(days=settings.tombstone_days)
-        prev = None
-        if boundary is not None and beyond is not None:
-            older = beyond.published
-            prev = _archive_key(reader, scope, boundary, older, settings.archive_size, True)
-        tombstones = reader.tombstones(scope, since)
-        moments = sub_moments + [stone.when for stone in tombstones]
-        return Plan(key, scope, newest, prev, None, tombstones, moments, False)
-    if boundary is None:
-        return None
-    return _archive_plan(reader, settings, key, scope, boundary, sub_moments)
+    settings: Settings,
+    key: DocKey,
+    now: datetime,
+    partner: Partner | None = None,
+    query: str = "",
+) -> Plan | None:
+    """The plan of the document named by `key` (a partner's when `partner` is given) as of
+    `now`, or None if there is no such document."""
+    scope = _scope(key, now, partner)
+    if key.month is not None:
+        return _archive_plan(reader, settings, key, scope, partner, query)
+    heads = reader.changed_heads(scope, settings.page_size)
+    latest = reader.placed_before(scope, now + MICROSECOND)
+    if partner is None and (key.section or key.author) and latest is None:
+        return None  # no article was ever seen there
+    prev = None if latest is None else _last_part(reader, settings, key, scope, latest)
+    tombstones = reader.tombstones(scope, now - timedelta(days=settings.tombstone_days))
+    moments = _present(
+        [
+            *(h.modified for h in heads),
+            *(t.when for t in tombstones),
+            reader.latest_departure(scope, None),
+            reader.latest_left(scope),
+        ]
+    )
+    return Plan(key, scope, heads, prev, None, tombstones, moments, False, partner, query)
 
 
 def partner_plan(
     reader: Reader, settings: Settings, partner: Partner, now: datetime, query: str = ""
 ) -> Plan:
-    """A partner's feed: the newest articles of its sections (no archives)."""
-    scope = Scope(None, now, sections=partner.sections)
-    newest = reader.newest_heads(scope, settings.page_size)
-    full = len(newest) >= settings.page_size
-    tombstones = reader.tombstones(scope, now - timedelta(days=settings.tombstone_days))
-    moments = _head_moments(reader, scope, newest, full, None) + [t.when for t in tombstones]
-    key = DocKey(partner=partner.name)
-    return Plan(key, scope, newest, None, None, tombstones, moments, False, partner, query)
+    """A partner's subscription document: the articles of its sections that changed last."""
+    planned = plan(reader, settings, DocKey(partner=partner.name), now, partner, query)
+    assert planned is not None  # a partner's feed always exists
+    return planned
 
 
 def _archive_plan(
@@ -111,34 +120,35 @@ def _archive_plan(
     settings: Settings,
     key: DocKey,
     scope: Scope,
-    boundary: Head,
-    sub_moments: list[datetime],
+    partner: Partner | None,
+    query: str,
 ) -> Plan | None:
     assert key.month is not None
-    size, span = settings.archive_size, key.month.span
-    parts = math.ceil(reader.count_archived(scope, boundary, span) / size)
+    size, span, now = settings.archive_size, key.month.span, scope.now
+    parts = math.ceil(reader.count_placed(scope, span) / size)
     if not 1 <= key.part <= parts:
         return None
-    heads = reader.archived_heads(scope, boundary, span, (key.part - 1) * size, size)
+    rows = reader.placed(scope, span, (key.part - 1) * size, size)
+    heads = [row.head for row in rows if row.shown(now)]
     if key.part > 1:
         prev: DocKey | None = dataclasses.replace(key, part=key.part - 1)
     else:
-        older = reader.newest_archived_before(scope, boundary, span[0])
-        prev = _archive_key(reader, scope, boundary, older, size, True)
+        older = reader.placed_before(scope, span[0])
+        prev = None if older is None else _last_part(reader, settings, key, scope, older)
     if key.part < parts:
         nxt: DocKey | None = dataclasses.replace(key, part=key.part + 1)
     else:
-        newer = reader.oldest_archived_from(scope, boundary, span[1])
-        nxt = _archive_key(reader, scope, boundary, newer, size, False)
-    moments = _head_moments(reader, scope, heads, False, span)
-    if nxt is None:
-        # The newest archive takes in what leaves the subscription document, and leads on
-        # to it, so that every archive sits in a chain of links (a lone archive with
-        # neither link reads as an incomplete one).
-        moments += sub_moments
-        nxt = key.subscription
-    # Closed: the month is over, no entry of it is in the subscription document, and a newer
-    # archive exists (the newest one's next-archive link moves when another appears).
-    closed = span[1] <= scope.now and boundary.published >= span[1] and nxt != key.subscription
-    # A withdrawn article simply leaves its archive; tombstones live in subscription documents.
-    return Plan(key, scope, heads, prev, nxt, [], moments, closed)
+        newer = reader.placed_from(scope, span[1])
+        nxt = None if newer is None else dataclasses.replace(key, month=Month.of(newer), part=1)
+    moments = _present(
+        [
+            *(row.modified for row in rows if row.modified <= now),
+            *(row.left_at for row in rows),
+            reader.departed_among([row.id for row in rows], now),
+        ]
+    )
+    # Closed: no article can join it (it is full, or its month is over) and its links are
+    # fixed (a newer archive exists); only a change to one of its own articles changes it.
+    closed = nxt is not None and (len(rows) == size or span[1] <= now)
+    # A withdrawn article leaves a gap; tombstones live in subscription documents.
+    return Plan(key, scope, heads, prev, nxt, [], moments, closed, partner, query)

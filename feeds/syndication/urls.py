@@ -43,8 +43,8 @@ class DocKey:
     def path(self, fmt: str) -> str:
         filename = FORMATS[fmt].FILENAME
         if self.partner is not None:
-            return f"/partners/{self.partner}/{filename}"
-        if self.author is not None:
+            base = f"/partners/{self.partner}"
+        elif self.author is not None:
             base = f"/feeds/authors/{self.author}"
         else:
             base = "/feeds" + (f"/{self.section}" if self.section else "")
@@ -54,7 +54,7 @@ class DocKey:
 
     @property
     def subscription(self) -> DocKey:
-        return DocKey(self.section, author=self.author)
+        return DocKey(self.section, author=self.author, partner=self.partner)
 
 
 @functools.lru_cache(maxsize=4096)  # a document asks for the same ones with every rebuild

@@ -1,6 +1,7 @@
-"""Partners' private feeds: /partners/NAME/{rss.xml,atom.xml,feed.json}, behind a feed token
-(?token=, Bearer or Basic), through the same render cache and conditional GET as public
-feeds, with Cache-Control private and a bound on how often full answers are given."""
+"""Partners' private feeds: /partners/NAME/{rss.xml,atom.xml,feed.json} and their archives
+(/partners/NAME/archive/YYYY/MM/PART/...), behind a feed token (?token=, Bearer or Basic),
+through the same render cache and conditional GET as public feeds, with Cache-Control
+private and a bound on how often full answers are given."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from feeds import credentials
 from feeds.errors import StoreBusy, TooManyRequests, Unauthorized
 from feeds.model import Partner
 from feeds.store import Reader
-from feeds.syndication.plan import partner_plan
+from feeds.syndication.plan import plan
 from feeds.syndication.urls import DocKey
 
 from .cache import Built
-from .public import feed_built, format_of
+from .public import archive_key, feed_built, format_of
 from .responses import ROUTE, cached
 from .service import Service, service
 
@@ -68,20 +69,30 @@ def _claim(svc: Service, partner: str, path: str, now: datetime) -> int:
 
 @bp.get("/partners/<name>/<filename>", **ROUTE)
 def partner_feed(name: str, filename: str) -> Response:
+    return _serve(name, DocKey(partner=name), filename)
+
+
+@bp.get("/partners/<name>/archive/<year>/<month>/<part>/<filename>", **ROUTE)
+def partner_archive(name: str, year: str, month: str, part: str, filename: str) -> Response:
+    key = archive_key(None, year, month, part)
+    return _serve(name, DocKey(month=key.month, part=key.part, partner=name), filename)
+
+
+def _serve(name: str, key: DocKey, filename: str) -> Response:
     svc = service()
     settings = svc.settings
     partner = _authenticate(svc, name)
     fmt = format_of(filename)
     token = request.args.get("token")
     query = f"?token={quote(token, safe='')}" if token else ""  # readers re-use the self link
-    path = DocKey(partner=partner.name).path(fmt.NAME)
+    path = key.path(fmt.NAME)
     # Kept under a key no request path can be (hits.CacheHits never answers it), one per
     # token given in the URL, named by its digest.
-    key = f"partner:{path}" + (f":{credentials.digest(query)[:16]}" if query else "")
+    kept = f"partner:{path}" + (f":{credentials.digest(query)[:16]}" if query else "")
 
-    def build(reader: Reader, now: datetime) -> Built:
-        planned = partner_plan(reader, settings, partner, now, query)
-        return feed_built(svc, reader, planned, fmt, now, private=True)
+    def build(reader: Reader, now: datetime) -> Built | None:
+        planned = plan(reader, settings, key, now, partner, query)
+        return None if planned is None else feed_built(svc, reader, planned, fmt, now, True)
 
     def limit() -> None:  # 304s and HEAD requests are free
         if request.method != "GET":
@@ -93,4 +104,4 @@ def partner_feed(name: str, filename: str) -> Response:
                 wait,
             )
 
-    return cached(svc, key, build, before_body=limit)
+    return cached(svc, kept, build, missing="no such archive", before_body=limit)

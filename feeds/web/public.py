@@ -89,7 +89,7 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
     return cached(svc, path, build)
 
 
-def _archive_key(section: str | None, year: str, month: str, part: str) -> DocKey:
+def archive_key(section: str | None, year: str, month: str, part: str) -> DocKey:
     # Years a month of can be told apart from the next (datetime's are 1 to 9999).
     good = _YEAR.match(year) and 1 <= int(year) < 9999
     if not (good and _MONTH.match(month) and _PART.match(part)):
@@ -109,12 +109,12 @@ def section_feed(section: str, filename: str) -> Response:
 
 @bp.get("/feeds/archive/<year>/<month>/<part>/<filename>", **ROUTE)
 def archive(year: str, month: str, part: str, filename: str) -> Response:
-    return _serve_feed(_archive_key(None, year, month, part), filename)
+    return _serve_feed(archive_key(None, year, month, part), filename)
 
 
 @bp.get("/feeds/<section>/archive/<year>/<month>/<part>/<filename>", **ROUTE)
 def section_archive(section: str, year: str, month: str, part: str, filename: str) -> Response:
-    return _serve_feed(_archive_key(section, year, month, part), filename)
+    return _serve_feed(archive_key(section, year, month, part), filename)
 
 
 @bp.get("/feeds/authors/<author>/<filename>", **ROUTE)
@@ -124,7 +124,7 @@ def author_feed(author: str, filename: str) -> Response:
 
 @bp.get("/feeds/authors/<author>/archive/<year>/<month>/<part>/<filename>", **ROUTE)
 def author_archive(author: str, year: str, month: str, part: str, filename: str) -> Response:
-    key = _archive_key(None, year, month, part)
+    key = archive_key(None, year, month, part)
     return _serve_feed(DocKey(month=key.month, part=key.part, author=author), filename)
 
 

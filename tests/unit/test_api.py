@@ -446,7 +446,10 @@ def test_authors_get_their_own_feeds(api: Api) -> None:
     assert [e.title for e in parsed.entries] == ["Solo"]
     assert api.get("/feeds/authors/nobody/rss.xml")[0] == 404
     api.call("PUT", "solo", {**ARTICLE, "authors": ["Someone Else"], "title": "Solo"})
-    assert api.get("/feeds/authors/zoe-o-brien/rss.xml")[0] == 404
+    # A feed that has been seen stays, without the article that left it.
+    status, _, body = api.get("/feeds/authors/zoe-o-brien/rss.xml")
+    assert status == 200 and b"Solo" not in body
+    assert b"Solo" in api.get("/feeds/authors/someone-else/rss.xml")[2]
 
 
 def test_authors_whose_names_share_a_slug_keep_separate_feeds(api: Api) -> None:
@@ -472,7 +475,10 @@ def test_author_feeds_page_through_their_own_archives(api: Api) -> None:
         status, _, body = api.site.fetch(address)
         assert status == 200, address
         parsed = feedparser.parse(body)
-        seen += [e.link.rsplit("/", 1)[1] for e in parsed.entries]
+        if "/archive/" in address:
+            seen += [e.link.rsplit("/", 1)[1] for e in parsed.entries]
+        else:
+            assert len(parsed.entries) == 1
         address = next((link.href for link in parsed.feed.links if link.rel == "prev-archive"), "")
         assert not address or "/feeds/authors/ann-writer/archive/" in address
     assert sorted(seen) == ["mine1", "mine2", "mine3"]

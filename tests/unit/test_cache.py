@@ -127,9 +127,10 @@ def test_after_one_article_changes_only_its_entry_is_rendered_and_compressed_aga
         plain = client.get(path)
         assert zipped.headers["Content-Encoding"] == "gzip"
         assert gzip.decompress(zipped.data) == plain.data and b"corrected for" in plain.data
-        # The changed entry and the one after it are compressed again (and the head, which
-        # is never kept); the other 18 entries are not.
-        assert pieces.misses - before == 2, path
+        # The changed entry moves to the top: at most it, the entry that was first before it
+        # and the one that followed it are compressed again (and the head, which is never
+        # kept); the other 17 entries are not.
+        assert 1 <= pieces.misses - before <= 3, path
 
 
 def test_a_304_never_renders_even_from_a_cold_cache(

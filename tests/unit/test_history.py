@@ -133,15 +133,32 @@ def tag_ids(ids: list[str]) -> list[str]:
         ("uk", ["u1", "u2", "u3", "u4"]),
     ],
 )
-def test_walking_prev_archive_reaches_every_article_once(
+def test_the_archives_hold_every_article_once(
     history: History, fmt: str, section: str, expected: list[str]
 ) -> None:
     documents = walk(history, feed_url(history, fmt, section), fmt)
-    seen = [i for _, ids in documents for i in ids]
-    assert tag_ids(seen) == expected  # every article, none twice
+    archived = [i for _, ids in documents[1:] for i in ids]
+    assert tag_ids(archived) == expected  # every article, none twice
     assert len(documents[0][1]) == min(3, len(expected))  # FEEDS_PAGE_SIZE
+    assert set(documents[0][1]) <= set(archived)
     assert all(len(ids) <= 2 for _, ids in documents[1:])  # FEEDS_ARCHIVE_SIZE
     assert all("/archive/2020/" in url for url, _ in documents[1:])
+
+
+def test_the_archives_list_articles_by_the_month_they_entered_in_order(history: History) -> None:
+    documents = walk(history, feed_url(history, "atom"), "atom")
+    layout = [
+        (url.split("/archive/")[1].rsplit("/", 1)[0], tag_ids(ids)) for url, ids in documents[1:]
+    ]
+    assert layout == [
+        ("2020/03/2", ["t2"]),
+        ("2020/03/1", ["u4", "w5"]),
+        ("2020/02/2", ["w4"]),
+        ("2020/02/1", ["u3", "w3"]),
+        ("2020/01/3", ["w2"]),
+        ("2020/01/2", ["u1", "u2"]),
+        ("2020/01/1", ["t1", "w1"]),
+    ]
 
 
 def test_archive_documents_are_marked_linked_and_cached_long_when_closed(history: History) -> None:
@@ -149,17 +166,18 @@ def test_archive_documents_are_marked_linked_and_cached_long_when_closed(history
     subscription = history.fetch(documents[0][0])[1]
     assert subscription["Cache-Control"] == "public, max-age=300"
     assert subscription["Link"] == f'<{documents[0][0]}>; rel="self"'
-    for url, _ in documents[1:]:
+    for index, (url, _) in enumerate(documents[1:], start=1):
         status, headers, body = history.fetch(url)
         root = etree.fromstring(body)
         assert root.find(f"{FH}archive") is not None
         links = {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
         assert links["current"] == documents[0][0] and links["self"] == url
-        assert "next-archive" in links
         max_age = int(headers["Cache-Control"].rsplit("=", 1)[1])
-        if url == documents[1][0]:  # the newest archive: its links move as archives appear
+        if index == 1:  # the newest archive: RFC 5005 gives it no next-archive
+            assert "next-archive" not in links
             assert max_age == 300
-        else:  # the other archives are of closed months
+        else:  # each names the next newer archive, and can no longer change its links
+            assert links["next-archive"] == documents[index - 1][0]
             assert max_age >= 86_400, url
     rss = etree.fromstring(history.fetch(documents[-1][0].replace("atom.xml", "rss.xml"))[2])
     assert rss.find(f"channel/{FH}archive") is not None
@@ -234,7 +252,7 @@ def test_withdrawal_leaves_a_tombstone_in_atom_and_410(history: History) -> None
     assert stone.get("ref").endswith(":w5")
     assert stone.get("when") == "2026-01-15T13:00:00Z"
     assert history.fetch(history.url("/articles/w5"))[0] == 410
-    seen = [i for _, ids in walk(history, feed_url(history, "atom"), "atom") for i in ids]
+    seen = [i for _, ids in walk(history, feed_url(history, "atom"), "atom")[1:] for i in ids]
     assert tag_ids(seen) == sorted(set(CORPUS) - {"w5"})
     # The tombstone lasts FEEDS_TOMBSTONE_DAYS (30).
     history.set_clock(NOW + timedelta(days=31))
@@ -299,25 +317,45 @@ def test_sync_guard_counts_only_what_was_stored_before(history: History) -> None
 
 
 def test_sync_of_a_removed_section_folder_withdraws_its_articles(history: History) -> None:
+    archives = [url for url, _ in walk(history, feed_url(history, "atom", "uk"), "atom")]
     for path in (history.content.root / "uk").glob("*.txt"):
         path.unlink()
     (history.content.root / "uk").rmdir()
     result = history.feeds("import", "--sync", str(history.content.root / "uk"))
     assert result.returncode == 0, result.stderr
     assert "4 withdrawn" in result.stdout
-    assert history.fetch(history.url("/feeds/uk/rss.xml"))[0] == 404
+    # The section's feeds and archives stay, empty, with their links; Atom's with
+    # tombstones.
+    status, _, body = history.fetch(history.url("/feeds/uk/rss.xml"))
+    assert status == 200 and b"<item>" not in body
+    atom = etree.fromstring(history.fetch(history.url("/feeds/uk/atom.xml"))[2])
+    assert len(atom.findall(f"{AT}deleted-entry")) == 4
+    for url in archives[1:]:
+        status, _, body = history.fetch(url)
+        root = etree.fromstring(body)
+        assert status == 200 and root.findall(f"{ATOM}entry") == [], url
+        assert root.find(f"{ATOM}link[@rel='current']") is not None
 
 
-def test_if_modified_since_alone_sees_an_archive_part_shift(history: History) -> None:
-    url = history.url("/feeds/archive/2020/02/2/atom.xml")  # w4 alone
-    first = history.fetch(url)[1]
+def test_a_late_article_enters_the_newest_archive_and_moves_no_other(history: History) -> None:
+    before = {
+        url: history.fetch(url) for url, _ in walk(history, feed_url(history, "atom"), "atom")[1:]
+    }
     history.set_clock(NOW + timedelta(hours=1))
-    history.write("x1", "", "1 February 2020, 09:00")  # shifts u3 into part 2
-    history.run("import")
+    history.write("x1", "", "1 February 2020, 09:00", title="Filed late")
+    assert "1 added" in history.run("import")
     history.set_clock(NOW + timedelta(hours=2))
-    status, headers, _ = history.fetch(url, {"If-Modified-Since": first["Last-Modified"]})
-    assert status == 200 and headers["ETag"] != first["ETag"]
-    assert history.fetch(url, {"If-Modified-Since": headers["Last-Modified"]})[0] == 304
+    documents = walk(history, feed_url(history, "atom"), "atom")
+    assert tag_ids(documents[0][1][:1]) == ["x1"]  # the subscription document shows it first
+    newest, *older = documents[1:]
+    assert "/archive/2026/01/1/" in newest[0] and tag_ids(newest[1]) == ["x1"]
+    for url, (_, headers, body) in before.items():
+        _, again, again_body = history.fetch(url)
+        if url == older[0][0]:  # the archive before it now leads on to it
+            assert again["ETag"] != headers["ETag"]
+            assert b'rel="next-archive"' in again_body
+            continue
+        assert again_body == body and again["ETag"] == headers["ETag"], url
 
 
 def test_withdrawing_from_an_archive_changes_that_archive(history: History) -> None:
@@ -400,3 +438,135 @@ def test_every_page_and_feed_names_its_feeds_in_a_link_header(history: History) 
     assert index.count('rel="alternate"') == 3
     for url in (feed_url(history, "json", "uk"), history.url("/feeds.opml")):
         assert history.fetch(url)[1]["Link"] == f'<{url}>; rel="self"'
+
+
+def archive_layout(history: History, section: str = "") -> dict[str, list[str]]:
+    """Archive URL -> the ids it shows, along the prev-archive chain of the Atom feed."""
+    documents = walk(history, feed_url(history, "atom", section), "atom")[1:]
+    return {url: tag_ids(ids) for url, ids in documents}
+
+
+def feed_updated(history: History, section: str = "") -> tuple[datetime, datetime]:
+    """The Atom feed's updated time and the RSS channel's lastBuildDate."""
+    atom = etree.fromstring(history.fetch(feed_url(history, "atom", section))[2])
+    rss = etree.fromstring(history.fetch(feed_url(history, "rss", section))[2])
+    return (
+        datetime.fromisoformat(atom.findtext(f"{ATOM}updated")),
+        parsedate_to_datetime(rss.findtext("channel/lastBuildDate")),
+    )
+
+
+@pytest.mark.parametrize("section", ["", "world"])
+def test_a_correction_to_an_article_long_out_of_the_feed_reaches_its_subscribers(
+    history: History, section: str
+) -> None:
+    oldest = tag_ids(
+        [i for _, ids in walk(history, feed_url(history, "atom"), "atom")[-1:] for i in ids]
+    )
+    assert "w1" in oldest and b"Corrected" not in history.fetch(feed_url(history, "rss"))[2]
+    history.set_clock(NOW + timedelta(hours=1))
+    history.write("w1", "world", "5 January 2020, 10:00", title="Corrected headline")
+    assert "1 updated" in history.run("import")
+    rss = feedparser.parse(history.fetch(feed_url(history, "rss", section))[2])
+    atom = feedparser.parse(history.fetch(feed_url(history, "atom", section))[2])
+    items = json.loads(history.fetch(feed_url(history, "json", section))[2])["items"]
+    for first in (rss.entries[0].title, atom.entries[0].title, items[0]["title"]):
+        assert first == "Corrected headline"
+    assert len(rss.entries) == len(atom.entries) == len(items) == 3  # still one page
+    assert atom.entries[0].updated_parsed[:6] == (NOW + timedelta(hours=1)).timetuple()[:6]
+    assert feed_updated(history, section) == (NOW + timedelta(hours=1),) * 2
+
+
+def test_the_archives_show_the_latest_version_and_no_article_moves(history: History) -> None:
+    before = archive_layout(history)
+    history.set_clock(NOW + timedelta(hours=1))
+    history.write("w1", "world", "5 January 2020, 10:00", title="Corrected headline")
+    history.write("x1", "", "2 January 2020, 09:00", title="Filed late")
+    history.write("x2", "uk", "11 March 2020, 09:00", title="Also late")
+    history.run("import")
+    history.run("delete", "w2")
+    history.run("delete", "u3")
+    history.set_clock(NOW + timedelta(hours=2))
+    after = archive_layout(history)
+    # Every archive served before still answers, with the same articles but the withdrawn.
+    for url, ids in before.items():
+        assert after[url] == [i for i in ids if i not in ("w2", "u3")], url
+    (newest,) = set(after) - set(before)
+    assert after[newest] == ["x1", "x2"] and "/archive/2026/01/1/" in newest
+    body = history.fetch(history.url("/feeds/archive/2020/01/1/atom.xml"))[2]
+    assert b"Corrected headline" in body
+
+
+def test_an_archive_whose_articles_are_all_withdrawn_still_answers(history: History) -> None:
+    url = history.url("/feeds/archive/2020/01/1/atom.xml")
+    history.set_clock(NOW + timedelta(hours=1))
+    history.run("delete", "t1")
+    history.run("delete", "w1")
+    for fmt in ("atom.xml", "rss.xml", "feed.json"):
+        status, headers, body = history.fetch(url.replace("atom.xml", fmt))
+        assert status == 200 and b":t1" not in body and b":w1" not in body, fmt
+    root = etree.fromstring(history.fetch(url)[2])
+    links = {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
+    assert links["next-archive"] == history.url("/feeds/archive/2020/01/2/atom.xml")
+    assert links["current"] == feed_url(history, "atom")
+    assert datetime.fromisoformat(root.findtext(f"{ATOM}updated")) == NOW + timedelta(hours=1)
+
+
+def test_a_feeds_updated_time_moves_with_every_change_and_never_back(
+    history: History, site_env: dict[str, str]
+) -> None:
+    times = [feed_updated(history, "uk")]
+    steps: list[tuple[str, ...]] = [
+        ("delete", "u4"),  # the newest leaves
+        ("u1", "6 January 2020, 10:00", "Corrected"),
+        ("u9", "3 January 2020, 10:00", "Late"),
+        ("delete", "u9"),
+    ]
+    for hours, step in enumerate(steps, start=1):
+        history.set_clock(NOW + timedelta(hours=hours))
+        if step[0] == "delete":
+            history.run(*step)
+        else:
+            history.write(step[0], "uk", step[1], title=step[2])
+        history.run("import")
+        history.set_clock(NOW + timedelta(hours=hours, minutes=30))
+        times.append(feed_updated(history, "uk"))
+        # The latest change: the one this step made, to the second, in both formats.
+        assert times[-1] == (NOW + timedelta(hours=hours),) * 2, hours
+    # After the tombstones expire, nothing in the store changed: the times stay.
+    history.set_clock(NOW + timedelta(days=40))
+    assert feed_updated(history, "uk") == times[-1]
+    # Another worker, with nothing kept, makes the same document.
+    other = InProcess(site_env)
+    for fmt in ("atom", "rss"):
+        assert (
+            other.fetch(feed_url(history, fmt, "uk"))[2]
+            == history.fetch(feed_url(history, fmt, "uk"))[2]
+        )
+
+
+def test_an_article_moved_to_another_section_leaves_a_gap_and_enters_at_the_end(
+    history: History,
+) -> None:
+    for minutes, article_id in ((10, "w6"), (20, "w7"), (30, "w8")):  # filed late, in turn
+        history.set_clock(NOW + timedelta(minutes=minutes))
+        history.write(article_id, "world", "21 January 2020, 10:00")
+        assert "1 added" in history.run("import")
+    site, world = archive_layout(history), archive_layout(history, "world")
+    assert world[history.url("/feeds/world/archive/2026/01/1/atom.xml")] == ["w6", "w7"]
+    history.set_clock(NOW + timedelta(hours=1))
+    for article_id in ("w1", "w6"):
+        (history.content.root / "world" / f"{article_id}.txt").unlink()
+    history.write("w1", "uk", "5 January 2020, 10:00")
+    history.write("w6", "uk", "21 January 2020, 10:00")
+    assert "2 updated" in history.run("import")
+    history.set_clock(NOW + timedelta(hours=2))
+    assert archive_layout(history) == site  # the site's archives: where it was
+    moved = archive_layout(history, "world")
+    assert moved == {url: [i for i in ids if i not in ("w1", "w6")] for url, ids in world.items()}
+    uk = walk(history, feed_url(history, "atom", "uk"), "atom")
+    assert tag_ids(uk[0][1][:2]) == ["w1", "w6"]  # first in the uk feed
+    assert "/uk/archive/2026/01/1/" in uk[1][0] and tag_ids(uk[1][1]) == ["w1", "w6"]
+    world_feed = history.fetch(feed_url(history, "rss", "world"))
+    assert b":w1<" not in world_feed[2]
+    assert parsedate_to_datetime(world_feed[1]["Last-Modified"]) == NOW + timedelta(hours=1)

@@ -4,6 +4,7 @@ HEAD, gzip, caching headers, canonical URLs and errors."""
 from __future__ import annotations
 
 import gzip
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -298,8 +299,8 @@ def test_an_article_leaving_a_full_feed_moves_last_modified(
     run_import()
     first = client.get("/feeds/atom.xml")
     assert b":c</id>" in first.data and b":a</id>" not in first.data
-    # c is re-dated to before a: it leaves the feed, a enters with its old marker.
-    content.write("c.txt", article_text(dateline="30 April 2020, 10:00"))
+    # c is put under embargo again: it leaves the feed, a comes back with its old time.
+    content.write("c.txt", article_text(dateline="1 June 2099, 10:00"))
     run_import(now=IMPORT_TIME + timedelta(hours=2))
     again = client.get(
         "/feeds/atom.xml", headers={"If-Modified-Since": first.headers["Last-Modified"]}
@@ -307,6 +308,9 @@ def test_an_article_leaving_a_full_feed_moves_last_modified(
     assert again.status_code == 200
     assert b":a</id>" in again.data and b":c</id>" not in again.data
     assert again.headers["Last-Modified"] == http_date(IMPORT_TIME + timedelta(hours=2))
+    updated = re.search(rb"<updated>([^<]+)</updated>", again.data)
+    assert updated is not None
+    assert datetime.fromisoformat(updated.group(1).decode()) == IMPORT_TIME + timedelta(hours=2)
 
 
 def test_an_unparsable_if_none_match_still_overrides_if_modified_since(

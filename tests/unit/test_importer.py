@@ -169,13 +169,13 @@ def test_import_is_one_transaction_that_readers_never_see_half_of(
     run_import()
     with store.read() as reader:
         # A reader's snapshot taken before a write stays whole while the write commits.
-        before = reader.newest_heads(Scope(None, LATER), 10)
+        before = reader.changed_heads(Scope(None, LATER), 10)
         content.write("b.txt", article_text(dateline="5 January 2020, 10:00"))
         content.write("c.txt", article_text(dateline="6 January 2020, 10:00"))
         assert run_import(now=LATER).added == 2
-        assert reader.newest_heads(Scope(None, LATER), 10) == before
+        assert reader.changed_heads(Scope(None, LATER), 10) == before
     with store.read() as reader:
-        assert [h.id for h in reader.newest_heads(Scope(None, LATER), 10)] == ["c", "b", "a"]
+        assert [h.id for h in reader.changed_heads(Scope(None, LATER), 10)] == ["c", "b", "a"]
 
 
 def test_a_failed_write_stores_nothing(

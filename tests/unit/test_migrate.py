@@ -3,6 +3,7 @@ and the migrations always describe feeds/schema.py exactly."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -81,3 +82,43 @@ def test_partner_ledger_rows_keep_their_last_modified_across_the_upgrade(
         documents = {str(document): str(etag) for document, etag in stored}
     engine.dispose()
     assert documents == {"partner:/partners/globe/atom.xml": "e1", "/feeds/atom.xml": "e2"}
+
+
+def test_stored_articles_keep_their_months_of_publication_across_the_upgrade(
+    site: InProcess,
+) -> None:
+    engine = sa.create_engine(site.env["FEEDS_DATABASE"])
+    with engine.begin() as conn:
+        upgrade(conn, "0004")
+        for number, (published, section) in enumerate(
+            [("2020-01-05", "world"), ("2020-01-02", None), ("2020-02-01", "world")]
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO articles (id, tag, section, title, paragraphs, authors, tags,"
+                    " source, content_hash, revision, published, updated, modified,"
+                    " first_stored) VALUES (:id, :tag, :section, 'T', '[\"P.\"]', '[]', '[]',"
+                    " 's', 'h', 1, :at, :at, :at, '2024-01-01 00:00:00.000000')"
+                ),
+                {
+                    "id": f"a{number}",
+                    "tag": f"tag:x,2024-01-01:a{number}",
+                    "section": section,
+                    "at": f"{published} 10:00:00.000000",
+                },
+            )
+        conn.execute(
+            sa.text("INSERT INTO article_authors VALUES ('ann', 'a2', 'Ann')")  # slug, id, name
+        )
+    engine.dispose()
+    assert site.feeds("migrate").returncode == 0
+
+    def ids(path: str) -> list[str]:
+        status, _, body = site.fetch(site.url(path))
+        assert status == 200, path
+        return [i.rsplit(":", 1)[1] for i in re.findall(r"<id>(tag:x[^<]+)</id>", body.decode())]
+
+    assert ids("/feeds/archive/2020/01/1/atom.xml") == ["a1", "a0"]  # in published order
+    assert ids("/feeds/archive/2020/02/1/atom.xml") == ["a2"]
+    assert ids("/feeds/world/archive/2020/01/1/atom.xml") == ["a0"]
+    assert ids("/feeds/authors/ann/archive/2020/02/1/atom.xml") == ["a2"]

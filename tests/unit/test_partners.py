@@ -210,3 +210,30 @@ def test_a_partner_feed_is_kept_rendered_but_never_served_without_its_token(
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Accept-Encoding": "gzip"}):
         status, refused, body = site.fetch(partners.url("globe", fmt), headers)
         assert status == 401 and refused["Cache-Control"] == "no-store" and b"<" not in body
+
+
+def test_a_partner_catches_up_through_archives_of_its_own(partners: Partners) -> None:
+    site, token = partners.site, partners.tokens["full"]
+    content = Content(Path(site.env["FEEDS_CONTENT"]))
+    for day in range(10, 16):  # more changes than a page of 3 holds
+        content.write(f"world/n{day}.txt", article_text(f"New {day}", f"{day} May 2020, 10:00"))
+    partners.clock.write_text("2026-01-15T13:00:00Z")
+    content.write("uk/u1.txt", article_text("Story u1, corrected", "2 May 2020, 10:00"))
+    assert "6 added, 1 updated" in site.feeds("import").stdout
+    site_env = dict(site.env, FEEDS_PAGE_SIZE="3", FEEDS_ARCHIVE_SIZE="2")
+    paged = InProcess(site_env)
+    address = paged.url(f"/partners/globe/atom.xml?token={token}")
+    feed = feedparser.parse(paged.fetch(address)[2])
+    assert feed.entries[0].title == "Story u1, corrected"  # the latest change first
+    seen: dict[str, str] = {}
+    url = next(link.href for link in feed.feed.links if link.rel == "prev-archive")
+    while url:
+        assert url.startswith(paged.url("/partners/globe/archive/")) and f"token={token}" in url
+        status, headers, body = paged.fetch(url)
+        assert status == 200 and headers["Cache-Control"].startswith("private")
+        archive = feedparser.parse(body)
+        seen |= {e.link.rsplit("/", 1)[1]: e.title for e in archive.entries}
+        url = next((link.href for link in archive.feed.links if link.rel == "prev-archive"), "")
+    assert sorted(seen) == ["n10", "n11", "n12", "n13", "n14", "n15", "u1", "w1"]
+    assert seen["u1"] == "Story u1, corrected"
+    assert paged.fetch(paged.url("/partners/globe/archive/2020/05/1/atom.xml"))[0] == 401

@@ -1,0 +1,92 @@
+"""Archives by placement: where each article sits in each place's archives for good, and
+subscription documents in order of change
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import feeds.store.schema
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+CURRENT = sa.text("withdrawn IS NULL")
+LEFT = sa.text("left_at IS NOT NULL")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "placements",
+        sa.Column("place", sa.String(260), nullable=False),
+        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("article_id", sa.String(255), nullable=False),
+        sa.Column("entered", feeds.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("left_at", feeds.store.schema.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("place", "seq"),
+    )
+    # Stored articles enter their places at their published time, in published order: the
+    # months their archives had before.
+    op.execute(
+        "INSERT INTO placements (place, seq, article_id, entered) "
+        "SELECT '*', ROW_NUMBER() OVER (ORDER BY published, id), id, published FROM articles"
+    )
+    op.execute(
+        "INSERT INTO placements (place, seq, article_id, entered) "
+        "SELECT 's:' || a.section, p.seq, a.id, p.entered FROM articles a "
+        "JOIN placements p ON p.article_id = a.id AND p.place = '*' "
+        "WHERE a.section IS NOT NULL"
+    )
+    op.execute(
+        "INSERT INTO placements (place, seq, article_id, entered) "
+        "SELECT 'a:' || w.slug, p.seq, w.article_id, p.entered FROM article_authors w "
+        "JOIN placements p ON p.article_id = w.article_id AND p.place = '*'"
+    )
+    op.create_index(
+        "ix_placements_order", "placements", ["place", "entered", "seq", "article_id", "left_at"]
+    )
+    op.create_index("ix_placements_article", "placements", ["article_id"])
+    op.create_index(
+        "ix_placements_left",
+        "placements",
+        ["place", "left_at"],
+        sqlite_where=LEFT,
+        postgresql_where=LEFT,
+    )
+    op.drop_index("ix_departures_published", table_name="departures")
+    op.create_index("ix_departures_at", "departures", ["at"])
+    op.create_index("ix_departures_section_at", "departures", ["section", "at"])
+    op.create_index("ix_departures_article", "departures", ["article_id"])
+    with op.batch_alter_table("articles", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_articles_changed",
+            [sa.text("modified DESC"), "id", "revision", "published"],
+            sqlite_where=CURRENT,
+            postgresql_where=CURRENT,
+        )
+        batch_op.create_index(
+            "ix_articles_section_changed",
+            ["section", sa.text("modified DESC"), "id", "revision", "published"],
+            sqlite_where=CURRENT,
+            postgresql_where=CURRENT,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("articles", schema=None) as batch_op:
+        batch_op.drop_index("ix_articles_section_changed")
+        batch_op.drop_index("ix_articles_changed")
+    op.drop_index("ix_departures_article", table_name="departures")
+    op.drop_index("ix_departures_section_at", table_name="departures")
+    op.drop_index("ix_departures_at", table_name="departures")
+    op.create_index("ix_departures_published", "departures", ["published"])
+    op.drop_index("ix_placements_left", table_name="placements")
+    op.drop_index("ix_placements_article", table_name="placements")
+    op.drop_index("ix_placements_order", table_name="placements")
+    op.drop_table("placements")
