@@ -9,7 +9,9 @@ feedgen formats lastBuildDate by switching the process-wide locale around strfti
 RENDER_LOCK keeps two threads from doing that at once.
 
 Plain text that looks like markup (see escaping.looks_like_markup) is sent as escaped HTML:
-`type="html"` in Atom, an HTML-escaped title in RSS, whose titles have no declared type.
+`type="html"` in Atom, HTML-escaped in the RSS channel description and copyright. RSS titles,
+which have no declared type, are always the text escaped once by XML alone, so a reader that
+shows them as plain text shows exactly the text.
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ def build(doc: FeedDocument, fmt: str) -> Any:
         fg.register_extension("feeds", _RssChannel, _RssItem, atom=False, rss=True)
         fg.feeds.info = info
     fg.id(info.feed_id)
-    fg.title(info.title if atom else _rss_text(info.title))
+    fg.title(info.title)
     fg.language(info.language)
     fg.generator(info.generator, version=info.generator_version)
     fg.updated(info.updated)
@@ -195,7 +197,7 @@ def build(doc: FeedDocument, fmt: str) -> Any:
             fe.published(article.published)
             fe.updated(article.updated)
         else:
-            fe.title(_rss_text(article.title))
+            fe.title(article.title)  # plain text, escaped once by XML alone
             fe.feeds.published = article.published
             fe.feeds.updated = article.updated
             fe.feeds.authors = article.authors

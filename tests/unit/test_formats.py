@@ -43,7 +43,8 @@ def test_xml_feeds_parse_cleanly_with_true_instants(name: str) -> None:
     assert not parsed.bozo, parsed.get("bozo_exception")
     first, second = parsed.entries
     assert first.id == "tag:news.example.com,2026-01-15:b-summer"
-    # Text that looks like markup travels as escaped HTML, declared as such where possible.
+    # Atom declares a title that looks like markup as escaped HTML; feedparser guesses
+    # HTML from the end tag in the RSS title's plain text.
     assert first.title_detail.type == "text/html"
     assert html.unescape(first.title) == "Summer <b>markup</b> & ampersands"
     assert second.title == "Winter \u201cquotes\u201d and caf\u00e9"
@@ -78,6 +79,41 @@ def test_rss_channel_fields() -> None:
     assert item.findtext("description") == "a &lt; b &amp;&amp; c &gt; d"
     assert item.findtext("content:encoded", namespaces=ns).startswith("<p>a &lt; b &amp;&amp;")
     assert len(channel.findall("lastBuildDate")) == 1
+
+
+HOSTILE_TITLES = [
+    "AT&T <i>x</i>",
+    "AT&T buys a network",
+    "Closing </p> in a headline",
+    "Escaped &amp; once",
+    "Line<br>break",
+    "Picture <img src=x> here",
+    "Caf\u00e9 \u201cd\u00e9j\u00e0 vu\u201d \u2013 \u6771\u4eac \U0001f600",
+    "CDATA ends ]]> here",
+]
+
+
+def _hex(text: str) -> bytes:
+    """Text as RSS writes character data: escaped once, '&' and '<' as hex references."""
+    escaped = text.replace("&", "&#x26;").replace("<", "&#x3C;").replace(">", "&gt;")
+    return escaped.encode()
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_rss_titles_are_the_text_escaped_once(title: str) -> None:
+    doc = document()
+    article = dataclasses.replace(ARTICLES[1], title=title)
+    doc = dataclasses.replace(
+        doc,
+        info=dataclasses.replace(doc.info, title=title),
+        entries=(Entry(article, f"{BASE}/articles/{article.id}"),),
+    )
+    data = FORMATS["rss"].render(doc)
+    channel = etree.fromstring(data).find("channel")
+    # A reader that takes the title as plain text shows exactly the article's text.
+    assert channel.findtext("title") == channel.findtext("item/title") == title
+    assert data.count(b"<title>" + _hex(title) + b"</title>") == 2
+    assert not feedparser.parse(data).bozo
 
 
 def test_rss_content_is_a_cdata_section_unless_the_html_ends_one() -> None:

@@ -2,7 +2,8 @@
 Service checks at level AA (besides the RSS 2.0 and Atom 1.0 structure): plausible dates, no C1
 controls or U+FFFD, no undeclared HTML in text, embedded HTML a strict HTML parser accepts,
 unique ids and `updated` values, a self link that is the document's own URL, tag: ids; and
-JSON Feed 1.1 by its schema."""
+JSON Feed 1.1 by its schema. Every RSS title is the article's text escaped once by XML; the one
+warning accepted is the validator's for an RSS title whose own text holds an HTML end tag."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from html.entities import name2codepoint
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import html5lib
 import jsonschema
 import pytest
 from lxml import etree
 
+from feeds.ingest.textfile import parse_article
 from tests.support import SEED, Content, InProcess, Site, article_text
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -33,30 +36,59 @@ ALL_CHARACTERS = "".join(chr(c) for c in range(0x3000) if not 0xD800 <= c < 0xE0
 )
 
 
-def write_hostile(content: Content) -> None:
-    content.write(SEED.name, SEED.read_bytes())
+# Titles that look like markup, or hold what XML escapes, each an article of its own.
+HOSTILE_TITLES = {
+    "t-company": "AT&T buys a network",
+    "t-end-tag": "Closing </p> in a headline",
+    "t-reference": "Written &amp; read",
+    "t-break": "Line<br>break",
+    "t-image": "Picture <img src=x> here",
+    "t-italic": "AT&T, <i>x</i> and more",
+    "t-unicode": "Caf\u00e9 \u201cd\u00e9j\u00e0 vu\u201d \u2013 \u6771\u4eac \U0001f600",
+    "t-cdata": "CDATA ends ]]> here",
+}
+
+
+def hostile_files() -> dict[str, bytes]:
+    """The hostile articles: file name (below the content root) -> bytes."""
+    files = {SEED.name: SEED.read_bytes()}
     for n in range(3):  # one dateline three times: three different update markers
-        content.write(f"same{n}.txt", article_text(title=f"Same minute {n}"))
-    content.write(
-        "world/markup.txt",
-        article_text(
-            title="Use </b> & &amp; <script>alert(1)</script> &copy; &#169;",
-            dateline="1 July 2020, 10:00 | Updated: 1 July 2020, 11:00",
-            paragraphs=('<p onclick="x">Para</p> ]]> &nbsp; </div>', "a < b && c > d"),
-        ),
-    )
+        files[f"same{n}.txt"] = article_text(title=f"Same minute {n}").encode()
+    files["world/markup.txt"] = article_text(
+        title="Use </b> & &amp; <script>alert(1)</script> &copy; &#169;",
+        dateline="1 July 2020, 10:00 | Updated: 1 July 2020, 11:00",
+        paragraphs=('<p onclick="x">Para</p> ]]> &nbsp; </div>', "a < b && c > d"),
+    ).encode()
     lines = [ALL_CHARACTERS[i : i + 250] for i in range(0, len(ALL_CHARACTERS), 250)]
-    content.write(
-        "uk/all.txt",
-        "\n".join(["Banner", "Every " + ALL_CHARACTERS[:120], "2 July 2020, 09:00", *lines]),
-    )
+    files["uk/all.txt"] = "\n".join(
+        ["Banner", "Every " + ALL_CHARACTERS[:120], "2 July 2020, 09:00", *lines]
+    ).encode()
+    for day, (name, title) in enumerate(HOSTILE_TITLES.items(), start=3):
+        files[f"titles/{name}.txt"] = article_text(title, f"{day} July 2020, 10:00").encode()
+    return files
+
+
+FILES = hostile_files()
+COUNTS = {"": len(FILES), "world/": 1, "uk/": 1, "titles/": len(HOSTILE_TITLES)}
+# Each article's title as the import reads it, by id.
+TITLES = {
+    Path(name).stem: parse_article(
+        data, name, Path(name).stem, None, ZoneInfo("Europe/London")
+    ).title
+    for name, data in FILES.items()
+}
+
+
+def write_hostile(content: Content) -> None:
+    for name, data in FILES.items():
+        content.write(name, data)
 
 
 @pytest.fixture
 def hostile(site: InProcess, content: Content) -> InProcess:
     write_hostile(content)
     result = site.feeds("import", str(content.root))
-    assert "6 added" in result.stdout, result.stderr
+    assert f"{len(FILES)} added" in result.stdout, result.stderr
     return site
 
 
@@ -67,7 +99,7 @@ def paged(site_env: dict[str, str], content: Content) -> Iterator[InProcess]:
     running = InProcess(site_env | {"FEEDS_PAGE_SIZE": "2", "FEEDS_ARCHIVE_SIZE": "1"})
     write_hostile(content)
     result = running.feeds("import")
-    assert "6 added" in result.stdout, result.stderr
+    assert f"{len(FILES)} added" in result.stdout, result.stderr
     yield running
     running.close()
 
@@ -86,15 +118,30 @@ def clean_characters(text: str) -> bool:
     return not any(0x80 <= ord(c) <= 0x9F or c == "\ufffd" for c in text)
 
 
-def no_undeclared_html(value: str, raw_lines: str) -> bool:
-    """The validator's rule for plain-text elements: no HTML end tag; a character reference
-    only where the raw XML marks its escaping with a hexadecimal reference (RSS Profile)."""
+# The validator's messages for plain text that looks like HTML (its ContainsHTML and
+# CharacterData), and the one of them accepted for an RSS title whose own text has an end tag.
+CONTAINS_HTML = "{element} should not contain HTML"
+CHARACTER_DATA = 'Encode "&" and "<" in plain text using hexadecimal character references.'
+ACCEPTED = CONTAINS_HTML.format(element="title")
+
+
+def plain_text_warning(element: str, value: str, raw_lines: str, rss: bool) -> str | None:
+    """What the validator says of a plain-text element: an HTML end tag is a warning; so is a
+    character reference, or in RSS a '<' before a letter or '/', unless the raw XML marks its
+    escaping with a hexadecimal reference (RSS Profile)."""
+    marked = "&#x" in raw_lines
     if END_TAG.search(value):
-        return False
-    names = [
-        n for n in ENTITY.findall(value) if n in name2codepoint or n == "apos" or not n.isalpha()
-    ]
-    return not names or "&#x" in raw_lines
+        return CONTAINS_HTML.format(element=element)
+    if ENTITY.search(value):
+        names = [
+            n
+            for n in ENTITY.findall(value)
+            if n in name2codepoint or n == "apos" or not n.isalpha()
+        ]
+        return CONTAINS_HTML.format(element=element) if names and not marked else None
+    if rss and re.search(r"&#[x0-9]|<[/a-zA-Z]", value) and not marked:
+        return CHARACTER_DATA
+    return None
 
 
 def strict_html(fragment: str) -> None:
@@ -118,9 +165,15 @@ def check_rss(site: Site, url: str) -> tuple[list[str], str | None]:
     assert len(set(guids)) == len(items) and all(TAG_URI.match(g) for g in guids)
     updated = [item.findtext(f"{ATOM}updated") for item in items]
     assert len(set(updated)) == len(items)
+    title = channel.find("title")
+    assert plain_text_warning("title", title.text, raw_line_of(raw, title), rss=True) is None
     for item in items:
         title = item.find("title")
-        assert no_undeclared_html(title.text, raw_line_of(raw, title)), title.text
+        article_id = item.findtext("guid").rsplit(":", 1)[1]
+        # One rule for every title: the article's text, escaped once by XML.
+        assert title.text == TITLES[article_id]
+        warning = plain_text_warning("title", title.text, raw_line_of(raw, title), rss=True)
+        assert warning == (ACCEPTED if END_TAG.search(TITLES[article_id]) else None), title.text
         assert plausible(parsedate_to_datetime(item.findtext("pubDate")))
         assert plausible(datetime.fromisoformat(item.findtext(f"{ATOM}updated")))
         for element in (title, item.find("description"), item.find(CONTENT)):
@@ -155,7 +208,7 @@ def check_atom(site: Site, url: str) -> tuple[list[str], str | None]:
             element = entry.find(f"{ATOM}{name}")
             assert clean_characters(element.text)
             if element.get("type", "text") == "text":
-                assert no_undeclared_html(element.text, ""), element.text
+                assert plain_text_warning(name, element.text, "", rss=False) is None, element.text
             else:
                 strict_html(element.text)
         content = entry.find(f"{ATOM}content")
@@ -169,6 +222,7 @@ def check_json(site: Site, url: str) -> tuple[list[str], str | None]:
     jsonschema.validate(feed, SCHEMA, format_checker=jsonschema.FormatChecker())
     assert feed["feed_url"] == url
     for item in feed["items"]:
+        assert item["title"] == TITLES[item["id"].rsplit(":", 1)[1]]
         strict_html(item["content_html"])
         assert clean_characters(item["title"] + item["content_text"])
     return [item["id"] for item in feed["items"]], feed.get("next_url")
@@ -180,14 +234,14 @@ CHECKS = {"rss.xml": check_rss, "atom.xml": check_atom, "feed.json": check_json}
 @pytest.mark.parametrize("filename", sorted(CHECKS))
 def test_every_subscription_document_keeps_the_rules(hostile: InProcess, filename: str) -> None:
     ids, prev = CHECKS[filename](hostile, hostile.url(f"/feeds/{filename}"))
-    assert len(set(ids)) == 6 and prev is not None and "/archive/" in prev
+    assert len(set(ids)) == len(FILES) and prev is not None and "/archive/" in prev
 
 
 @pytest.mark.parametrize("filename", sorted(CHECKS))
 def test_every_archive_and_section_document_keeps_the_rules(
     paged: InProcess, filename: str
 ) -> None:
-    for section, count in (("", 6), ("world/", 1), ("uk/", 1)):
+    for section, count in COUNTS.items():
         url: str | None = paged.url(f"/feeds/{section}{filename}")
         seen: list[str] = []  # in the archives: the subscription document repeats some
         while url:
