@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from .text import paragraphs_html
+from .text import first_paragraph, paragraphs_html, shorten
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,14 @@ class Article:
 
     @property
     def summary(self) -> str:
-        return self.paragraphs[0]
+        """Plain text: the first paragraph (of an HTML body, its first paragraph of text, not
+        a heading: see text.first_paragraph), cut to SUMMARY_LENGTH characters at a word
+        boundary with an ellipsis when it is longer. Made once per article, as `html` is."""
+        made: str | None = self.__dict__.get("_summary")
+        if made is None:
+            first = None if self.body_html is None else first_paragraph(self.body_html)
+            made = self.__dict__["_summary"] = shorten(first or self.paragraphs[0])
+        return made
 
     @property
     def html(self) -> str:

@@ -1,13 +1,16 @@
 """Text rules every input and output shares: ids, forbidden characters, white space, author
-slugs, RFC 3339 instants, and paragraphs as HTML or plain text."""
+slugs, RFC 3339 instants, paragraphs as HTML or plain text, the blocks of text in an HTML body,
+and summaries."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from html.parser import HTMLParser
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
 
@@ -62,3 +65,118 @@ def paragraphs_html(paragraphs: tuple[str, ...]) -> str:
 def paragraphs_text(paragraphs: tuple[str, ...]) -> str:
     """Paragraphs as plain text, a blank line between each two."""
     return "\n\n".join(paragraphs)
+
+
+# An HTML body's blocks of text: the elements whose text is a paragraph of its own (a <br>
+# inside one starts a new line of text, which is stored as a paragraph of its own too).
+BLOCKS = frozenset({"p", "li", "blockquote", "h2", "h3", "h4", "figcaption", "pre"})
+HEADINGS = frozenset({"h2", "h3", "h4"})
+# The longest summary, in characters, the ellipsis of a shortened one included.
+SUMMARY_LENGTH = 500
+ELLIPSIS = "\u2026"
+_BEFORE_ELLIPSIS = " \u00a0,;:\u2013\u2014"  # dropped where a summary is cut
+
+
+@dataclass(frozen=True)
+class Block:
+    """One line of text of an HTML body, with white space folded."""
+
+    text: str
+    within: tuple[str, ...]  # the BLOCKS elements around it, outermost first
+    stretch: int  # lines of one element (split by <br>) share this; the next element does not
+
+
+class _Found(Exception):
+    """The first paragraph of text is complete: the rest need not be parsed."""
+
+
+class _Blocks(HTMLParser):
+    def __init__(self, stop_at_paragraph: bool = False) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[Block] = []
+        self.current: list[str] = []
+        self.within: list[str] = []
+        self.stretch = 0
+        self.stop_at_paragraph = stop_at_paragraph
+
+    def flush(self) -> None:
+        text = " ".join("".join(self.current).split())
+        if text:
+            self.blocks.append(Block(text, tuple(self.within), self.stretch))
+        self.current = []
+
+    def end_stretch(self) -> None:
+        """A block starts or ends: the text before it is complete."""
+        self.flush()
+        if self.stop_at_paragraph and self.blocks:
+            last = self.blocks[-1]
+            if last.stretch == self.stretch and _is_paragraph(last):
+                raise _Found
+        self.stretch += 1
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in BLOCKS:
+            self.end_stretch()
+            self.within.append(tag)
+        elif tag == "br":
+            self.flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in BLOCKS:
+            self.end_stretch()
+            if tag in self.within:
+                del self.within[len(self.within) - 1 - self.within[::-1].index(tag) :]
+
+    def handle_data(self, data: str) -> None:
+        self.current.append(data)
+
+
+def _parse(html: str, stop_at_paragraph: bool) -> list[Block]:
+    parser = _Blocks(stop_at_paragraph)
+    try:
+        parser.feed(html)
+        parser.close()
+        parser.end_stretch()
+    except _Found:
+        pass
+    return parser.blocks
+
+
+def _is_paragraph(block: Block) -> bool:
+    """Text of a <p>, or outside every block: not a heading, list item, quote or caption."""
+    return all(tag == "p" for tag in block.within)
+
+
+def html_blocks(html: str) -> tuple[Block, ...]:
+    """The lines of text of an HTML body, in order."""
+    return tuple(_parse(html, stop_at_paragraph=False))
+
+
+def first_paragraph(html: str) -> str | None:
+    """The text of an HTML body's first paragraph of text (see _is_paragraph), its lines
+    joined by spaces; failing that, of its first block that is not a heading; None when every
+    block is a heading. Parsing stops at the end of that paragraph."""
+    blocks = _parse(html, stop_at_paragraph=True)
+    for fits in (_is_paragraph, lambda block: not HEADINGS.intersection(block.within)):
+        first = next((block for block in blocks if fits(block)), None)
+        if first is not None:
+            return " ".join(block.text for block in blocks if block.stretch == first.stretch)
+    return None
+
+
+def shorten(text: str, limit: int = SUMMARY_LENGTH) -> str:
+    """`text` when it has at most `limit` characters; otherwise cut at the last word boundary
+    (a space) that leaves room for an ellipsis, which is added. A first word too long for that
+    is cut inside it, between two characters (never before a combining mark)."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(ELLIPSIS)
+    space = text.rfind(" ", 0, room + 1)
+    if space > 0:
+        kept = text[:space]
+    else:
+        end = room
+        while end > 0 and unicodedata.category(text[end]).startswith("M"):
+            end -= 1
+        kept = text[:end]
+    return kept.rstrip(_BEFORE_ELLIPSIS) + ELLIPSIS

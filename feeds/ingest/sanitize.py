@@ -1,14 +1,15 @@
 """HTML article bodies from the API (the only module that uses nh3): sanitised to an
-allow-list fit for news, links and images made absolute, and the plain text of each block for
-summaries and content_text."""
+allow-list fit for news, links and images made absolute, and the plain text of each block: the
+article's stored paragraphs (content_text)."""
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
+
+from feeds.text import html_blocks
 
 TAGS = {
     "p",
@@ -55,7 +56,6 @@ _LEVELS = {"1": "2", "2": "2", "3": "3", "4": "4", "5": "4", "6": "4"}
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 # An <img> lacking a non-blank alt, or lacking a src, after sanitising (nh3 quotes with ").
 _BLIND_IMAGE = re.compile(r'<img(?![^>]*\salt="[^"]*[^"\s])[^>]*>|<img(?![^>]*\ssrc=")[^>]*>')
-BLOCKS = {"p", "li", "blockquote", "h2", "h3", "h4", "figcaption", "pre"}
 
 
 def sanitize(html: str, base_url: str) -> str:
@@ -82,34 +82,6 @@ def sanitize(html: str, base_url: str) -> str:
     return _BLIND_IMAGE.sub("", cleaned).strip()
 
 
-class _Blocks(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[str] = []
-        self.current: list[str] = []
-
-    def _flush(self) -> None:
-        text = " ".join("".join(self.current).split())
-        if text:
-            self.blocks.append(text)
-        self.current = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in BLOCKS or tag == "br":
-            self._flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in BLOCKS:
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        self.current.append(data)
-
-
 def text_blocks(html: str) -> tuple[str, ...]:
-    """The plain text of each block of sanitised HTML, in order."""
-    parser = _Blocks()
-    parser.feed(html)
-    parser.close()
-    parser._flush()
-    return tuple(parser.blocks)
+    """The plain text of each block of sanitised HTML, in order (see feeds.text.BLOCKS)."""
+    return tuple(block.text for block in html_blocks(html))

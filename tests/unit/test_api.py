@@ -7,13 +7,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
 import sqlalchemy as sa
 
+from feeds.ingest import apijson
 from tests.samples import ARTICLE
-from tests.support import Answer, InProcess
+from tests.support import IMPORT_TIME, Answer, InProcess
 
 HTML_ARTICLE = {k: v for k, v in ARTICLE.items() if k != "text"}
 PROBLEM = "application/problem+json"
@@ -328,7 +330,61 @@ def test_relative_links_become_absolute_and_allowed_markup_stays(api: Api) -> No
     for tag in ("<h2>", "<em>", "<figure>", "<figcaption>", "<ul>", "<blockquote>"):
         assert tag in shown["html"]
     item = json.loads(api.get("/feeds/feed.json")[2])["items"][0]
-    assert item["summary"] == "Sub" and "Chart" in item["content_text"]
+    assert item["summary"] == "See this and that." and "Chart" in item["content_text"]
+
+
+# A body whose first blocks are a heading, a caption, a list and a quote, with a paragraph of
+# text after them that a <br> splits into two lines.
+BLOCKY_HTML = (
+    '<h2>Sub</h2><figure><img src="a.jpg" alt="A"><figcaption>Chart</figcaption></figure>'
+    "<ul><li>one</li><li>two<br>lines</li></ul><blockquote><p>Quote</p></blockquote>"
+    '<p>See <a href="/x">this</a><br>and <em>that</em>.</p>text outside<h3>Next</h3>'
+    "<pre>a\n b</pre>"
+)
+
+
+def test_an_html_summary_is_the_first_paragraph_of_text(api: Api) -> None:
+    assert api.call("PUT", "h", {**HTML_ARTICLE, "html": BLOCKY_HTML})[0] == 201
+    rss = feedparser.parse(api.get("/feeds/rss.xml")[2]).entries[0]
+    atom = feedparser.parse(api.get("/feeds/atom.xml")[2]).entries[0]
+    item = json.loads(api.get("/feeds/feed.json")[2])["items"][0]
+    for summary in (rss.summary, atom.summary, item["summary"]):
+        assert summary == "See this and that."
+    # The full text keeps every block, each line its own paragraph, as it was stored.
+    assert item["content_text"].split("\n\n") == [
+        *("Sub", "Chart", "one", "two", "lines", "Quote"),
+        *("See this", "and that.", "text outside", "Next", "a b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("html", "summary"),
+    [
+        ("<h2>Heading</h2><ul><li>A point</li></ul><h3>More</h3>", "A point"),
+        ("<h2>Only a heading</h2>", "Only a heading"),
+        ("Loose <b>text</b><h2>Heading</h2><p>Later</p>", "Loose text"),
+    ],
+)
+def test_a_body_without_a_paragraph_falls_back_to_a_block(
+    api: Api, html: str, summary: str
+) -> None:
+    assert api.call("PUT", "h", {**HTML_ARTICLE, "html": html})[0] == 201
+    assert json.loads(api.get("/feeds/feed.json")[2])["items"][0]["summary"] == summary
+
+
+def test_an_html_bodys_paragraphs_and_content_hash_never_change() -> None:
+    # Stores compare these digests with new ones: an unchanged PUT must stay unchanged.
+    body = {**HTML_ARTICLE, "html": BLOCKY_HTML}
+    parsed = apijson.parse(
+        body, "h", ZoneInfo("Europe/London"), "https://news.example.com", IMPORT_TIME
+    )
+    assert parsed.paragraphs == (
+        *("Sub", "Chart", "one", "two", "lines", "Quote"),
+        *("See this", "and that.", "text outside", "Next", "a b"),
+    )
+    assert parsed.content_hash == (
+        "ca53fc8206abc5e498ea61460223c9b0862e3c913d271add945c95fa65e1065d"
+    )
 
 
 def test_images_need_alt_text_and_urls_are_encoded(api: Api) -> None:

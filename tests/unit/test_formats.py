@@ -17,6 +17,7 @@ from lxml import etree
 
 from feeds.formats import FORMATS
 from feeds.model import Article, Entry, FeedDocument
+from feeds.text import SUMMARY_LENGTH, shorten
 from tests.samples import ARTICLES, BASE, document
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -129,6 +130,62 @@ def test_rss_content_is_a_cdata_section_unless_the_html_ends_one() -> None:
     for item, entry in zip(items, doc.entries, strict=True):
         assert item.findtext(encoded) == entry.article.html
     assert not feedparser.parse(data).bozo
+
+
+WORDS = " ".join(["abcd"] * 300)  # 1,499 characters
+CUT = " ".join(["abcd"] * 100) + "\u2026"  # the whole words that fit, and an ellipsis
+
+
+def _first_paragraph(text: str, summary_only: bool = False) -> FeedDocument:
+    article = dataclasses.replace(ARTICLES[1], paragraphs=(text, "Second."))
+    entry = Entry(article, f"{BASE}/articles/{article.id}")
+    return dataclasses.replace(document(), entries=(entry,), summary_only=summary_only)
+
+
+def _summaries(doc: FeedDocument) -> dict[str, str]:
+    """The summary as each format carries it, and JSON Feed's content_text."""
+    rss = etree.fromstring(FORMATS["rss"].render(doc)).find("channel/item")
+    atom = etree.fromstring(FORMATS["atom"].render(doc)).find("{http://www.w3.org/2005/Atom}entry")
+    item = json.loads(FORMATS["json"].render(doc))["items"][0]
+    return {
+        "rss": html.unescape(rss.findtext("description")),
+        "atom": atom.findtext("{http://www.w3.org/2005/Atom}summary"),
+        "json": item["summary"],
+        "json content_text": item["content_text"],
+    }
+
+
+@pytest.mark.parametrize("summary_only", [False, True])
+def test_a_long_summary_is_cut_at_a_word_boundary(summary_only: bool) -> None:
+    assert len(CUT) == SUMMARY_LENGTH
+    summaries = _summaries(_first_paragraph(WORDS, summary_only))
+    text = summaries.pop("json content_text")
+    assert summaries == {"rss": CUT, "atom": CUT, "json": CUT}
+    # The full text is never cut; a summary-only document's text is the summary.
+    assert text == (CUT if summary_only else f"{WORDS}\n\nSecond.")
+
+
+def test_a_summary_that_fits_is_unchanged() -> None:
+    fits = " ".join(["abcd"] * 100) + "x"
+    assert len(fits) == SUMMARY_LENGTH
+    summaries = _summaries(_first_paragraph(fits, summary_only=True))
+    assert set(summaries.values()) == {fits}
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        # No word boundary to cut at: between two characters, never before a combining mark.
+        ("\u6771" * 600, "\u6771" * 499 + "\u2026"),
+        ("e\u0301" * 300, "e\u0301" * 249 + "\u2026"),
+        # A comma at the cut is dropped before the ellipsis; a no-break space never breaks.
+        (" ".join(["abc,"] * 200), " ".join(["abc,"] * 99) + " abc\u2026"),
+        ("10\u00a0km " + "y" * 600, "10\u00a0km\u2026"),
+        ("y" * 498 + " z" * 2, "y" * 498 + "\u2026"),
+    ],
+)
+def test_shorten_cuts_between_words(text: str, cut: str) -> None:
+    assert shorten(text) == cut and len(cut) <= SUMMARY_LENGTH
 
 
 def test_atom_feed_fields() -> None:

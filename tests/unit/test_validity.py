@@ -7,6 +7,7 @@ warning accepted is the validator's for an RSS title whose own text holds an HTM
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 from lxml import etree
 
 from feeds.ingest.textfile import parse_article
+from feeds.text import SUMMARY_LENGTH
 from tests.support import SEED, Content, InProcess, Site, article_text
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -62,6 +64,12 @@ def hostile_files() -> dict[str, bytes]:
     lines = [ALL_CHARACTERS[i : i + 250] for i in range(0, len(ALL_CHARACTERS), 250)]
     files["uk/all.txt"] = "\n".join(
         ["Banner", "Every " + ALL_CHARACTERS[:120], "2 July 2020, 09:00", *lines]
+    ).encode()
+    # A first paragraph of every character, tens of thousands long: a summary cut short.
+    files["long.txt"] = article_text(
+        title="A long first paragraph",
+        dateline="2 July 2020, 12:00",
+        paragraphs=(ALL_CHARACTERS.replace("\n", " ") * 3, "Second paragraph."),
     ).encode()
     for day, (name, title) in enumerate(HOSTILE_TITLES.items(), start=3):
         files[f"titles/{name}.txt"] = article_text(title, f"{day} July 2020, 10:00").encode()
@@ -178,6 +186,7 @@ def check_rss(site: Site, url: str) -> tuple[list[str], str | None]:
         assert plausible(datetime.fromisoformat(item.findtext(f"{ATOM}updated")))
         for element in (title, item.find("description"), item.find(CONTENT)):
             assert clean_characters(element.text)
+        assert len(html.unescape(item.findtext("description"))) <= SUMMARY_LENGTH
         strict_html(item.findtext("description"))
         strict_html(item.findtext(CONTENT))
     prev = channel.find(f"{ATOM}link[@rel='prev-archive']")
@@ -209,8 +218,11 @@ def check_atom(site: Site, url: str) -> tuple[list[str], str | None]:
             assert clean_characters(element.text)
             if element.get("type", "text") == "text":
                 assert plain_text_warning(name, element.text, "", rss=False) is None, element.text
+                text = element.text
             else:
                 strict_html(element.text)
+                text = html.unescape(element.text)
+            assert name == "title" or len(text) <= SUMMARY_LENGTH
         content = entry.find(f"{ATOM}content")
         assert content.get("type") == "html"
         strict_html(content.text)
@@ -223,6 +235,7 @@ def check_json(site: Site, url: str) -> tuple[list[str], str | None]:
     assert feed["feed_url"] == url
     for item in feed["items"]:
         assert item["title"] == TITLES[item["id"].rsplit(":", 1)[1]]
+        assert len(item["summary"]) <= SUMMARY_LENGTH
         strict_html(item["content_html"])
         assert clean_characters(item["title"] + item["content_text"])
     return [item["id"] for item in feed["items"]], feed.get("next_url")
