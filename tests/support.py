@@ -45,6 +45,7 @@ POSTGRES = os.environ.get("TEST_POSTGRES_URL", "")
 on_sqlite_only = pytest.mark.skipif(bool(POSTGRES), reason="checks SQLite's own settings")
 
 Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
+GZIP = {"Accept-Encoding": "gzip"}
 
 
 def article_text(
@@ -92,6 +93,57 @@ def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET") 
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+@dataclass(frozen=True)
+class Case:
+    """A request for a document and what it must get: `status`, with the ETag (and on a
+    GET's 200, the bytes) of the representation it selects, gzip or identity."""
+
+    headers: dict[str, str]
+    status: int
+    gzip: bool
+    method: str = "GET"
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.headers}"
+
+
+def representation_cases(identity: str, gzipped: str, last_modified: str) -> list[Case]:
+    """Conditional requests that mix a document's identity and gzip ETags (as sent, quoted):
+    If-None-Match is compared with the ETag of the representation that Accept-Encoding
+    selects, and with no other."""
+    return [
+        Case({**GZIP, "If-None-Match": identity}, 200, gzip=True),
+        Case({"If-None-Match": gzipped}, 200, gzip=False),
+        Case({"Accept-Encoding": "identity", "If-None-Match": gzipped}, 200, gzip=False),
+        Case({"Accept-Encoding": "gzip;q=0", "If-None-Match": f"W/{gzipped}"}, 200, gzip=False),
+        # If-None-Match decides alone: the date would have been answered 304.
+        Case(
+            {**GZIP, "If-None-Match": f'"other", W/{identity}', "If-Modified-Since": last_modified},
+            200,
+            gzip=True,
+        ),
+        Case({**GZIP, "If-None-Match": identity}, 200, gzip=True, method="HEAD"),
+        Case({**GZIP, "If-None-Match": gzipped}, 304, gzip=True),
+        Case({"If-None-Match": identity}, 304, gzip=False),
+        Case({**GZIP, "If-None-Match": f'W/{identity}, "other", W/{gzipped}'}, 304, gzip=True),
+        Case({"If-None-Match": f"{gzipped}, {identity}"}, 304, gzip=False),
+        Case({"Accept-Encoding": "identity", "If-None-Match": f"W/{identity}"}, 304, gzip=False),
+        Case({**GZIP, "If-None-Match": gzipped}, 304, gzip=True, method="HEAD"),
+    ]
+
+
+def check_case(case: Case, answer: Answer, full: Answer) -> None:
+    """`answer` is what `case` must get; `full` is the plain GET's 200 of the representation
+    the case selects."""
+    status, headers, body = answer
+    assert status == case.status, case
+    for name in ("ETag", "Cache-Control", "Vary"):  # a 304 carries the 200's, too
+        assert headers.get(name) == full[1][name], (case, name)
+    if status == 200:
+        assert headers.get("Content-Encoding") == full[1].get("Content-Encoding"), case
+    assert body == (full[2] if status == 200 and case.method == "GET" else b""), case
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from feeds.store import Reader, Store
 from feeds.syndication.validators import clamp, stable_last_modified
 
 from .compression import CompressedParts
-from .conditional import NeedsBody
+from .conditional import GZIP_SUFFIX, NeedsBody
 
 # However the data stands, an entry is looked at again after this long: a bound on any way
 # time could change a document that the builders do not foresee. A look costs queries, not a
@@ -92,7 +92,7 @@ class Rendered:
         last_modified = http_date(self.validators.last_modified)
         for name, body, suffix, extra in (
             ("identity_variant", self.body, "", []),
-            ("gzip_variant", self.gzipped, "-gz", [("Content-Encoding", "gzip")]),
+            ("gzip_variant", self.gzipped, GZIP_SUFFIX, [("Content-Encoding", "gzip")]),
         ):
             common = [
                 ("ETag", f'"{self.etag}{suffix}"'),

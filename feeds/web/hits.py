@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 def answer(
     entry: Rendered, now: datetime, gz: bool, needs_body: NeedsBody
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and body of the answer to a GET for `entry`: 304 (no body, the same
-    ETag, Cache-Control, Vary and Link as the 200) or 200 in the encoding asked for."""
+    """Status, headers and body of the answer to a GET for `entry` in the representation
+    `gz` selects (gzip or identity), whose ETag alone `needs_body` compares (it was made
+    with the same `gz`): 304 (no body, the same ETag, Cache-Control, Vary and Link as the
+    200) or 200."""
     variant = entry.gzip_variant if gz else entry.identity_variant
     cache_control = entry.cache_control(now)
     if variant.body is None or not needs_body(entry.etag, entry.last_modified):
@@ -52,13 +54,13 @@ class CacheHits:
         method = environ.get("REQUEST_METHOD")
         if method == "GET" or method == "HEAD":
             path = environ.get("PATH_INFO", "")
+            gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
             needs_body = body_needed(
-                environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
+                environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"), gz
             )
             now = self.now()
             entry = self.cache.peek(path, now, needs_body)
             if entry is not None and not entry.private:
-                gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
                 status, headers, body = answer(entry, now, gz, needs_body)
                 start_response(_REASONS[status], headers)
                 return [body] if method == "GET" and body else []

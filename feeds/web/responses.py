@@ -31,17 +31,18 @@ def cached(
     before_body: Callable[[], None] | None = None,
 ) -> Response:
     """The document under `key` from the render cache (built by `build` when missing or out
-    of date): a 304 decided from its validators, or its bytes, gzipped when accepted. Raises
+    of date): a 304 decided from the validators of the representation the request selects
+    (gzip when accepted, else identity), or that representation's bytes. Raises
     NotFound (`missing`) when `build` finds no such document; `before_body` runs before a
     200 and may refuse it by raising. Up-to-date public documents are mostly answered before
     Flask, by hits.CacheHits, with the same `answer`."""
     now = svc.settings.now()
     headers = request.headers
-    needs_body = body_needed(headers.get("If-None-Match"), headers.get("If-Modified-Since"))
+    gz = accepts_gzip(headers.get("Accept-Encoding", ""))
+    needs_body = body_needed(headers.get("If-None-Match"), headers.get("If-Modified-Since"), gz)
     entry = svc.cache.get(key, now, build, needs_body)
     if entry is None:
         raise NotFound(missing)
-    gz = accepts_gzip(headers.get("Accept-Encoding", ""))
     status, answer_headers, body = answer(entry, now, gz, needs_body)
     if status == 200 and before_body is not None:
         before_body()

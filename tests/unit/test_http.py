@@ -5,19 +5,34 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
+from flask import Flask, Response
 from flask.testing import FlaskClient
 from werkzeug.http import http_date
+from werkzeug.test import TestResponse
 
 from feeds.config import Settings
 from feeds.formats import FORMATS
 from feeds.web import create_app
 from tests.conftest import ImportFn
-from tests.support import IMPORT_TIME, SEED, Content, article_text, new_database, on_sqlite_only
+from tests.support import (
+    GZIP,
+    IMPORT_TIME,
+    SEED,
+    Answer,
+    Content,
+    article_text,
+    check_case,
+    new_database,
+    on_sqlite_only,
+    representation_cases,
+)
 
 FEEDS = {
     "/feeds/rss.xml": "application/rss+xml; charset=utf-8",
@@ -133,6 +148,66 @@ def test_gzip_when_accepted(seeded: Content, client: FlaskClient, path: str) -> 
     )
     assert revalidated.status_code == 304
     assert revalidated.headers["ETag"] == packed.headers["ETag"]
+
+
+@pytest.fixture
+def worker(content: Content, run_import: ImportFn, settings: Settings) -> Callable[[], Flask]:
+    """A new worker (an app with nothing cached) at each call, of a site whose subscription
+    documents hold one article: the later one, while the seed is in the archive of its
+    month."""
+    content.write(SEED.name, SEED.read_bytes())
+    content.write("world/later.txt", article_text("Later", "6 January 2020, 09:00"))
+    run_import()
+    overrides = {"database": settings.database, "base_url": settings.base_url, "page_size": 1}
+    return lambda: create_app(overrides, {})
+
+
+def _answer(response: TestResponse) -> Answer:
+    return response.status_code, dict(response.headers), response.get_data()
+
+
+@contextmanager
+def views_refused(app: Flask) -> Iterator[None]:
+    """Every request that reaches a view fails: what is answered is answered before Flask."""
+    views = dict(app.view_functions)
+
+    def refuse(**_: object) -> Response:
+        raise AssertionError("routed to a view although the document was up to date")
+
+    app.view_functions.update({name: refuse for name in views})
+    app.testing = True  # a view's exception reaches the test
+    try:
+        yield
+    finally:
+        app.view_functions.update(views)
+        app.testing = False
+
+
+@pytest.mark.parametrize("path", ["/feeds/atom.xml", "/feeds/archive/2020/01/1/rss.xml"])
+def test_if_none_match_is_compared_with_the_selected_representation_alone(
+    worker: Callable[[], Flask], path: str
+) -> None:
+    first = worker().test_client()
+    identity, gzipped = _answer(first.get(path)), _answer(first.get(path, headers=GZIP))
+    assert identity[0] == gzipped[0] == 200
+    assert gzipped[1]["Content-Encoding"] == "gzip" and gzip.decompress(gzipped[2]) == identity[2]
+    cases = representation_cases(
+        identity[1]["ETag"], gzipped[1]["ETag"], identity[1]["Last-Modified"]
+    )
+    for case in cases:
+        app = worker()  # the first request of a worker goes through Flask and builds
+        full = gzipped if case.gzip else identity
+        client = app.test_client()
+        check_case(case, _answer(client.open(path, method=case.method, headers=case.headers)), full)
+        with views_refused(app):  # the same again is answered before Flask
+            again = client.open(path, method=case.method, headers=case.headers)
+        check_case(case, _answer(again), full)
+    # One worker asked everything in turn: a document kept unrendered after 304s renders
+    # when a request selects a representation whose ETag the client does not hold.
+    client = worker().test_client()
+    for case in sorted(cases, key=lambda case: case.status == 200):
+        full = gzipped if case.gzip else identity
+        check_case(case, _answer(client.open(path, method=case.method, headers=case.headers)), full)
 
 
 def test_same_data_same_bytes_and_etag(

@@ -14,7 +14,14 @@ import pytest
 from lxml import etree
 
 from feeds.web.service import Service
-from tests.support import Content, InProcess, article_text
+from tests.support import (
+    GZIP,
+    Content,
+    InProcess,
+    article_text,
+    check_case,
+    representation_cases,
+)
 
 RIGHTS = "© Newsroom. Republished under licence."
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -153,6 +160,35 @@ def test_private_caching_conditional_get_and_the_polling_limit(partners: Partner
     assert site.fetch(address)[1]["Retry-After"] == "15"
     partners.clock.write_text("2026-01-15T12:01:00Z")
     assert site.fetch(address)[0] == 200
+
+
+def test_if_none_match_is_compared_with_the_selected_representation_alone(
+    partners: Partners,
+) -> None:
+    site = partners.site
+    address = partners.url("globe", "atom.xml", partners.tokens["full"])
+    # Workers that never limit full answers, so that every case can have one.
+    unlimited = site.env | {"FEEDS_PARTNER_MIN_INTERVAL": "0"}
+    first = InProcess(unlimited)
+    identity, gzipped = first.fetch(address), first.fetch(address, GZIP)
+    first.close()
+    assert identity[0] == gzipped[0] == 200 and gzipped[1]["Content-Encoding"] == "gzip"
+    for case in representation_cases(
+        identity[1]["ETag"], gzipped[1]["ETag"], identity[1]["Last-Modified"]
+    ):
+        worker = InProcess(unlimited)  # its first request builds, its second finds it kept
+        full = gzipped if case.gzip else identity
+        check_case(case, worker.fetch(address, case.headers, case.method), full)
+        built = Service.of(worker.app).cache.documents.misses
+        check_case(case, worker.fetch(address, case.headers, case.method), full)
+        assert Service.of(worker.app).cache.documents.misses == built
+        worker.close()
+    # With the limit (on a document the workers above did not ask for): the other
+    # representation's ETag asks for a full answer, not a 304.
+    limited = partners.url("globe", "rss.xml", partners.tokens["full"])
+    etag = site.fetch(limited)[1]["ETag"]
+    assert site.fetch(limited, {"If-None-Match": etag})[0] == 304
+    assert site.fetch(limited, {**GZIP, "If-None-Match": etag})[0] == 429
 
 
 def test_the_self_link_is_the_url_the_reader_subscribed_with(partners: Partners) -> None:
