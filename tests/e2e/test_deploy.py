@@ -3,6 +3,7 @@ of it, buffering and caching, as a production host runs them."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
@@ -12,17 +13,24 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.support import (
+    GZIP,
     ROOT,
     SEED,
+    Answer,
+    Case,
     Content,
     article_text,
+    check_case,
+    fetch,
     listening_socket,
     new_database,
+    representation_cases,
     wait_for,
 )
 
@@ -253,3 +261,71 @@ def test_nginx_spreads_requests_over_app_servers_of_one_database(
         for _, server, _ in servers:
             server.terminate()
             server.wait(timeout=30)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """nginx with deploy/nginx.conf in front of gunicorn with deploy/gunicorn.conf.py, max-age
+    2, the seed imported."""
+
+    base: str
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    find_nginx()
+    tmp_path = tmp_path_factory.mktemp("deployed")
+    env = production_env(tmp_path, 2)
+    content = Content(tmp_path / "content")
+    content.write(SEED.name, SEED.read_bytes())
+    feeds_command(env, "import", str(content.root))
+    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
+    try:
+        port, nginx, _ = start_nginx(tmp_path, upstream)
+        try:
+            yield Deployed(f"http://127.0.0.1:{port}")
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+
+
+def _full_answers(url: str) -> tuple[Answer, Answer]:
+    """The identity and gzip 200s of `url` through nginx."""
+    host = {"Host": "news.example.com"}
+    identity, gzipped = fetch(url, host), fetch(url, host | GZIP)
+    assert identity[0] == gzipped[0] == 200
+    assert gzipped[1]["Content-Encoding"] == "gzip" and gzip.decompress(gzipped[2]) == identity[2]
+    return identity, gzipped
+
+
+def test_nginx_compares_if_none_match_with_the_selected_representation_alone(
+    deployed: Deployed,
+) -> None:
+    """nginx answers conditional requests from its copies itself: on the request that
+    fills a copy, from the copy, from one URL's copies of both codings, and once a copy was
+    revalidated with the app."""
+    url = deployed.base + "/feeds/atom.xml"
+    identity, gzipped = _full_answers(url)
+    cases = representation_cases(
+        identity[1]["ETag"], gzipped[1]["ETag"], identity[1]["Last-Modified"]
+    )
+
+    def ask(case: Case, query: str = "") -> Answer:
+        return fetch(url + query, {"Host": "news.example.com", **case.headers}, case.method)
+
+    def check(case: Case, answer: Answer, status: str | None = None) -> None:
+        check_case(case, answer, gzipped if case.gzip else identity)
+        assert status is None or answer[1]["X-Cache-Status"] == status, case
+
+    for number, case in enumerate(cases):  # each case a document nginx keeps apart
+        check(case, ask(case, f"?case={number}"), "MISS")
+        check(case, ask(case, f"?case={number}"), "HIT")
+    for case in cases:  # one document: its copy of each coding under one key (Vary)
+        check(case, ask(case))
+        check(case, ask(case))
+    time.sleep(3.1)  # max-age 2 is over (nginx counts whole seconds)
+    for number, case in enumerate(cases):
+        check(case, ask(case, f"?case={number}"), "REVALIDATED")
