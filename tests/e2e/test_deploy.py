@@ -263,27 +263,43 @@ def test_nginx_spreads_requests_over_app_servers_of_one_database(
             server.wait(timeout=30)
 
 
+def add_partner(env: dict[str, str]) -> str:
+    """The feed token of a new partner globe, buying world in full."""
+    feeds = Path(sys.executable).parent / "feeds"
+    return subprocess.run(
+        [str(feeds), "partner", "add", "globe", "--sections", "world", "--content", "full"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 @dataclass(frozen=True)
 class Deployed:
     """nginx with deploy/nginx.conf in front of gunicorn with deploy/gunicorn.conf.py, max-age
-    2, the seed imported."""
+    2, the seed and a world article imported, and partner globe (world, full text, no bound
+    on its full answers) with its feed token."""
 
     base: str
+    token: str
 
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     find_nginx()
     tmp_path = tmp_path_factory.mktemp("deployed")
-    env = production_env(tmp_path, 2)
+    env = production_env(tmp_path, 2) | {"FEEDS_PARTNER_MIN_INTERVAL": "0"}
     content = Content(tmp_path / "content")
     content.write(SEED.name, SEED.read_bytes())
+    content.write("world/w1.txt", article_text("A world story"))
     feeds_command(env, "import", str(content.root))
+    token = add_partner(env)
     upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
     try:
         port, nginx, _ = start_nginx(tmp_path, upstream)
         try:
-            yield Deployed(f"http://127.0.0.1:{port}")
+            yield Deployed(f"http://127.0.0.1:{port}", token)
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
@@ -329,3 +345,43 @@ def test_nginx_compares_if_none_match_with_the_selected_representation_alone(
     time.sleep(3.1)  # max-age 2 is over (nginx counts whole seconds)
     for number, case in enumerate(cases):
         check(case, ask(case, f"?case={number}"), "REVALIDATED")
+
+
+def test_nginx_passes_partners_conditional_requests_to_the_app(deployed: Deployed) -> None:
+    """nginx never keeps a partner's feed (it is private), so it passes a partner's
+    conditional request on as sent, and the app answers it as it answers one sent to it
+    directly (a 304 it sends never counts against the partner's full answers)."""
+    url = f"{deployed.base}/partners/globe/atom.xml?token={deployed.token}"
+    identity, gzipped = _full_answers(url)
+    for case in representation_cases(
+        identity[1]["ETag"], gzipped[1]["ETag"], identity[1]["Last-Modified"]
+    ):
+        for _ in range(2):  # a first request and a repeated one alike
+            answer = fetch(url, {"Host": "news.example.com", **case.headers}, case.method)
+            check_case(case, answer, gzipped if case.gzip else identity)
+
+
+def test_partners_revalidate_through_nginx_without_using_up_full_answers(
+    tmp_path: Path, content: Content
+) -> None:
+    env = production_env(tmp_path, 60)  # with the bound on full answers: one a minute
+    content.write("world/w1.txt", article_text("A world story"))
+    feeds_command(env, "import", str(content.root))
+    token = add_partner(env)
+    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
+    try:
+        port, nginx, _ = start_nginx(tmp_path, upstream)
+        url = f"http://127.0.0.1:{port}/partners/globe/atom.xml?token={token}"
+        try:
+            status, headers, _ = fetch(url, GZIP)
+            assert status == 200
+            for _ in range(3):
+                assert fetch(url, {**GZIP, "If-None-Match": headers["ETag"]})[0] == 304
+                assert fetch(url, GZIP, method="HEAD")[0] == 200
+            assert fetch(url, GZIP)[0] == 429
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
