@@ -61,6 +61,6 @@ def document() -> FeedDocument:
         urls={n: f"{BASE}/feeds/{m.FILENAME}" for n, m in FORMATS.items()},
         updated=utc(2019, 7, 2, 8, 30),
         generator="feeds",
-        generator_version="0.1.0",
+        generator_version="0.2.0",
     )
     return FeedDocument(info, tuple(Entry(a, f"{BASE}/articles/{a.id}") for a in ARTICLES))
