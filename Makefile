@@ -18,6 +18,17 @@ $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@ $(VENV)/.run-deps
 
+## The JavaScript feed parsers of the interoperability tests (tests/interop/), where npm is
+## installed; without it, those tests skip and say what to install.
+INTEROP := tests/interop
+ifneq ($(shell command -v npm 2>/dev/null),)
+INTEROP_DEPS := $(INTEROP)/node_modules/.installed
+endif
+
+$(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	npm ci --prefix $(INTEROP) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 install: $(VENV)/.run-deps
 
 ## Install, import content/, serve on http://127.0.0.1:8000 with gunicorn.
@@ -42,8 +53,8 @@ contracts: $(VENV)/.test-deps
 	$(BIN)/lint-imports
 
 ## Every test: in-process (tests/unit/) and end to end (tests/e2e/: real gunicorn, nginx,
-## clients).
-suite: $(VENV)/.test-deps
+## feed clients).
+suite: $(VENV)/.test-deps $(INTEROP_DEPS)
 	$(BIN)/python -m pytest
 
 ## The in-process tests alone.
@@ -51,7 +62,7 @@ unit: $(VENV)/.test-deps
 	$(BIN)/python -m pytest tests/unit
 
 ## The end-to-end tests alone.
-e2e: $(VENV)/.test-deps
+e2e: $(VENV)/.test-deps $(INTEROP_DEPS)
 	$(BIN)/python -m pytest tests/e2e
 
 ## Benchmark: ingest, warm and cold feeds against a ceiling, a million-article store; writes
@@ -60,4 +71,4 @@ bench: $(VENV)/.run-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(INTEROP)/node_modules
