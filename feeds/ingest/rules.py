@@ -192,7 +192,6 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
     now, stored, markers = change.now, decision.stored, change.markers
     wanted = {a.id: _next_marker(a, stored[a.id], now) for a in decision.changed}
     markers.reserve([*wanted.values(), *(a.updated for a in decision.added)])
-    latest = writer.latest_entered(now + SECOND)
     for article in decision.changed:
         old = stored[article.id]
         writer.update(
@@ -208,7 +207,7 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
         )
         markers.release(old.updated)
         slugs = writer.set_authors(article.id, article.authors)
-        entered = _entered(article, change, latest)
+        entered = _entered(article, change)
         writer.replace(article.id, article.section, slugs, now, entered)
         if (old.published, old.section) != (article.published, article.section):
             writer.record_departure(article.id, old.published, old.section, now)
@@ -216,7 +215,7 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
     entering = []
     for a in decision.added:
         slugs = writer.set_authors(a.id, a.authors) if a.authors else []
-        entering.append((_entered(a, change, latest), a.id, a.section, slugs))
+        entering.append((_entered(a, change), a.id, a.section, slugs))
     writer.insert(
         [
             {
@@ -229,14 +228,16 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
     writer.place(sorted(entering, key=lambda e: (e[0], e[1])))
 
 
-def _entered(article: Prepared, change: Change, latest: datetime | None) -> datetime:
+def _entered(article: Prepared, change: Change) -> datetime:
     """When a new placement of the article enters its archives: its published time when that
     is later than anything stored (so a store filled at once keeps its articles' months),
-    else the time of the change; never before a placement readers may have seen."""
+    else the time of the change. Either is no earlier than any placement a reader can have
+    seen (times are whole seconds; placements that enter in the same second keep the order
+    they were made in)."""
     floor = change.floor
-    fresh = floor is None or article.published > floor
-    entered = article.published if fresh else max(change.now, article.published)
-    return entered if latest is None else max(entered, latest)
+    if floor is None or article.published > floor:
+        return article.published
+    return max(change.now, article.published)
 
 
 def _new_row(article: Prepared, tag: str, markers: Markers, change: Change) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from feeds.text import slug
 
 from .accounts import AccountWrites, PollClaims
 from .ledger import LedgerReads, LedgerWrites
-from .queries import SITE, places_of
+from .queries import places_of
 from .reader import VERSION_KEY, Reader
 from .schema import article_authors, articles, departures, meta, placements
 
@@ -87,15 +87,6 @@ class Writer(Reader, AccountWrites):
         new = [p for p in places if p not in have]
         if new:
             self._place([(entered, article_id, new)])
-
-    def latest_entered(self, before: datetime) -> datetime | None:
-        """The latest instant a placement entered the site's archives before `before`."""
-        moment: datetime | None = self.conn.scalar(
-            sa.select(sa.func.max(placements.c.entered)).where(
-                placements.c.place == SITE, placements.c.entered < before
-            )
-        )
-        return moment
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         if rows:

@@ -570,3 +570,29 @@ def test_an_article_moved_to_another_section_leaves_a_gap_and_enters_at_the_end(
     world_feed = history.fetch(feed_url(history, "rss", "world"))
     assert b":w1<" not in world_feed[2]
     assert parsedate_to_datetime(world_feed[1]["Last-Modified"]) == NOW + timedelta(hours=1)
+
+
+def test_articles_entering_in_one_second_keep_the_order_they_came_in(
+    history: History,
+) -> None:
+    token = history.run("token", "create", "--name", "cms", "--scope", "publish").strip()
+
+    def put(article_id: str, published: str) -> None:
+        body = {"title": article_id, "published": published, "text": "A paragraph."}
+        answer = history.site.client.put(
+            f"/api/v1/articles/{article_id}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 201, answer.data
+
+    history.set_clock(datetime(2026, 1, 15, 12, 0, 6, tzinfo=UTC))
+    put("b", "2026-01-15T12:00:05Z")  # newer than anything: enters at its published time
+    put("c", "2026-01-15T12:00:06Z")
+    url = history.url("/feeds/archive/2026/01/1/atom.xml")
+    before = feedparser.parse(history.fetch(url)[2])
+    assert tag_ids([e.id for e in before.entries]) == ["b", "c"]
+    put("a", "2020-01-01T10:00:00Z")  # filed late, in the second c entered
+    after = feedparser.parse(history.fetch(url)[2])
+    assert tag_ids([e.id for e in after.entries]) == ["b", "c"]  # a comes after them
+    assert b":a</id>" in history.fetch(history.url("/feeds/archive/2026/01/2/atom.xml"))[2]
