@@ -222,7 +222,8 @@ def placed_from() -> sa.Select[Any]:
 @functools.cache
 def latest_left() -> sa.Select[Any]:
     return sa.select(sa.func.max(placements.c.left_at)).where(
-        placements.c.place.in_(sa.bindparam("places", expanding=True))
+        placements.c.place.in_(sa.bindparam("places", expanding=True)),
+        placements.c.left_at.is_not(None),  # the small index of those that left
     )
 
 
