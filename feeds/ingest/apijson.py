@@ -17,7 +17,7 @@ from feeds.model import Article, ParsedArticle
 from feeds.text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339
 
 from .sanitize import sanitize, text_blocks
-from .textfile import EARLIEST, MAX_ARTICLE_BYTES, UPDATED_SLACK
+from .textfile import EARLIEST, LATEST, MAX_ARTICLE_BYTES, UPDATED_SLACK
 
 FIELDS = {"title", "published", "updated", "section", "authors", "tags", "text", "html"}
 # RFC 3339 date-time; the offset may be left out (then FEEDS_TIMEZONE's wall clock is meant).
@@ -118,6 +118,12 @@ def parse(
     updated = times.get("updated", published)
     if published is not None and published < EARLIEST:
         errors.append({"field": "published", "detail": "is before 1990"})
+    if published is not None and published >= LATEST:
+        errors.append({"field": "published", "detail": "is after the year 8999"})
+        published = None
+    if updated is not None and updated >= LATEST:
+        errors.append({"field": "updated", "detail": "is after the year 8999"})
+        updated = None
     if published is not None and updated is not None:
         if updated < published:
             errors.append({"field": "updated", "detail": "is before published"})

@@ -41,6 +41,8 @@ MAX_ARTICLE_BYTES = 256 * 1024
 UPDATED_SLACK = timedelta(minutes=10)
 # Feed readers and validators take earlier dates for mistakes.
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+# No dateline is meant to be this late; past it, date arithmetic would leave the calendar.
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # A date that starts a line but does not make a dateline: named when no dateline is found.
 _NEAR_MISS = re.compile(rf"^\d{{1,2}}{_SP}[A-Za-z]+{_SP}\d{{4}}")
 
@@ -121,6 +123,8 @@ def _parse_dateline(
             "correct one of them",
             number,
         )
+    if published >= LATEST:
+        raise InvalidArticle(path, f"dateline {line!r} is after the year 8999; check the year")
     if published < EARLIEST:
         raise InvalidArticle(
             path,

@@ -145,27 +145,26 @@ def _visible(shape: Shape) -> list[sa.ColumnElement[bool]]:
 
 @functools.cache
 def changed_heads(shape: Shape) -> sa.Select[Any]:
+    # A visible article changed no later than now; saying so lets the planner walk the
+    # index of changes from now down and stop after the page, rather than sort the scope.
+    changed: sa.BindParameter[datetime] = sa.bindparam("now")
     return (
         sa.select(*HEAD_COLUMNS)
-        .where(*_visible(shape))
+        .where(*_visible(shape), articles.c.modified <= changed)
         .order_by(articles.c.modified.desc(), articles.c.id)
         .limit(sa.bindparam("limit"))
     )
 
 
-def _placed() -> list[sa.ColumnElement[bool]]:
-    """Placements in the places (parameter), entered by `now`."""
-    now: sa.BindParameter[datetime] = sa.bindparam("now")
-    return [
-        placements.c.place.in_(sa.bindparam("places", expanding=True)),
-        placements.c.entered <= now,
-    ]
+def _in_places() -> sa.ColumnElement[bool]:
+    return placements.c.place.in_(sa.bindparam("places", expanding=True))
 
 
 def _placed_within() -> list[sa.ColumnElement[bool]]:
-    """Parameters: places, now, start, end."""
+    """Parameters: places, start, end (the caller makes `end` no later than just after now:
+    one upper bound, so the index search stops there)."""
     return [
-        *_placed(),
+        _in_places(),
         placements.c.entered >= sa.bindparam("start"),
         placements.c.entered < sa.bindparam("end"),
     ]
@@ -205,24 +204,25 @@ def count_placed() -> sa.Select[Any]:
 
 @functools.cache
 def placed_before() -> sa.Select[Any]:
-    """The latest placement entered before `start`."""
+    """The latest placement entered before `before` (no later than just after now)."""
     return sa.select(sa.func.max(placements.c.entered)).where(
-        *_placed(), placements.c.entered < sa.bindparam("start")
+        _in_places(), placements.c.entered < sa.bindparam("before")
     )
 
 
 @functools.cache
 def placed_from() -> sa.Select[Any]:
-    """The earliest placement entered at or after `start`."""
+    """The earliest placement entered at or after `start`, by `now`."""
+    now: sa.BindParameter[datetime] = sa.bindparam("now")
     return sa.select(sa.func.min(placements.c.entered)).where(
-        *_placed(), placements.c.entered >= sa.bindparam("start")
+        _in_places(), placements.c.entered >= sa.bindparam("start"), placements.c.entered <= now
     )
 
 
 @functools.cache
 def latest_left() -> sa.Select[Any]:
     return sa.select(sa.func.max(placements.c.left_at)).where(
-        placements.c.place.in_(sa.bindparam("places", expanding=True)),
+        _in_places(),
         placements.c.left_at.is_not(None),  # the small index of those that left
     )
 
@@ -243,10 +243,17 @@ def tombstones(shape: Shape) -> sa.Select[Any]:
             articles.c.withdrawn.is_not(None),
             articles.c.withdrawn >= sa.bindparam("since"),
             articles.c.withdrawn <= sa.bindparam("now"),
-            articles.c.published <= articles.c.withdrawn,
+            # Readers saw it: it had entered the site's archives (an article withdrawn while
+            # still under embargo had not, even one that readers saw before an embargo again).
+            sa.exists().where(
+                placements.c.article_id == articles.c.id,
+                placements.c.place == SITE,
+                placements.c.entered <= articles.c.withdrawn,
+            ),
             *_in_scope(shape),
         )
         .order_by(articles.c.withdrawn.desc(), articles.c.tag)
+        .limit(sa.bindparam("limit"))
     )
 
 
@@ -257,6 +264,11 @@ def latest_departure(shape: Shape, since: bool, until: bool) -> sa.Select[Any]:
         query = query.where(departures.c.section == sa.bindparam("section"))
     if shape.sections:
         query = query.where(departures.c.section.in_(sa.bindparam("sections", expanding=True)))
+    if shape.author:
+        by_author = sa.select(article_authors.c.article_id).where(
+            article_authors.c.slug == sa.bindparam("author")
+        )
+        query = query.where(departures.c.article_id.in_(by_author))
     if since:
         query = query.where(departures.c.published >= sa.bindparam("since"))
     if until:

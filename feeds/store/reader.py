@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -19,6 +19,7 @@ from .queries import Scope
 from .schema import article_authors, articles
 
 VERSION_KEY = "data_version"
+MICROSECOND = timedelta(microseconds=1)
 # Meta values stored once when the schema is made and never changed (Store.create_schema).
 FIXED_META = ("feed_id_prefix", "created")
 
@@ -74,12 +75,14 @@ class Reader(AccountReads, LedgerReads):
         return [Head(*row) for row in self.conn.execute(query, scope.params() | {"limit": limit})]
 
     def _placing(self, scope: Scope, span: tuple[datetime, datetime]) -> dict[str, object]:
-        return {"places": scope.places, "now": scope.now, "start": span[0], "end": span[1]}
+        end = min(span[1], scope.now + MICROSECOND)  # what has entered by now
+        return {"places": scope.places, "start": span[0], "end": end}
 
     def placed(
         self, scope: Scope, span: tuple[datetime, datetime], offset: int, limit: int
     ) -> list[Placed]:
-        """The scope's placements that entered within `span`, in order, from `offset`."""
+        """The scope's placements that entered within `span` (by scope.now), in order, from
+        `offset`."""
         params = self._placing(scope, span) | {"offset": offset, "limit": limit}
         return [Placed(*row) for row in self.conn.execute(q.placed_rows(), params)]
 
@@ -88,7 +91,8 @@ class Reader(AccountReads, LedgerReads):
 
     def placed_before(self, scope: Scope, start: datetime) -> datetime | None:
         """When the scope's latest placement before `start` entered (by scope.now)."""
-        params = {"places": scope.places, "now": scope.now, "start": start}
+        before = min(start, scope.now + MICROSECOND)
+        params = {"places": scope.places, "before": before}
         moment: datetime | None = self.conn.scalar(q.placed_before(), params)
         return moment
 
@@ -111,9 +115,11 @@ class Reader(AccountReads, LedgerReads):
         moment: datetime | None = self.conn.scalar(q.departed_among(), params)
         return moment
 
-    def tombstones(self, scope: Scope, since: datetime) -> list[Tombstone]:
-        """Articles withdrawn at or after `since` that had been visible; newest first."""
-        rows = self.conn.execute(q.tombstones(scope.shape), scope.params() | {"since": since})
+    def tombstones(self, scope: Scope, since: datetime, limit: int) -> list[Tombstone]:
+        """The `limit` latest articles withdrawn at or after `since` that had been visible;
+        newest first."""
+        params = scope.params() | {"since": since, "limit": limit}
+        rows = self.conn.execute(q.tombstones(scope.shape), params)
         return [Tombstone(tag, when) for tag, when in rows]
 
     def next_release(self, now: datetime) -> datetime | None:

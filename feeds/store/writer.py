@@ -60,31 +60,26 @@ class Writer(Reader, AccountWrites):
         entered: datetime,
     ) -> None:
         """Bring the article's placements to the places of its section and authors
-        (queries.places_of). One no reader can have seen yet (it
-        enters later than `now`) is dropped, and an article no reader has seen anywhere is
-        placed afresh at `entered`; one that has been seen keeps its row, marked left at
-        `now`; a place it newly appears in takes a placement at `entered`."""
+        (queries.places_of). A placement no reader can have seen yet (it enters later than
+        `now`) is dropped and, where still wanted, made again at `entered`; one that has been
+        seen stays, marked left at `now` if the article left that place; a place the article
+        newly appears in takes a placement at `entered`."""
         current = self.conn.execute(
             sa.select(placements.c.place, placements.c.seq, placements.c.entered).where(
                 placements.c.article_id == article_id, placements.c.left_at.is_(None)
             )
         ).all()
         places = places_of(section, author_slugs)
-        have = {row.place: row for row in current}
-        if all(row.entered > now for row in current):
-            self.conn.execute(placements.delete().where(placements.c.article_id == article_id))
-            self._place([(entered, article_id, places)])
-            return
+        seen = {row.place for row in current if row.entered <= now}
         for row in current:
-            if row.place in places:
-                continue
-            self.changed = True
             where = (placements.c.place == row.place) & (placements.c.seq == row.seq)
             if row.entered > now:
+                self.changed = True
                 self.conn.execute(placements.delete().where(where))
-            else:
+            elif row.place not in places:
+                self.changed = True
                 self.conn.execute(placements.update().where(where).values(left_at=now))
-        new = [p for p in places if p not in have]
+        new = [p for p in places if p not in seen]
         if new:
             self._place([(entered, article_id, new)])
 

@@ -39,7 +39,7 @@ def document(
         title = settings.title
         feed_id = f"{prefix}partners/{partner.name}"
     elif author is not None:
-        title = f"{settings.title} — {reader.author_name(author) or author}"
+        title = f"{settings.title} — {plan.author_name or author}"
         feed_id = f"{prefix}feeds/authors/{author}"
     else:
         title = feed_title(settings, section)

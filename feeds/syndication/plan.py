@@ -49,6 +49,7 @@ class Plan:
     closed: bool  # an archive that can gain no article and whose links are fixed
     partner: Partner | None = None
     query: str = ""  # added to the self link: a partner's ?token=, which readers re-use
+    author_name: str | None = None  # an author's feed is titled with the author's name
 
     @property
     def updated(self) -> datetime | None:
@@ -58,6 +59,10 @@ class Plan:
 
 def _present(moments: Iterable[datetime | None]) -> list[datetime]:
     return [m for m in moments if m is not None]
+
+
+def _author_name(reader: Reader, key: DocKey) -> str | None:
+    return None if key.author is None else reader.author_name(key.author) or key.author
 
 
 def _scope(key: DocKey, now: datetime, partner: Partner | None) -> Scope:
@@ -91,10 +96,11 @@ def plan(
         return _archive_plan(reader, settings, key, scope, partner, query)
     heads = reader.changed_heads(scope, settings.page_size)
     latest = reader.placed_before(scope, now + MICROSECOND)
-    if partner is None and (key.section or key.author) and latest is None:
+    if partner is None and (key.section or key.author) and latest is None and not heads:
         return None  # no article was ever seen there
     prev = None if latest is None else _last_part(reader, settings, key, scope, latest)
-    tombstones = reader.tombstones(scope, now - timedelta(days=settings.tombstone_days))
+    since = now - timedelta(days=settings.tombstone_days)
+    tombstones = reader.tombstones(scope, since, settings.page_size)  # bounded like entries
     moments = _present(
         [
             *(h.modified for h in heads),
@@ -103,7 +109,8 @@ def plan(
             reader.latest_left(scope),
         ]
     )
-    return Plan(key, scope, heads, prev, None, tombstones, moments, False, partner, query)
+    name = _author_name(reader, key)
+    return Plan(key, scope, heads, prev, None, tombstones, moments, False, partner, query, name)
 
 
 def partner_plan(
@@ -140,15 +147,21 @@ def _archive_plan(
     else:
         newer = reader.placed_from(scope, span[1])
         nxt = None if newer is None else dataclasses.replace(key, month=Month.of(newer), part=1)
+    # What changed what it shows: its articles' changes, withdrawals (their time), articles
+    # leaving the place, and departures (re-dated, put under embargo again); a change to an
+    # article it no longer shows is not one of them.
+    left = [row for row in rows if not row.shown(now)]
     moments = _present(
         [
-            *(row.modified for row in rows if row.modified <= now),
-            *(row.left_at for row in rows),
-            reader.departed_among([row.id for row in rows], now),
+            *(h.modified for h in heads),
+            *(row.withdrawn for row in left if row.withdrawn and row.withdrawn <= now),
+            *(row.left_at for row in left),
+            reader.departed_among([row.id for row in rows if row.left_at is None], now),
         ]
     )
     # Closed: no article can join it (it is full, or its month is over) and its links are
     # fixed (a newer archive exists); only a change to one of its own articles changes it.
     closed = nxt is not None and (len(rows) == size or span[1] <= now)
     # A withdrawn article leaves a gap; tombstones live in subscription documents.
-    return Plan(key, scope, heads, prev, nxt, [], moments, closed, partner, query)
+    name = _author_name(reader, key)
+    return Plan(key, scope, heads, prev, nxt, [], moments, closed, partner, query, name)

@@ -33,6 +33,9 @@ def validators(settings: Settings, plan: Plan, fmt: str) -> Validators:
     pages that list it)."""
     digest = hashlib.sha256(fingerprint(settings))
     digest.update(f"{fmt}\n{plan.key}\n{plan.prev}\n{plan.next}".encode())
+    # The document's own updated time and title are in its bytes too.
+    updated = plan.updated.isoformat() if plan.updated else ""
+    digest.update(f"\n{updated}\n{plan.author_name}".encode())
     if plan.partner is not None:
         digest.update(f"{plan.partner.shaping}\n{plan.query}".encode())
     for head in plan.heads:

@@ -266,6 +266,11 @@ class RenderCache:
                 if current is not None and current.etag == computed.etag:  # another was first
                     return current, True
                 moment = stable_last_modified(current, computed, now)
+                if current is not None and moment <= current.last_modified:
+                    # A new ETag in the second of the last one: HTTP dates cannot tell them
+                    # apart, so it goes out unrecorded and is recorded, a second later, at
+                    # that later time; a client revalidating by date alone sees it then.
+                    return Validators(computed.etag, current.last_modified), False
                 recorder.record_last_modified(key, computed.etag, moment, new=current is None)
         except StoreBusy:
             return Validators(computed.etag, self._unrecorded(recorded, computed)), False

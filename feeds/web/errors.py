@@ -49,7 +49,10 @@ def _nearest(error: e.FeedsError, table: dict[type[e.FeedsError], Any]) -> Any:
 
 
 # Titles of werkzeug's own answers, in the same words as the service's.
-_TITLES = {status: title for status, title in STATUS.values()} | {405: "Method not allowed"}
+_TITLES = {status: title for status, title in STATUS.values()} | {
+    405: "Method not allowed",
+    500: "Internal error",  # not "No schema": only NoSchema is that
+}
 
 
 def _status(error: e.FeedsError) -> tuple[int, str]:
