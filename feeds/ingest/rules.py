@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the helper processes that prepare articles never load the s
 
 
 MICROSECOND = timedelta(microseconds=1)
+CHANGES = "changes"  # the store's counter of article changes (Writer.number)
 SECOND = timedelta(seconds=1)
 
 
@@ -190,6 +191,10 @@ def apply(
 def store(writer: Writer, decision: Decision, change: Change) -> None:
     """Store what `decision` found new or changed."""
     now, stored, markers = change.now, decision.stored, change.markers
+    # Changes are numbered in the order the articles came (files in path order), so an import
+    # stores the same numbers however it is cut into batches.
+    touched = {a.id for a in decision.changed} | {a.id for a in decision.added}
+    numbers = {a.id: writer.number(CHANGES) for a in decision.articles if a.id in touched}
     wanted = {a.id: _next_marker(a, stored[a.id], now) for a in decision.changed}
     markers.reserve([*wanted.values(), *(a.updated for a in decision.added)])
     for article in decision.changed:
@@ -200,6 +205,7 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
                 "revision": old.revision + 1,
                 "updated": markers.unique(wanted[article.id]),
                 "modified": max(now, article.published),
+                "change_seq": numbers[article.id],
                 "withdrawn": None,  # a withdrawn article whose file comes back is restored
                 "source_path": change.locate(article.id),
                 **article.fields,
@@ -221,11 +227,12 @@ def store(writer: Writer, decision: Decision, change: Change) -> None:
             {
                 **_new_row(a, f"tag:{change.tag_authority},{day}:{a.id}", markers, change),
                 "source_path": change.locate(a.id),
+                "change_seq": numbers[a.id],
             }
             for a in decision.added
         ]
     )
-    writer.place(sorted(entering, key=lambda e: (e[0], e[1])))
+    writer.place(entering)  # in the order the articles came, like their changes
 
 
 def _entered(article: Prepared, change: Change) -> datetime:

@@ -151,7 +151,7 @@ def changed_heads(shape: Shape) -> sa.Select[Any]:
     return (
         sa.select(*HEAD_COLUMNS)
         .where(*_visible(shape), articles.c.modified <= changed)
-        .order_by(articles.c.modified.desc(), articles.c.id)
+        .order_by(articles.c.modified.desc(), articles.c.change_seq.desc(), articles.c.id)
         .limit(sa.bindparam("limit"))
     )
 

@@ -19,6 +19,8 @@ from .queries import Scope
 from .schema import article_authors, articles
 
 VERSION_KEY = "data_version"
+SEQUENCE_KEY = "sequence"  # the last number given to placements (Writer.number)
+CHANGES_KEY = "changes"  # the last number given to a change of an article
 MICROSECOND = timedelta(microseconds=1)
 # Meta values stored once when the schema is made and never changed (Store.create_schema).
 FIXED_META = ("feed_id_prefix", "created")

@@ -89,6 +89,8 @@ articles = sa.Table(
     sa.Column("updated", UTCDateTime, nullable=False),  # the update marker
     # When the article last changed as HTTP caches see it (Last-Modified).
     sa.Column("modified", UTCDateTime, nullable=False),
+    # The number of its latest change in the store's sequence: orders changes of one second.
+    sa.Column("change_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Column("first_stored", UTCDateTime, nullable=False),
     # Where the article's file was found (resolved path), for `feeds import --sync`.
     sa.Column("source_path", sa.Text),
@@ -127,6 +129,7 @@ _changed = (articles.c.revision, articles.c.published)
 sa.Index(
     "ix_articles_changed",
     articles.c.modified.desc(),
+    articles.c.change_seq.desc(),
     articles.c.id,
     *_changed,
     sqlite_where=_current,
@@ -136,6 +139,7 @@ sa.Index(
     "ix_articles_section_changed",
     articles.c.section,
     articles.c.modified.desc(),
+    articles.c.change_seq.desc(),
     articles.c.id,
     *_changed,
     sqlite_where=_current,

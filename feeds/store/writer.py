@@ -15,7 +15,7 @@ from feeds.text import slug
 from .accounts import AccountWrites, PollClaims
 from .ledger import LedgerReads, LedgerWrites
 from .queries import places_of
-from .reader import VERSION_KEY, Reader
+from .reader import CHANGES_KEY, SEQUENCE_KEY, VERSION_KEY, Reader
 from .schema import article_authors, articles, departures, meta, placements
 
 
@@ -26,13 +26,19 @@ class Writer(Reader, AccountWrites):
     def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:
         super().__init__(conn, fixed)
         self.changed = False
-        self._seq: int | None = None  # the last placement number handed out
+        # The last numbers handed out, and as stored (see `number`).
+        self._numbers: dict[str, int] = {}
+        self._stored_numbers: dict[str, int] = {}
 
-    def _next_seq(self) -> int:
-        if self._seq is None:
-            self._seq = int(self.conn.scalar(sa.select(sa.func.max(placements.c.seq))) or 0)
-        self._seq += 1
-        return self._seq
+    def number(self, counter: str = SEQUENCE_KEY) -> int:
+        """The next number of one of the store's counters: SEQUENCE_KEY orders placements,
+        CHANGES_KEY the changes of articles, as their transactions commit (writers take
+        turns). `bump_version` keeps where they got to."""
+        if counter not in self._numbers:
+            last = int(self.meta(counter) or 0)
+            self._numbers[counter] = self._stored_numbers[counter] = last
+        self._numbers[counter] += 1
+        return self._numbers[counter]
 
     def place(self, entering: list[tuple[datetime, str, str | None, list[str]]]) -> None:
         """Give each (entered, article id, section, author slugs) its placements, in the
@@ -42,7 +48,7 @@ class Writer(Reader, AccountWrites):
     def _place(self, entering: list[tuple[datetime, str, list[str]]]) -> None:
         rows = []
         for entered, article_id, places in entering:
-            seq = self._next_seq()
+            seq = self.number()
             rows += [
                 {"place": p, "seq": seq, "article_id": article_id, "entered": entered}
                 for p in places
@@ -93,7 +99,12 @@ class Writer(Reader, AccountWrites):
         self.conn.execute(articles.update().where(articles.c.id == article_id).values(**values))
 
     def bump_version(self) -> int:
-        """Count one more change of the data; the new version."""
+        """Count one more change of the data (and keep the sequence where it got to); the
+        new version."""
+        for counter, last in self._numbers.items():
+            if last != self._stored_numbers[counter]:
+                self._set_meta(counter, str(last))
+                self._stored_numbers[counter] = last
         version = self.data_version() + 1
         if self.meta(VERSION_KEY) is None:
             self.conn.execute(meta.insert().values(key=VERSION_KEY, value=str(version)))
@@ -109,7 +120,8 @@ class Writer(Reader, AccountWrites):
         old = self.stored([article_id]).get(article_id)
         if old is None or old.withdrawn is not None:
             return old
-        self.update(article_id, {"withdrawn": now, "withdrawn_by": by, "modified": now})
+        values = {"withdrawn": now, "withdrawn_by": by, "modified": now}
+        self.update(article_id, values | {"change_seq": self.number(CHANGES_KEY)})
         self.record_departure(article_id, old.published, old.section, now)
         return old
 
@@ -154,6 +166,12 @@ class Writer(Reader, AccountWrites):
                 [{"slug": s, "article_id": article_id, "name": n} for s, n in rows.items()],
             )
         return list(rows)
+
+    def _set_meta(self, key: str, value: str) -> None:
+        if self.meta(key) is None:
+            self.conn.execute(meta.insert().values(key=key, value=value))
+        else:
+            self.conn.execute(meta.update().where(meta.c.key == key).values(value=value))
 
     def set_meta_default(self, key: str, value: str) -> str:
         """Store `value` under `key` unless a value is there already; return the stored one."""

@@ -154,8 +154,9 @@ def _archive_plan(
     moments = _present(
         [
             *(h.modified for h in heads),
-            *(row.withdrawn for row in left if row.withdrawn and row.withdrawn <= now),
+            # (what happened to an article after it left the place is not)
             *(row.left_at for row in left),
+            *(row.withdrawn for row in left if row.left_at is None and row.withdrawn),
             reader.departed_among([row.id for row in rows if row.left_at is None], now),
         ]
     )

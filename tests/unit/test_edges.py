@@ -308,3 +308,19 @@ def test_a_seen_article_withdrawn_while_embargoed_again_leaves_a_tombstone(
     root = etree.fromstring(newsroom.get("/feeds/atom.xml")[2])
     # Readers hold the entry: they get a tombstone.
     assert root.findall(f"{AT}deleted-entry")
+
+
+# -- 8. Changes made in one second ----------------------------------------------------------
+
+
+def test_changes_made_in_one_second_come_latest_first(newsroom: Newsroom) -> None:
+    seed(newsroom, 4)  # a full page of older articles
+    newsroom.at(NOW + timedelta(hours=1))  # every change below is made in this second
+    for article_id in ("c", "a", "b"):
+        newsroom.put(article_id, published="2020-01-01T09:00:00Z")  # filed late
+    newsroom.content.write(
+        "world/w1.txt", article_text(title="again", dateline="1 January 2020, 10:00")
+    )
+    newsroom.run("import")
+    page = ids(etree.fromstring(newsroom.get("/feeds/atom.xml")[2]))
+    assert page == ["w1", "b", "a"]  # the latest three changes, the latest first

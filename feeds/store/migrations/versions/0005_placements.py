@@ -64,15 +64,37 @@ def upgrade() -> None:
     op.create_index("ix_departures_section_at", "departures", ["section", "at"])
     op.create_index("ix_departures_article", "departures", ["article_id"])
     with op.batch_alter_table("articles", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("change_seq", sa.Integer(), server_default="0", nullable=False)
+        )
+    # Stored changes are numbered in the order of their times; the sequence goes on after
+    # them and after the placements.
+    op.execute(
+        "UPDATE articles SET change_seq = (SELECT n FROM (SELECT id, ROW_NUMBER() OVER "
+        "(ORDER BY modified, id) AS n FROM articles) AS ranked WHERE ranked.id = articles.id)"
+    )
+    for counter in ("sequence", "changes"):
+        op.execute(
+            f"INSERT INTO meta (key, value) SELECT '{counter}', CAST(COUNT(*) AS VARCHAR(20)) "
+            "FROM articles"
+        )
+    with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.create_index(
             "ix_articles_changed",
-            [sa.text("modified DESC"), "id", "revision", "published"],
+            [sa.text("modified DESC"), sa.text("change_seq DESC"), "id", "revision", "published"],
             sqlite_where=CURRENT,
             postgresql_where=CURRENT,
         )
         batch_op.create_index(
             "ix_articles_section_changed",
-            ["section", sa.text("modified DESC"), "id", "revision", "published"],
+            [
+                "section",
+                sa.text("modified DESC"),
+                sa.text("change_seq DESC"),
+                "id",
+                "revision",
+                "published",
+            ],
             sqlite_where=CURRENT,
             postgresql_where=CURRENT,
         )
@@ -82,6 +104,8 @@ def downgrade() -> None:
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.drop_index("ix_articles_section_changed")
         batch_op.drop_index("ix_articles_changed")
+        batch_op.drop_column("change_seq")
+    op.execute("DELETE FROM meta WHERE key IN ('sequence', 'changes')")
     op.drop_index("ix_departures_article", table_name="departures")
     op.drop_index("ix_departures_section_at", table_name="departures")
     op.drop_index("ix_departures_at", table_name="departures")
