@@ -99,26 +99,11 @@ articles = sa.Table(
     # How: "delete" (its file may still be there) or "sync" (its file was gone).
     sa.Column("withdrawn_by", sa.String(16)),
 )
-# "The newest N" of the site or a section reads these partial indexes of visible articles
-# in order, so no query scans the table however many articles are stored or withdrawn. They
-# also hold what a document's plan reads of each article (its revision and times), so the
-# plan never reads a row, whose times lie behind its text.
 _current = articles.c.withdrawn.is_(None)
-_head = (articles.c.revision, articles.c.updated, articles.c.modified)
+# When the next embargo ends: the visible-to-be articles by published time.
 sa.Index(
-    "ix_articles_visible",
-    articles.c.published.desc(),
-    articles.c.id,
-    *_head,
-    sqlite_where=_current,
-    postgresql_where=_current,
-)
-sa.Index(
-    "ix_articles_section_visible",
-    articles.c.section,
-    articles.c.published.desc(),
-    articles.c.id,
-    *_head,
+    "ix_articles_published",
+    articles.c.published,
     sqlite_where=_current,
     postgresql_where=_current,
 )

@@ -79,6 +79,15 @@ def upgrade() -> None:
             "FROM articles"
         )
     with op.batch_alter_table("articles", schema=None) as batch_op:
+        # Nothing reads articles in order of publication any more but the next release.
+        batch_op.drop_index("ix_articles_section_visible")
+        batch_op.drop_index("ix_articles_visible")
+        batch_op.create_index(
+            "ix_articles_published",
+            ["published"],
+            sqlite_where=CURRENT,
+            postgresql_where=CURRENT,
+        )
         batch_op.create_index(
             "ix_articles_changed",
             [sa.text("modified DESC"), sa.text("change_seq DESC"), "id", "revision", "published"],
@@ -105,6 +114,20 @@ def downgrade() -> None:
         batch_op.drop_index("ix_articles_section_changed")
         batch_op.drop_index("ix_articles_changed")
         batch_op.drop_column("change_seq")
+        batch_op.drop_index("ix_articles_published")
+        head = ["revision", "updated", "modified"]
+        batch_op.create_index(
+            "ix_articles_visible",
+            [sa.text("published DESC"), "id", *head],
+            sqlite_where=CURRENT,
+            postgresql_where=CURRENT,
+        )
+        batch_op.create_index(
+            "ix_articles_section_visible",
+            ["section", sa.text("published DESC"), "id", *head],
+            sqlite_where=CURRENT,
+            postgresql_where=CURRENT,
+        )
     op.execute("DELETE FROM meta WHERE key IN ('sequence', 'changes')")
     op.drop_index("ix_departures_article", table_name="departures")
     op.drop_index("ix_departures_section_at", table_name="departures")
