@@ -158,22 +158,17 @@ sa.Index("ix_articles_withdrawn", articles.c.withdrawn, sqlite_where=_gone, post
 # with `left_at` set, and a withdrawn article keeps all of them, so no part boundary ever
 # moves. A new placement enters after every one before it: `entered` is the article's
 # published time when that is later than anything stored, else the time it was stored.
+# Its key is the order of a place's archives; on SQLite the rows are kept in that order
+# (WITHOUT ROWID), so reading a part is one range of the key and no other index is written.
 placements = sa.Table(
     "placements",
     metadata,
     sa.Column("place", sa.String(260), primary_key=True),
+    sa.Column("entered", UTCDateTime, primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("article_id", sa.String(255), nullable=False),
-    sa.Column("entered", UTCDateTime, nullable=False),
     sa.Column("left_at", UTCDateTime),
-)
-sa.Index(
-    "ix_placements_order",
-    placements.c.place,
-    placements.c.entered,
-    placements.c.seq,
-    placements.c.article_id,
-    placements.c.left_at,
+    sqlite_with_rowid=False,
 )
 sa.Index("ix_placements_article", placements.c.article_id)
 _left = placements.c.left_at.is_not(None)

@@ -78,7 +78,11 @@ class Writer(Reader, AccountWrites):
         places = places_of(section, author_slugs)
         seen = {row.place for row in current if row.entered <= now}
         for row in current:
-            where = (placements.c.place == row.place) & (placements.c.seq == row.seq)
+            where = (
+                (placements.c.place == row.place)
+                & (placements.c.entered == row.entered)
+                & (placements.c.seq == row.seq)
+            )
             if row.entered > now:
                 self.changed = True
                 self.conn.execute(placements.delete().where(where))

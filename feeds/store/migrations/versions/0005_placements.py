@@ -25,11 +25,12 @@ def upgrade() -> None:
     op.create_table(
         "placements",
         sa.Column("place", sa.String(260), nullable=False),
+        sa.Column("entered", feeds.store.schema.UTCDateTime(), nullable=False),
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("article_id", sa.String(255), nullable=False),
-        sa.Column("entered", feeds.store.schema.UTCDateTime(), nullable=False),
         sa.Column("left_at", feeds.store.schema.UTCDateTime(), nullable=True),
-        sa.PrimaryKeyConstraint("place", "seq"),
+        sa.PrimaryKeyConstraint("place", "entered", "seq"),
+        sqlite_with_rowid=False,
     )
     # Stored articles enter their places at their published time, in published order: the
     # months their archives had before.
@@ -47,9 +48,6 @@ def upgrade() -> None:
         "INSERT INTO placements (place, seq, article_id, entered) "
         "SELECT 'a:' || w.slug, p.seq, w.article_id, p.entered FROM article_authors w "
         "JOIN placements p ON p.article_id = w.article_id AND p.place = '*'"
-    )
-    op.create_index(
-        "ix_placements_order", "placements", ["place", "entered", "seq", "article_id", "left_at"]
     )
     op.create_index("ix_placements_article", "placements", ["article_id"])
     op.create_index(
@@ -135,5 +133,4 @@ def downgrade() -> None:
     op.create_index("ix_departures_published", "departures", ["published"])
     op.drop_index("ix_placements_left", table_name="placements")
     op.drop_index("ix_placements_article", table_name="placements")
-    op.drop_index("ix_placements_order", table_name="placements")
     op.drop_table("placements")
