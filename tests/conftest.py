@@ -53,6 +53,14 @@ def _close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def clock(tmp_path: Path) -> Path:
+    """A file for FEEDS_CLOCK, set to IMPORT_TIME; a test moves it on by writing to it."""
+    path = tmp_path / "clock"
+    path.write_text(IMPORT_TIME.isoformat())
+    return path
+
+
+@pytest.fixture
 def content(tmp_path: Path) -> Content:
     root = tmp_path / "content"
     root.mkdir()

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +157,22 @@ def start_nginx(tmp_path: Path, upstream: str) -> tuple[int, subprocess.Popen[by
     raise RuntimeError(f"nginx found no free port: {log.read_text()}")
 
 
+@contextmanager
+def behind_nginx(tmp_path: Path, env: dict[str, str]) -> Iterator[int]:
+    """One gunicorn with `env` behind deploy/'s nginx, for the block: nginx's port."""
+    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
+    try:
+        port, nginx, _ = start_nginx(tmp_path, upstream)
+        try:
+            yield port
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+
+
 def find_nginx() -> str:
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
@@ -295,17 +312,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     content.write("world/w1.txt", article_text("A world story"))
     feeds_command(env, "import", str(content.root))
     token = add_partner(env)
-    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
-    try:
-        port, nginx, _ = start_nginx(tmp_path, upstream)
-        try:
-            yield Deployed(f"http://127.0.0.1:{port}", token)
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=30)
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
+    with behind_nginx(tmp_path, env) as port:
+        yield Deployed(f"http://127.0.0.1:{port}", token)
 
 
 def _full_answers(url: str) -> tuple[Answer, Answer]:
@@ -368,20 +376,11 @@ def test_partners_revalidate_through_nginx_without_using_up_full_answers(
     content.write("world/w1.txt", article_text("A world story"))
     feeds_command(env, "import", str(content.root))
     token = add_partner(env)
-    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
-    try:
-        port, nginx, _ = start_nginx(tmp_path, upstream)
+    with behind_nginx(tmp_path, env) as port:
         url = f"http://127.0.0.1:{port}/partners/globe/atom.xml?token={token}"
-        try:
-            status, headers, _ = fetch(url, GZIP)
-            assert status == 200
-            for _ in range(3):
-                assert fetch(url, {**GZIP, "If-None-Match": headers["ETag"]})[0] == 304
-                assert fetch(url, GZIP, method="HEAD")[0] == 200
-            assert fetch(url, GZIP)[0] == 429
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=30)
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
+        status, headers, _ = fetch(url, GZIP)
+        assert status == 200
+        for _ in range(3):
+            assert fetch(url, {**GZIP, "If-None-Match": headers["ETag"]})[0] == 304
+            assert fetch(url, GZIP, method="HEAD")[0] == 200
+        assert fetch(url, GZIP)[0] == 429

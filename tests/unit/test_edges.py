@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from tests.support import IMPORT_TIME as NOW
 from tests.support import Content, InProcess, article_text
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 AT = "{http://purl.org/atompub/tombstones/1.0}"
-NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
 class Newsroom:
@@ -80,13 +80,6 @@ def atom_updated(body: bytes) -> datetime:
 
 def rss_updated(body: bytes) -> datetime:
     return parsedate_to_datetime(etree.fromstring(body).findtext("channel/lastBuildDate"))
-
-
-@pytest.fixture
-def clock(tmp_path: Path) -> Path:
-    path = tmp_path / "clock"
-    path.write_text(NOW.isoformat())
-    return path
 
 
 @pytest.fixture

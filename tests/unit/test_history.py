@@ -15,9 +15,9 @@ import listparser
 import pytest
 from lxml import etree
 
+from tests.support import IMPORT_TIME as NOW
 from tests.support import Answer, Content, InProcess, Ran, article_text
 
-NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
 FH = "{http://purl.org/syndication/history/1.0}"
 AT = "{http://purl.org/atompub/tombstones/1.0}"
@@ -67,13 +67,6 @@ class History:
         return self.content.write(
             name, article_text(title=title or f"Article {article_id}", dateline=dateline)
         )
-
-
-@pytest.fixture
-def clock(tmp_path: Path) -> Path:
-    path = tmp_path / "clock"
-    path.write_text(NOW.isoformat())
-    return path
 
 
 @pytest.fixture

@@ -50,13 +50,6 @@ def add_partner(site: InProcess, name: str, *options: str) -> str:
 
 
 @pytest.fixture
-def clock(tmp_path: Path) -> Path:
-    path = tmp_path / "clock"
-    path.write_text("2026-01-15T12:00:00Z")
-    return path
-
-
-@pytest.fixture
 def site_env(site_env: dict[str, str], clock: Path) -> dict[str, str]:
     return site_env | {"FEEDS_CLOCK": str(clock)}
 
