@@ -55,7 +55,7 @@ def document(
         # The latest instant its content changed (entries in or out, corrections,
         # withdrawals), from the stored data alone: the same on every server, never going
         # back. A document that never held anything has the store's creation.
-        updated=plan.updated or datetime.fromisoformat(created),
+        updated=plan.changed or datetime.fromisoformat(created),
         generator="feeds",
         generator_version=__version__,
         # A partner's links carry the ?token= it was read with, as its self link does.

@@ -50,15 +50,27 @@ class Plan:
     partner: Partner | None = None
     query: str = ""  # added to the self link: a partner's ?token=, which readers re-use
     author_name: str | None = None  # an author's feed is titled with the author's name
+    created: datetime | None = None  # the store's creation
 
     @property
     def updated(self) -> datetime | None:
         """The latest instant the document's content changed; None if it never held any."""
         return max(self.moments, default=None)
 
+    @property
+    def changed(self) -> datetime | None:
+        """Its updated time, and for a document that never held anything the store's
+        creation: what the document says it was updated, and its Last-Modified."""
+        return self.updated or self.created
+
 
 def _present(moments: Iterable[datetime | None]) -> list[datetime]:
     return [m for m in moments if m is not None]
+
+
+def _created(reader: Reader) -> datetime | None:
+    created = reader.fixed_meta("created")
+    return None if created is None else datetime.fromisoformat(created)
 
 
 def _author_name(reader: Reader, key: DocKey) -> str | None:
@@ -110,7 +122,20 @@ def plan(
         ]
     )
     name = _author_name(reader, key)
-    return Plan(key, scope, heads, prev, None, tombstones, moments, False, partner, query, name)
+    return Plan(
+        key,
+        scope,
+        heads,
+        prev,
+        None,
+        tombstones,
+        moments,
+        False,
+        partner,
+        query,
+        name,
+        _created(reader),
+    )
 
 
 def partner_plan(
@@ -165,4 +190,6 @@ def _archive_plan(
     closed = nxt is not None and (len(rows) == size or span[1] <= now)
     # A withdrawn article leaves a gap; tombstones live in subscription documents.
     name = _author_name(reader, key)
-    return Plan(key, scope, heads, prev, nxt, [], moments, closed, partner, query, name)
+    return Plan(
+        key, scope, heads, prev, nxt, [], moments, closed, partner, query, name, _created(reader)
+    )

@@ -42,7 +42,7 @@ def validators(settings: Settings, plan: Plan, fmt: str) -> Validators:
         digest.update(f"\n{head.id}\t{head.revision}".encode())
     for stone in plan.tombstones if fmt == "atom" else ():  # only Atom shows tombstones
         digest.update(f"\n{stone.tag}\t{stone.when.isoformat()}".encode())
-    return Validators(etag=digest.hexdigest()[:32], last_modified=max(plan.moments, default=EPOCH))
+    return Validators(etag=digest.hexdigest()[:32], last_modified=plan.changed or EPOCH)
 
 
 def article_validators(settings: Settings, article: Article) -> Validators:
