@@ -7,8 +7,8 @@ embargo lifts, a tombstone expires, a month closes; at the latest RECHECK after 
 A rebuild that gives the same ETag keeps the bytes; one that does not renders only the
 entries not kept (formats/parts.py). A 304 never renders. Last-Modified moves with every new
 ETag through the ledger (store/ledger.py), which a request records without ever waiting for
-a writer: while the writers' lock is taken, a new ETag is served with the Last-Modified the
-ledger holds, and recorded at a rebuild RETRY later.
+a writer: while the writers' lock is taken, a new ETag is served without a Last-Modified (no
+date a client or cache keeps can then hide it), and recorded at a rebuild RETRY later.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class Rendered:
     valid_until: datetime
     validators: Validators
     recorded: bool  # its Last-Modified is the ledger's
+    dated: bool  # served with its Last-Modified (see the module)
     media_type: str
     body: bytes | None  # None until a request needs it (a 304 never renders)
     gzipped: bytes | None
@@ -99,7 +100,10 @@ class Rendered:
                 ("Vary", "Accept-Encoding"),
                 ("Link", self.links),
             ]
-            headers = [*common, ("Last-Modified", last_modified), *extra]
+            # A date only once the ledger holds it (see the module): a cache that kept an
+            # older one with this ETag would keep it, as a 304 does not replace it.
+            dated = [("Last-Modified", last_modified)] if self.dated else []
+            headers = [*common, *dated, *extra]
             for header in headers:  # checked here once, as werkzeug checks each header it adds
                 Headers([header])
             object.__setattr__(self, name, Variant(body, headers, common))
@@ -109,8 +113,9 @@ class Rendered:
         return self.validators.etag
 
     @property
-    def last_modified(self) -> datetime:
-        return self.validators.last_modified
+    def last_modified(self) -> datetime | None:
+        """The Last-Modified it is served with: None while the ledger does not hold one."""
+        return self.validators.last_modified if self.dated else None
 
     def cache_control(self, now: datetime) -> tuple[str, str]:
         seconds = clamp(self.max_age, self.release, now)
@@ -223,15 +228,16 @@ class RenderCache:
             built = build(reader, now)
             if built is None:
                 return None
-            validators, recorded = built.validators, True
+            validators, recorded, dated = built.validators, True, True
             if built.ledger:
-                validators, recorded = self._last_modified(reader, key, validators, now)
+                validators, recorded, dated = self._last_modified(reader, key, validators, now)
             release = reader.next_release(now)
             body: bytes | None = None
             gzipped: bytes | None = None
             if previous is not None and previous.etag == validators.etag:
                 body, gzipped = previous.body, previous.gzipped
-            if body is None and needs_body(validators.etag, validators.last_modified):
+            since = validators.last_modified if dated else None
+            if body is None and needs_body(validators.etag, since):
                 parts = built.render()
                 body = b"".join(parts)
                 gzipped = self.compressed.gzip(parts)
@@ -243,6 +249,7 @@ class RenderCache:
             valid_until=min(limits),
             validators=validators,
             recorded=recorded,
+            dated=dated,
             media_type=built.media_type,
             body=body,
             gzipped=gzipped,
@@ -254,34 +261,27 @@ class RenderCache:
 
     def _last_modified(
         self, reader: Reader, key: str, computed: Validators, now: datetime
-    ) -> tuple[Validators, bool]:
-        """`computed` with the Last-Modified that every worker sends with its ETag, and
-        whether the ledger holds it. Recording never waits for a writer (Store.record)."""
+    ) -> tuple[Validators, bool, bool]:
+        """`computed` with the Last-Modified that every worker sends with its ETag, whether
+        the ledger holds it, and whether it is sent at all. Recording never waits for a
+        writer (Store.record)."""
         recorded = reader.ledger_entry(key)
         if recorded is not None and recorded.etag == computed.etag:
-            return recorded, True
+            return recorded, True, True
         try:
             with self.store.record() as recorder:
                 current = recorder.ledger_entry(key)
                 if current is not None and current.etag == computed.etag:  # another was first
-                    return current, True
+                    return current, True, True
                 moment = stable_last_modified(current, computed, now)
                 if current is not None and moment <= current.last_modified:
                     # A new ETag in the second of the last one: HTTP dates cannot tell them
-                    # apart, so it goes out unrecorded and is recorded, a second later, at
-                    # that later time; a client revalidating by date alone sees it then.
-                    return Validators(computed.etag, current.last_modified), False
+                    # apart, so it goes out undated and is recorded, a second later, at
+                    # that later time.
+                    return computed, False, False
                 recorder.record_last_modified(key, computed.etag, moment, new=current is None)
         except StoreBusy:
-            return Validators(computed.etag, self._unrecorded(recorded, computed)), False
-        return Validators(computed.etag, moment), True
-
-    @staticmethod
-    def _unrecorded(recorded: Validators | None, computed: Validators) -> datetime:
-        """The Last-Modified of a new ETag while the ledger cannot record one: the one the
-        ledger holds, unmoved, so that every worker sends the same, and the one recorded
-        once the writer is done (later: the data's, or the time of recording) is later
-        than any a client holds. A client revalidating by date alone sees the change then;
-        one revalidating by ETag at once. A document the ledger has never seen takes its
-        data's."""
-        return computed.last_modified if recorded is None else recorded.last_modified
+            # A document the ledger has never seen goes out with its data's date, the one
+            # it will be recorded with; a new ETag of one it has, undated until recorded.
+            return computed, False, recorded is None
+        return Validators(computed.etag, moment), True, True

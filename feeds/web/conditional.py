@@ -19,15 +19,16 @@ from werkzeug.http import parse_accept_header, parse_date, parse_etags
 GZIP_SUFFIX = "-gz"
 
 # Whether the request at hand needs the bytes of the document with this ETag (the
-# identity representation's, unquoted) and Last-Modified (False: it is answered 304).
-NeedsBody = Callable[[str, datetime], bool]
+# identity representation's, unquoted) and Last-Modified, None when it is served without one
+# (False: it is answered 304).
+NeedsBody = Callable[[str, datetime | None], bool]
 
 
 def not_modified(
     if_none_match: str | None,
     if_modified_since: datetime | None,
     etag: str,
-    last_modified: datetime,
+    last_modified: datetime | None,
 ) -> bool:
     """True when the client's copy of the selected representation is current.
     `if_none_match` is the raw header (None when absent); `etag` is the entity tag
@@ -40,7 +41,7 @@ def not_modified(
             return True
         # Weak comparison (§8.8.3.2): W/"x" matches "x".
         return tags.contains_weak(etag)
-    if if_modified_since is not None:
+    if if_modified_since is not None and last_modified is not None:
         return last_modified.replace(microsecond=0) <= if_modified_since
     return False
 
@@ -54,13 +55,13 @@ def body_needed(if_none_match: str | None, if_modified_since: str | None, gz: bo
         return _always
     suffix = GZIP_SUFFIX if gz else ""
 
-    def needs_body(etag: str, last_modified: datetime) -> bool:
+    def needs_body(etag: str, last_modified: datetime | None) -> bool:
         return not not_modified(if_none_match, since, etag + suffix, last_modified)
 
     return needs_body
 
 
-def _always(etag: str, last_modified: datetime) -> bool:
+def _always(etag: str, last_modified: datetime | None) -> bool:
     return True
 
 
