@@ -3,7 +3,9 @@ them as static files.
 
 Only `serve` and `render` build the web app; the other commands open the store alone. Every
 error the service raises on purpose becomes a message and exit status 1 in one place
-(`Group.invoke`).
+(`Group.invoke`). Every value a command prints that it did not write itself (stored, or given
+to it: ids, names, file names, messages) goes through `shown`, so that none can start a line,
+forge a column or hide what follows.
 """
 
 from __future__ import annotations
@@ -27,20 +29,54 @@ from .errors import (
     StoreError,
     TokenError,
 )
-from .model import Partner
+from .model import AuditEntry, Partner
 
 if TYPE_CHECKING:
     from .store import Store
 
 
+# How `shown` writes the characters with an escape of their own; every other one it escapes
+# is written \xHH, \uHHHH or \UHHHHHHHH, as in Python.
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def shown(value: object) -> str:
+    """`value` as text for one field of one line: a backslash, and every character Python
+    does not call printable (controls such as tab, line feed and escape; format characters
+    such as the bidirectional controls; separators other than the space, U+2028 and U+2029
+    among them; surrogates, private-use and unassigned code points) as a backslash escape,
+    so that the text shown is the value's, whole and unambiguous."""
+    text = str(value)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _line(*fields: object) -> str:
+    """Fields `shown` and joined by tabs."""
+    return "\t".join(shown(field) for field in fields)
+
+
 class Group(click.Group):
-    """The command group; turns the service's errors into messages, in one place."""
+    """The command group; turns the service's errors into messages, `shown`, in one place.
+    (click's own messages about arguments quote them as Python's repr() does.)"""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FeedsError as e:
-            raise click.ClickException(_message(e, ctx.invoked_subcommand)) from e
+            raise click.ClickException(shown(_message(e, ctx.invoked_subcommand))) from e
 
 
 def _message(error: FeedsError, command: str | None) -> str:
@@ -133,9 +169,9 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
                 progress=lambda: bar.update(1),
             )
     for error in report.rejected:
-        click.echo(f"rejected: {error}", err=True)
+        click.echo(f"rejected: {shown(error)}", err=True)
     for article_id in report.withdrawn:
-        click.echo(f"withdrawn: {article_id}", err=True)
+        click.echo(f"withdrawn: {shown(article_id)}", err=True)
     prefix = "dry run, nothing stored: " if dry_run else ""
     click.echo(prefix + report.summary())
     if report.rejected:
@@ -159,12 +195,13 @@ def delete(ids: tuple[str, ...]) -> None:
             if old is None:
                 unknown.append(article_id)
             elif old.withdrawn is not None:
-                click.echo(f"{article_id}: already withdrawn")
+                click.echo(f"{shown(article_id)}: already withdrawn")
             else:
-                click.echo(f"withdrawn: {article_id}")
+                click.echo(f"withdrawn: {shown(article_id)}")
     for article_id in unknown:
         click.echo(
-            f"{article_id}: no such article (ids are file names without extension)", err=True
+            f"{shown(article_id)}: no such article (ids are file names without extension)",
+            err=True,
         )
     if unknown:
         sys.exit(1)
@@ -201,7 +238,7 @@ def token_list() -> None:
     for entry in listed:
         state = f"revoked {entry.revoked:%Y-%m-%dT%H:%M:%SZ}" if entry.revoked else "active"
         click.echo(
-            f"{entry.name}\t{entry.scope}\tcreated {entry.created:%Y-%m-%dT%H:%M:%SZ}\t{state}"
+            _line(entry.name, entry.scope, f"created {entry.created:%Y-%m-%dT%H:%M:%SZ}", state)
         )
 
 
@@ -212,7 +249,7 @@ def token_revoke(name: str) -> None:
     with _opened() as (settings, store), store.write() as writer:
         if not writer.revoke_token(name, settings.now()):
             raise TokenError(f"no active token named {name!r} (see `feeds token list`)")
-    click.echo(f"revoked: {name}")
+    click.echo(f"revoked: {shown(name)}")
 
 
 @main.group()
@@ -255,7 +292,8 @@ def partner_list() -> None:
         listed = reader.partners()
     for entry in listed:
         state = "revoked" if entry.revoked else "active"
-        click.echo(f"{entry.name}\t{','.join(entry.sections)}\t{entry.content}\t{state}")
+        sections = ",".join(shown(section) for section in entry.sections)
+        click.echo("\t".join((shown(entry.name), sections, shown(entry.content), state)))
 
 
 @partner.command("revoke")
@@ -265,7 +303,7 @@ def partner_revoke(name: str) -> None:
     with _opened() as (settings, store), store.write() as writer:
         if not writer.revoke_partner(name, settings.now()):
             raise PartnerError(f"no active partner named {name!r}")
-    click.echo(f"revoked: {name}")
+    click.echo(f"revoked: {shown(name)}")
 
 
 @partner.command("rotate")
@@ -292,10 +330,13 @@ def audit_command(limit: int) -> None:
     with _opened() as (_, store), store.read() as reader:
         entries = reader.audit_log(limit)
     for entry in entries:
-        click.echo(
-            f"{entry.at:%Y-%m-%dT%H:%M:%SZ}\t{entry.token or '-'}\t{entry.method}"
-            f"\t{entry.article_id}\t{entry.status}\t{entry.detail}".rstrip()
-        )
+        click.echo(_audit_line(entry))
+
+
+def _audit_line(entry: AuditEntry) -> str:
+    token = entry.token or "-"
+    at = f"{entry.at:%Y-%m-%dT%H:%M:%SZ}"
+    return _line(at, token, entry.method, entry.article_id, entry.status, entry.detail)
 
 
 @main.command()
@@ -351,4 +392,4 @@ def render(out: Path) -> None:
         written = render_site(app, out)
     finally:
         Service.of(app).store.close()
-    click.echo(f"wrote {written} files to {out}")
+    click.echo(f"wrote {written} files to {shown(out)}")

@@ -10,7 +10,7 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from feeds.cli import main
+from feeds.cli import main, shown
 from tests.support import SEED, Content, InProcess, Ran, article_text
 
 BAD_SETTINGS = [
@@ -151,3 +151,22 @@ def test_odd_arguments_and_odd_databases_get_a_message_not_a_traceback(
     (tmp_path / "a-filex").write_text("this is not a database, only text")
     refused = feeds(not_a_database, "partner", "list")
     assert refused.returncode == 1 and "file is not a database" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("budget-2020", "budget-2020"),
+        ("Zoë 日本 😀 «x»", "Zoë 日本 😀 «x»"),  # printable text stays as it is
+        ("a\\nb", "a\\\\nb"),  # a backslash is escaped, so no text can pass for an escape
+        ("a\nb\rc\td", "a\\nb\\rc\\td"),
+        ("\x00\x1b[2J\x7f\x85", "\\x00\\x1b[2J\\x7f\\x85"),
+        ("line\u2028para\u2029", "line\\u2028para\\u2029"),
+        ("\u202eabc\u2066\u200f", "\\u202eabc\\u2066\\u200f"),  # bidirectional controls
+        ("no\u00a0break\u200bzero", "no\\xa0break\\u200bzero"),  # spaces that hide
+        ("bytes\udcff", "bytes\\udcff"),  # a file name that was not UTF-8
+        ("\U000e0001\U0010ffff", "\\U000e0001\\U0010ffff"),
+    ],
+)
+def test_shown_escapes_whatever_could_break_a_line_or_hide_text(value: str, expected: str) -> None:
+    assert shown(value) == expected
