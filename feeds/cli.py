@@ -326,7 +326,9 @@ def partner_rotate(name: str) -> None:
     help="How many entries, newest first.",
 )
 def audit_command(limit: int) -> None:
-    """Print the log of writes through the API: when, token, method, article, status."""
+    """Print the log of writes through the API, newest first: when, token, method, article,
+    status, what was done. Refused requests are counted: "refused ×N" for N alike (status,
+    method, token) within a minute, with the article and detail of the first."""
     with _opened() as (_, store), store.read() as reader:
         entries = reader.audit_log(limit)
     for entry in entries:
@@ -334,9 +336,13 @@ def audit_command(limit: int) -> None:
 
 
 def _audit_line(entry: AuditEntry) -> str:
+    detail = entry.detail
+    if entry.refused:
+        until = f" until {entry.last:%Y-%m-%dT%H:%M:%SZ}" if entry.count > 1 and entry.last else ""
+        detail = f"refused \u00d7{entry.count}{until}" + (f": {detail}" if detail else "")
     token = entry.token or "-"
     at = f"{entry.at:%Y-%m-%dT%H:%M:%SZ}"
-    return _line(at, token, entry.method, entry.article_id, entry.status, entry.detail)
+    return _line(at, token, entry.method, entry.article_id, entry.status, detail)
 
 
 @main.command()

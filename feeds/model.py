@@ -219,9 +219,15 @@ class Partner:
         return repr((self.sections, self.content, self.rights))
 
 
+# The token of a refused request that carried credentials, but no active publish token.
+INVALID_TOKEN = "(invalid token)"
+
+
 @dataclass(frozen=True)
 class AuditEntry:
-    """One write through the API, or a refused attempt at one."""
+    """One write through the API (status below 400), or refused attempts at one: `count` of
+    them from `at` to `last`, alike in status, method and token. `token` is the holder's
+    name, INVALID_TOKEN, or None when no credentials came."""
 
     at: datetime
     token: str | None
@@ -229,3 +235,9 @@ class AuditEntry:
     article_id: str
     status: int
     detail: str
+    count: int = 1
+    last: datetime | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.status >= 400

@@ -4,6 +4,7 @@ secrets, digests) are feeds.credentials'."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,41 @@ from sqlalchemy.engine import Connection
 
 from feeds.model import AuditEntry, Partner, Token
 
-from .schema import audit, partner_polls, partners, tokens
+from .schema import AUDIT_REFUSED, audit, partner_polls, partners, tokens
+
+# What the audit log keeps of each value, in characters: every valid article id whole
+# (apijson.MAX_ID_LENGTH is 200), of a longer value its start and a mark (see `kept`).
+ID_KEPT, DETAIL_KEPT, TOKEN_KEPT, METHOD_KEPT = 200, 200, 128, 8
+# Refused requests share a row per REFUSED_SPAN for each status, method and token, and only
+# the newest REFUSED_KEPT of those rows stay: what any number of them costs is bounded
+# (10,000 rows of at most about 600 characters), however fast they come.
+REFUSED_SPAN = timedelta(minutes=1)
+REFUSED_KEPT = 10_000
+# What neither database can store as text: NUL (PostgreSQL) and lone surrogates (UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_AUDIT_COLUMNS = ("at", "token", "method", "article_id", "status", "detail", "count", "last_at")
+
+
+def kept(value: str, limit: int) -> str:
+    """`value` as the audit log keeps it: what no database can store as U+FFFD, and at most
+    `limit` characters; a longer value keeps its start and ends with `…[N chars]`, N its
+    length."""
+    value = _UNSTORABLE.sub("\ufffd", value)
+    if len(value) <= limit:
+        return value
+    mark = f"\u2026[{len(value)} chars]"
+    return value[: limit - len(mark)] + mark if len(mark) < limit else value[:limit]
+
+
+def _audit_values(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "token": None if entry.token is None else kept(entry.token, TOKEN_KEPT),
+        "method": kept(entry.method, METHOD_KEPT),
+        "article_id": kept(entry.article_id, ID_KEPT),
+        "status": entry.status,
+        "detail": kept(entry.detail, DETAIL_KEPT),
+    }
 
 
 def _partner(row: Any) -> Partner:
@@ -50,7 +85,7 @@ class AccountReads:
 
     def audit_log(self, limit: int) -> list[AuditEntry]:
         """The latest `limit` entries of the audit log, newest first."""
-        columns = (audit.c[n] for n in ("at", "token", "method", "article_id", "status", "detail"))
+        columns = (audit.c[name] for name in _AUDIT_COLUMNS)
         rows = self.conn.execute(sa.select(*columns).order_by(audit.c.seq.desc()).limit(limit))
         return [AuditEntry(*row) for row in rows]
 
@@ -89,16 +124,47 @@ class AccountWrites(AccountReads):
         return bool(done.rowcount)
 
     def record_audit(self, entry: AuditEntry) -> None:
-        self.conn.execute(
-            audit.insert().values(
-                at=entry.at,
-                token=entry.token,
-                method=entry.method,
-                article_id=entry.article_id,
-                status=entry.status,
-                detail=entry.detail,
+        """Keep a write done through the API in a row of its own, each value `kept`."""
+        self.conn.execute(audit.insert().values(**_audit_values(entry)))
+
+    def record_refused(self, entry: AuditEntry) -> None:
+        """Count a refused request in the row of its REFUSED_SPAN for its status, method and
+        token (that row keeps the id and detail of the first of them); a new row makes the
+        oldest refused rows beyond REFUSED_KEPT go."""
+        values = _audit_values(entry)
+        start = entry.at.replace(second=0, microsecond=0)
+        token = audit.c.token
+        found = self.conn.execute(
+            sa.select(audit.c.seq, audit.c.last_at)
+            .where(
+                AUDIT_REFUSED,
+                audit.c.at >= start,
+                audit.c.at < start + REFUSED_SPAN,
+                audit.c.status == entry.status,
+                audit.c.method == values["method"],
+                token.is_(None) if values["token"] is None else token == values["token"],
             )
+            .order_by(audit.c.seq.desc())
+            .limit(1)
+        ).first()
+        if found is not None:
+            last = entry.at if found.last_at is None else max(found.last_at, entry.at)
+            self.conn.execute(
+                audit.update()
+                .where(audit.c.seq == found.seq)
+                .values(count=audit.c.count + 1, last_at=last)
+            )
+            return
+        self.conn.execute(audit.insert().values(**values, count=1, last_at=entry.at))
+        first_dropped = (
+            sa.select(audit.c.at)
+            .where(AUDIT_REFUSED)
+            .order_by(audit.c.at.desc())
+            .offset(REFUSED_KEPT)
+            .limit(1)
+            .scalar_subquery()
         )
+        self.conn.execute(audit.delete().where(AUDIT_REFUSED, audit.c.at <= first_dropped))
 
     def add_partner(self, partner: Partner) -> bool:
         """Store a new partner; False when one of that name exists (revoked ones too)."""

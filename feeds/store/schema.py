@@ -203,7 +203,9 @@ tokens = sa.Table(
     sa.Column("revoked", UTCDateTime),
 )
 
-# Every write through the API: who, what, when, and the result.
+# Every write through the API: who, what, when, and the result, a row each. Refused requests
+# (status 400 and above) share a row per minute, status, method and token: `count` of them,
+# from `at` to `last_at`; the newest of those rows are kept (accounts.REFUSED_KEPT).
 audit = sa.Table(
     "audit",
     metadata,
@@ -214,6 +216,14 @@ audit = sa.Table(
     sa.Column("article_id", sa.String(255), nullable=False),
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("count", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("last_at", UTCDateTime),
+)
+AUDIT_REFUSED = audit.c.status >= 400
+# A refused request finds its minute's row, and the oldest rows beyond the kept ones go,
+# through this index of the refused rows alone.
+sa.Index(
+    "ix_audit_refused_at", audit.c.at, sqlite_where=AUDIT_REFUSED, postgresql_where=AUDIT_REFUSED
 )
 
 # Who wrote each article, by slug, so that an author's feed is an indexed lookup.

@@ -28,7 +28,7 @@ from feeds.errors import (
 )
 from feeds.ingest import apijson, rules
 from feeds.ingest.rules import ADDED, Change, Markers, prepare
-from feeds.model import Article, AuditEntry, ParsedArticle
+from feeds.model import INVALID_TOKEN, Article, AuditEntry, ParsedArticle
 from feeds.store import Writer
 from feeds.syndication.urls import article_path
 from feeds.text import ID_PATTERN
@@ -96,7 +96,7 @@ def _shown(svc: Service, article: Article, status: int) -> Response:
 
 def _audited(svc: Service, article_id: str, write: Write) -> Response:
     """Authenticate and run `write(now, token)`; record who did what and the result,
-    whatever it was (refused requests too)."""
+    whatever it was (refused requests are counted, as the store bounds them)."""
     now = svc.settings.now()
     token: str | None = None
     try:
@@ -105,8 +105,12 @@ def _audited(svc: Service, article_id: str, write: Write) -> Response:
     except REFUSED as error:
         status = status_of(error)
         detail = error.detail if isinstance(error, Refused) else "the article has invalid fields"
+        if token is None and "Authorization" in request.headers:
+            token = INVALID_TOKEN
         with svc.store.write() as writer:
-            writer.record_audit(AuditEntry(now, token, request.method, article_id, status, detail))
+            writer.record_refused(
+                AuditEntry(now, token, request.method, article_id, status, detail)
+            )
         raise
 
 

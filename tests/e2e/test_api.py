@@ -110,7 +110,7 @@ def test_a_malformed_chunked_body_is_a_400_and_audited(api: Api) -> None:
     assert head.startswith(b"HTTP/1.1 400 ") and b"application/problem+json" in head, answer
     assert b"the body could not be read" in body
     log = api.server.feeds("audit", "--limit", "5").stdout
-    assert "\tPUT\tbad-chunks\t400\tthe body could not be read" in log
+    assert "\tPUT\tbad-chunks\t400\trefused \u00d71: the body could not be read" in log
 
 
 def test_tokens_never_reach_the_servers_log(api: Api) -> None:

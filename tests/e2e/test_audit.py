@@ -1,6 +1,6 @@
-"""What the `feeds` command prints as a real process, of values sent to a real gunicorn
-process and of stored ones: no value, stored or given, can start a line, forge a column or
-send a terminal control."""
+"""The audit log behind a real gunicorn process, and what the `feeds` command prints as a real
+process: a flood of refused requests costs a few short rows and no traceback, and no value,
+stored or given, can start a line, forge a column or send a terminal control."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ HOSTILE = [
     "back\\nslash",
 ]
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+TIMES = re.compile(r"\trefused \u00d7(\d+)")
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,25 @@ def assert_safe(ran: Ran, columns: int) -> list[str]:
         assert line.count("\t") == columns - 1, line
         assert not line.startswith(FORGED[:20]), line
     return lines
+
+
+def test_a_flood_of_refused_requests_costs_a_few_short_rows_and_no_traceback(
+    server: Served,
+) -> None:
+    before = max((int(str(row["seq"])) for row in audit_rows(server)), default=0)
+    flood: list[tuple[str, str, str | None]]
+    flood = [("DELETE", f"{'x' * 3900}{n}", None) for n in range(600)]
+    flood += [("DELETE", f"{'y' * 300}{n}", "wrong") for n in range(150)]
+    flood += [("PUT", f"{'z' * 300}{n}", None) for n in range(150)]
+    assert set(send_all(server, flood)) == {401}
+    rows = [row for row in audit_rows(server) if int(str(row["seq"])) > before]
+    # One row for each (status, method, token) refused, the clock standing still.
+    assert len(rows) == 3
+    assert sum(len(str(v)) for row in rows for v in row.values() if v is not None) < 3 * 700
+    lines = assert_safe(server.feeds("audit"), 6)
+    assert sum(int(n) for line in lines for n in TIMES.findall(line)) == len(flood)
+    assert any("\t-\tDELETE\txxx" in line and "refused \u00d7600" in line for line in lines)
+    assert "Traceback" not in server.log.read_text()
 
 
 def test_no_id_can_forge_a_line_of_feeds_audit(server: Served, clock: Path) -> None:

@@ -414,7 +414,7 @@ def test_every_write_is_audited(api: Api) -> None:
     log = api.site.feeds("audit").stdout.splitlines()
     assert len(log) == 3
     assert "\tcms\tDELETE\ta\t204" in log[0]
-    assert "\t-\tPUT\ta\t401" in log[1]
+    assert "\t(invalid token)\tPUT\ta\t401\trefused \u00d71: send Authorization" in log[1]
     assert "\tcms\tPUT\ta\t201\tadded" in log[2]
     assert api.token not in "\n".join(log)
 

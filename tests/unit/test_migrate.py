@@ -4,6 +4,7 @@ and the migrations always describe feeds/schema.py exactly."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -122,3 +123,55 @@ def test_stored_articles_keep_their_months_of_publication_across_the_upgrade(
     assert ids("/feeds/archive/2020/02/1/atom.xml") == ["a2"]
     assert ids("/feeds/world/archive/2020/01/1/atom.xml") == ["a0"]
     assert ids("/feeds/authors/ann/archive/2020/02/1/atom.xml") == ["a2"]
+
+
+def test_refused_audit_rows_are_counted_and_cut_across_the_upgrade(site: InProcess) -> None:
+    at = datetime(2022, 6, 4, 10, 0)
+    written: list[tuple[datetime, str | None, str, str, int, str]]
+    written = [(at + timedelta(seconds=5), "cms", "PUT", "kept", 201, "added")]
+    written += [(at + timedelta(minutes=1), "cms", "DELETE", "kept", 204, "withdrawn")]
+    long_id = "z" * 250  # as long as PostgreSQL's column held, longer than is kept now
+    written += [
+        (at + timedelta(seconds=n / 10), None, "DELETE", f"{long_id[:-3]}{n:03d}", 401, "who?")
+        for n in range(300)
+    ]
+    written += [
+        (at + timedelta(seconds=30 + n), "cms", "DELETE", f"g{n}", 404, "no") for n in range(5)
+    ]
+    written += [
+        (at + timedelta(seconds=70 + n), None, "PUT", f"p{n}", 401, "who?") for n in range(10)
+    ]
+    # Refused requests of 10,002 earlier minutes: more rows than are kept of them.
+    written += [
+        (at - timedelta(minutes=n), None, "DELETE", "old", 401, "who?") for n in range(1, 10_003)
+    ]
+    engine = sa.create_engine(site.env["FEEDS_DATABASE"])
+    with engine.begin() as conn:
+        upgrade(conn, "0005")
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit (at, token, method, article_id, status, detail)"
+                " VALUES (:at, :token, :method, :id, :status, :detail)"
+            ),
+            [
+                dict(zip(("at", "token", "method", "id", "status", "detail"), row, strict=True))
+                | {"at": row[0].strftime("%Y-%m-%d %H:%M:%S.%f")}
+                for row in sorted(written, key=lambda row: row[0])
+            ],
+        )
+    assert site.feeds("migrate").returncode == 0
+    with engine.connect() as conn:
+        refused = conn.scalar(sa.text("SELECT COUNT(*) FROM audit WHERE status >= 400"))
+        longest = conn.scalar(sa.text("SELECT MAX(LENGTH(article_id)) FROM audit"))
+    engine.dispose()
+    assert refused == 10_000 and longest == 200
+    log = site.feeds("audit", "--limit", "6").stdout.splitlines()
+    assert log[:5] == [
+        "2022-06-04T10:01:10Z\t-\tPUT\tp0\t401\trefused ×10 until 2022-06-04T10:01:19Z: who?",
+        "2022-06-04T10:01:00Z\tcms\tDELETE\tkept\t204\twithdrawn",
+        "2022-06-04T10:00:30Z\tcms\tDELETE\tg0\t404\trefused ×5 until 2022-06-04T10:00:34Z: no",
+        "2022-06-04T10:00:05Z\tcms\tPUT\tkept\t201\tadded",
+        f"2022-06-04T10:00:00Z\t-\tDELETE\t{'z' * 188}…[250 chars]\t401"
+        "\trefused ×300 until 2022-06-04T10:00:29Z: who?",
+    ]
+    assert log[5] == "2022-06-04T09:59:00Z\t-\tDELETE\told\t401\trefused ×1: who?"
