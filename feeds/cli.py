@@ -25,6 +25,7 @@ from .errors import (
     ConfigError,
     FeedsError,
     ImportStopped,
+    NoSchema,
     PartnerError,
     StoreError,
     TokenError,
@@ -88,21 +89,36 @@ def _message(error: FeedsError, command: str | None) -> str:
 
 
 @contextmanager
-def _opened(migrate: bool = True) -> Iterator[tuple[Settings, Store]]:
+def _opened(migrate: bool = True, create: bool = True) -> Iterator[tuple[Settings, Store]]:
     """The settings from FEEDS_* variables and their store, its schema brought up to date
-    first unless told otherwise; the store is closed afterwards."""
+    first unless told otherwise; the store is closed afterwards. Unless `create`, a store
+    that was never made is not made (raises NoSchema): a command that only reads would show
+    an empty one and hide that FEEDS_DATABASE names the wrong database."""
     # Imported here: the helper processes of a large import import this module again (as the
     # program that spawned them), and need no store.
     from .store import Store
 
     settings = load_settings()
+    missing = None if create else Store.missing_file(settings.database)
+    if missing is not None:
+        raise NoSchema(_no_store(f"no file {missing}", settings.database))
     store = Store(settings.database)
     try:
         if migrate and store.needs_migration():
+            if not create and not store.has_schema():
+                raise NoSchema(_no_store("no schema", store.describe()))
             store.migrate(datetime.now(UTC), settings.tag_authority)
         yield settings, store
     finally:
         store.close()
+
+
+def _no_store(what: str, url: str) -> str:
+    return (
+        f"there is no store at FEEDS_DATABASE={url} ({what}; a relative path is read from "
+        "the folder the command runs in): set FEEDS_DATABASE to the server's, or run "
+        "`feeds migrate` to make a new store"
+    )
 
 
 def _migrated() -> None:
@@ -233,7 +249,7 @@ def token_create(name: str, scope: str) -> None:
 @token.command("list")
 def token_list() -> None:
     """List tokens: name, scope, created, revoked (never the tokens themselves)."""
-    with _opened() as (_, store), store.read() as reader:
+    with _opened(create=False) as (_, store), store.read() as reader:
         listed = reader.tokens()
     for entry in listed:
         state = f"revoked {entry.revoked:%Y-%m-%dT%H:%M:%SZ}" if entry.revoked else "active"
@@ -288,7 +304,7 @@ def partner_add(name: str, sections: str, content: str, rights: str) -> None:
 @partner.command("list")
 def partner_list() -> None:
     """List partners: name, sections, content, state (never tokens)."""
-    with _opened() as (_, store), store.read() as reader:
+    with _opened(create=False) as (_, store), store.read() as reader:
         listed = reader.partners()
     for entry in listed:
         state = "revoked" if entry.revoked else "active"
@@ -329,8 +345,10 @@ def audit_command(limit: int) -> None:
     """Print the log of writes through the API, newest first: when, token, method, article,
     status, what was done. Refused requests are counted: "refused ×N" for N alike (status,
     method, token) within a minute, with the article and detail of the first."""
-    with _opened() as (_, store), store.read() as reader:
+    with _opened(create=False) as (_, store), store.read() as reader:
         entries = reader.audit_log(limit)
+    if not entries:
+        click.echo(f"the audit log of {shown(store.describe())} is empty", err=True)
     for entry in entries:
         click.echo(_audit_line(entry))
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +56,24 @@ class Store:
         self._recorders: Engine | None = None
         # Recorders give up at once before this time.monotonic(), at this data version.
         self._busy: tuple[float, int | None] = (0.0, None)
+
+    @staticmethod
+    def missing_file(url: str) -> Path | None:
+        """The file a SQLite `url` names when there is none yet (opening the store would
+        create it), as an absolute path; None otherwise. Touches nothing."""
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            return None  # Store(url) says what is wrong with it
+        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+            return None
+        path = Path(parsed.database)
+        return None if path.exists() else path.absolute()
+
+    def has_schema(self) -> bool:
+        """Whether the store was ever migrated (a read: no lock)."""
+        with translated(self.url), self.engine.connect() as conn, conn.begin():
+            return migrate.revision(conn) is not None
 
     def needs_migration(self) -> bool:
         """Whether the schema is missing or older than this release's (a read: no lock)."""

@@ -22,6 +22,7 @@ from tests.support import (
     Served,
     clean_environment,
     new_database,
+    on_sqlite_only,
     run_feeds,
     start_server,
 )
@@ -178,3 +179,19 @@ def test_import_and_delete_show_file_names_and_ids_escaped(
         "ghost\\nwithdrawn: budget: no such article (ids are file names without extension)",
         "\\x1b]0;title\\x07: no such article (ids are file names without extension)",
     ]
+
+
+@on_sqlite_only
+def test_audit_in_another_folder_names_the_file_it_did_not_find(
+    server: Served, clock: Path, tmp_path: Path
+) -> None:
+    clock.write_text((IMPORT_TIME + timedelta(hours=1)).isoformat())
+    assert send_all(server, [("DELETE", "one", None), ("DELETE", "two", "wrong")]) == [401, 401]
+    database = Path(sa.engine.make_url(server.env["FEEDS_DATABASE"]).database or "")
+    env = server.env | {"FEEDS_DATABASE": f"sqlite:///{database.name}"}
+    here = run_feeds(env, "audit", "--limit", "2", cwd=database.parent)
+    assert "\tDELETE\ttwo\t401\trefused" in here.stdout
+    elsewhere = run_feeds(env, "audit", cwd=tmp_path)
+    assert elsewhere.returncode == 1 and elsewhere.stdout == ""
+    assert f"no file {tmp_path / database.name};" in elsewhere.stderr
+    assert not (tmp_path / database.name).exists()

@@ -1,6 +1,6 @@
 """The audit log in this process: a row for each write through the API; refused requests
 counted in rows bounded in number and in size, whatever comes and however fast, on every
-database; and `feeds audit` showing both."""
+database; and `feeds audit` showing both, or saying why it has nothing to show."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from feeds.model import AuditEntry
 from feeds.store import Store, accounts
 from tests.samples import ARTICLE
-from tests.support import IMPORT_TIME, InProcess
+from tests.support import IMPORT_TIME, POSTGRES, InProcess
 
 LONG_ID = "x" * 3900
 TIMES = re.compile(r"\trefused \u00d7(\d+)")
@@ -129,3 +129,24 @@ def test_an_odd_id_is_refused_with_a_4xx_and_recorded_on_every_database(
         ["(invalid token)", "DELETE"],
         ["-", "DELETE"],
     ]
+
+
+def test_audit_of_a_store_never_made_says_so_and_makes_none(
+    site: InProcess, tmp_path: Path
+) -> None:
+    for command in (["audit"], ["token", "list"], ["partner", "list"]):
+        ran = site.feeds(*command)
+        assert ran.returncode == 1 and ran.stdout == ""
+        assert "Error: there is no store at FEEDS_DATABASE=" in ran.stderr
+        assert "run `feeds migrate`" in ran.stderr
+    if not POSTGRES:
+        path = Path(sa.engine.make_url(site.env["FEEDS_DATABASE"]).database or "")
+        assert f"no file {path}" in ran.stderr and not path.exists()
+
+
+def test_an_empty_audit_log_says_so_naming_its_database(site: InProcess) -> None:
+    assert site.feeds("migrate").returncode == 0
+    ran = site.feeds("audit")
+    assert ran.returncode == 0 and ran.stdout == ""
+    database = sa.engine.make_url(site.env["FEEDS_DATABASE"]).render_as_string()
+    assert ran.stderr == f"the audit log of {database} is empty\n"
