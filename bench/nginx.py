@@ -1,6 +1,6 @@
-"""nginx for the benchmark: the site of deploy/nginx.conf (proxy_cache, proxy_cache_revalidate)
-in front of a feeds server, and beside it, in the same nginx, a server answering the same feed
-bytes from a static file."""
+"""nginx for the benchmark and the soak: the site of deploy/nginx.conf (proxy_cache,
+proxy_cache_revalidate) in front of a feeds server, and for the benchmark, beside it in the same
+nginx, a server answering the same feed bytes from a static file."""
 
 from __future__ import annotations
 
@@ -78,8 +78,6 @@ def write_config(
     """Write nginx.conf and site.conf, and the static copy of the gzipped feed."""
     if layout.root.exists():
         shutil.rmtree(layout.root)
-    temp = layout.root / "temp"
-    temp.mkdir(parents=True)
     feed = layout.static_root / STATIC_PATH.lstrip("/")
     feed.parent.mkdir(parents=True)
     feed.write_bytes(gzipped_feed)
@@ -100,6 +98,23 @@ server {{
 }}
 """
     layout.site.write_text(site + static)
+    write_main(layout)
+
+
+def write_proxy(nginx_conf: Path, layout: Layout, *, upstream: str, proxy_port: int) -> None:
+    """Write nginx.conf and site.conf: the site of deploy/nginx.conf alone."""
+    if layout.root.exists():
+        shutil.rmtree(layout.root)
+    layout.root.mkdir(parents=True)
+    layout.site.write_text(site_config(nginx_conf.read_text(), layout, upstream, proxy_port))
+    write_main(layout)
+
+
+def write_main(layout: Layout) -> None:
+    """nginx.conf: nginx in the foreground with every path below `layout.root`, including
+    site.conf."""
+    temp = layout.root / "temp"
+    temp.mkdir(parents=True, exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""
     layout.config.write_text(
         f"""{user}daemon off;
