@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck contracts unit e2e suite install clean bench
+.PHONY: run test lint typecheck contracts unit e2e suite install clean bench soak
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "feeds needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -69,6 +69,12 @@ e2e: $(VENV)/.test-deps $(INTEROP_DEPS)
 ## bench/results.json and bench/results.md. BENCH_ARGS=--quick for a short smoke run (see --help).
 bench: $(VENV)/.run-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Soak: the service under mixed load on loopback (polls of every kind, API writes, imports;
+## through deploy/'s nginx where installed, and directly), checking every answer; prints a
+## table, exits 1 when a check failed. SOAK_ARGS="--minutes 10" (default 3; see --help).
+soak: $(VENV)/.run-deps
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(INTEROP)/node_modules
