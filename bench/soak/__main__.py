@@ -12,7 +12,6 @@ from ..plan import DATA
 from ..scenarios.run import say
 from ..servers import Processes, ServerError
 from . import report, serverlogs
-from .checks import SETTLE
 from .memory import FLOOR_MB
 from .record import Record
 from .run import Run
@@ -118,8 +117,8 @@ def soak(args: argparse.Namespace) -> int:
     inspector = run.inspector
     print(
         f"Last-Modified stayed in the same second across {inspector.history.same_second} ETag "
-        f"changes; {inspector.unsettled} answers within {SETTLE:.0f} s of a new ETag (or "
-        "during an import) carried the Last-Modified recorded before it; archives found: "
+        f"changes; {inspector.undated} answers of a new ETag not yet recorded carried no "
+        "Last-Modified; archives found: "
         f"{run.catalogue.archive_count()}"
     )
     print()

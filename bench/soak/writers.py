@@ -190,10 +190,8 @@ class Importer:
         changed = len(expected)
         expected += [self.add(rng) for _ in range(2)]
         command = f"feeds import {self.stack.content}"
-        begun = time.monotonic()
         done = run_feeds(self.stack.env, "import", str(self.stack.content))
         since = time.monotonic()
-        self.inspector.importing(begun, since)
         found = _SUMMARY.search(done.stdout + done.stderr)
         counts = tuple(int(n) for n in found.groups()) if found else None
         ok = done.returncode == 0 and counts is not None and counts[0:2] == (2, changed)
