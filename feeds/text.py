@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from html.parser import HTMLParser
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*\Z")  # \Z: "$" would take a last "\n"
 
 # Dropped: what XML 1.0 §2.2 forbids (C0 controls, U+FFFE, U+FFFF), what it discourages and
 # feed validators reject (DEL and the C1 controls, in UTF-8 text only ever the debris of a

@@ -40,10 +40,12 @@ def _secret() -> str:
 
 def _authenticate(svc: Service, name: str) -> Partner:
     """The active partner `name` if the request carries its token; raises Unauthorized, in
-    about the same time and with the same answer for an unknown partner, a wrong token and
-    a revoked one."""
-    with svc.store.read() as reader:
-        partner = reader.partner(name)
+    about the same time and with the same answer for an unknown partner (or a name none can
+    have), a wrong token and a revoked one."""
+    partner: Partner | None = None
+    if credentials.PARTNER_NAME.fullmatch(name):  # no lookup of a name no partner can have
+        with svc.store.read() as reader:
+            partner = reader.partner(name)
     matches = credentials.matches(partner.digest if partner else credentials.NOBODY, _secret())
     if partner is None or not matches or partner.revoked is not None:
         raise Unauthorized("A valid partner feed token is needed.", CHALLENGE)

@@ -31,6 +31,7 @@ from feeds.syndication.validators import (
     next_time_change,
     validators,
 )
+from feeds.text import ID_PATTERN
 
 from .cache import Built
 from .responses import ROUTE, alternate_links, cached, self_link, text
@@ -43,6 +44,18 @@ _YEAR, _MONTH, _PART = (
     re.compile(r"^(0[1-9]|1[0-2])$"),
     re.compile(r"^[1-9]\d*$"),
 )
+# The longest name of a stored article, section or author: ids and sections come from file
+# names, which file systems keep to 255 bytes, or from the API, which takes fewer.
+LONGEST_NAME = 255
+
+
+def named(value: str, missing: str) -> str:
+    """`value`, a path segment naming an article, section or author, when a stored one can be
+    called that; else NotFound (`missing`), before any lookup: PostgreSQL refuses text holding
+    NUL, werkzeug reads bytes that are not UTF-8 as U+FFFD, and no name holds either."""
+    if len(value) > LONGEST_NAME or not ID_PATTERN.match(value):
+        raise NotFound(missing)
+    return value
 
 
 def format_of(filename: str) -> Format:
@@ -78,6 +91,9 @@ def feed_built(
 
 def _serve_feed(key: DocKey, filename: str) -> Response:
     fmt = format_of(filename)
+    for name in (key.section, key.author):
+        if name is not None:
+            named(name, "no such document")
     svc = service()
     settings = svc.settings
     path = key.path(fmt.NAME)
@@ -142,6 +158,8 @@ def _page(svc: Service, template: str, section: str | None = None, **context: ob
 
 
 def _serve_listing(section: str | None) -> Response:
+    if section is not None:
+        named(section, "no such section")
     svc = service()
     settings = svc.settings
     template = "section.html" if section else "index.html"
@@ -174,6 +192,7 @@ def section_page(section: str) -> Response:
 
 @bp.get("/articles/<article_id>", **ROUTE)
 def article(article_id: str) -> Response:
+    named(article_id, "no such article")
     svc = service()
     settings = svc.settings
     path = article_path(article_id)
