@@ -16,6 +16,7 @@ from feeds.errors import InvalidFields
 from feeds.model import Article, ParsedArticle
 from feeds.text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339
 
+from . import limits
 from .sanitize import sanitize, text_blocks
 from .textfile import EARLIEST, LATEST, MAX_ARTICLE_BYTES, UPDATED_SLACK
 
@@ -26,7 +27,6 @@ _DATETIME = re.compile(
     r"(Z|z|[+-]\d{2}:\d{2})?\Z",
     re.ASCII,
 )
-MAX_NAMES, MAX_NAME_LENGTH, MAX_ID_LENGTH = 50, 200, 200
 
 
 def _moment(value: object, zone: ZoneInfo) -> datetime:
@@ -41,17 +41,19 @@ def _moment(value: object, zone: ZoneInfo) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def _names(value: object, field: str, errors: list[dict[str, str]]) -> tuple[str, ...]:
+def _names(value: object, field: str, most: int, errors: list[dict[str, str]]) -> tuple[str, ...]:
+    """The names of a list field, cleaned, a name given twice kept once."""
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and clean_line(v) for v in value):
         errors.append({"field": field, "detail": "must be a list of non-empty strings"})
         return ()
-    if len(value) > MAX_NAMES or any(len(v) > MAX_NAME_LENGTH for v in value):
-        detail = f"at most {MAX_NAMES} names of at most {MAX_NAME_LENGTH} characters"
-        errors.append({"field": field, "detail": detail})
+    names = tuple(dict.fromkeys(clean_line(v) for v in value))
+    problem = limits.names(names, most, field)
+    if problem:
+        errors.append({"field": field, "detail": problem})
         return ()
-    return tuple(dict.fromkeys(clean_line(v) for v in value))
+    return names
 
 
 def _body(
@@ -74,6 +76,8 @@ def _body(
         paragraphs = tuple(p for p in (clean_line(line) for line in text.split("\n")) if p)
         if not paragraphs:
             errors.append({"field": "text", "detail": "needs at least one paragraph"})
+        elif problem := limits.body(paragraphs):
+            errors.append({"field": "text", "detail": problem})
         return paragraphs, None
     if not isinstance(html, str):
         errors.append({"field": "html", "detail": "must be a string"})
@@ -82,6 +86,8 @@ def _body(
     blocks = text_blocks(cleaned)
     if not blocks:
         errors.append({"field": "html", "detail": "has no text once sanitised"})
+    elif problem := limits.body(blocks, cleaned):
+        errors.append({"field": "html", "detail": problem})
     return blocks, cleaned
 
 
@@ -94,16 +100,18 @@ def parse(
     errors = [
         {"field": k, "detail": "is not a field of an article"} for k in sorted(set(body) - FIELDS)
     ]
-    if not ID_PATTERN.match(article_id) or len(article_id) > MAX_ID_LENGTH:
+    if not ID_PATTERN.match(article_id) or len(article_id) > limits.MAX_ID_LENGTH:
         errors.append(
             {
                 "field": "(id)",
-                "detail": f"at most {MAX_ID_LENGTH} letters, digits, '.', '_', '~' or '-'",
+                "detail": f"at most {limits.MAX_ID_LENGTH} letters, digits, '.', '_', '~' or '-'",
             }
         )
     title = body.get("title")
     if not isinstance(title, str) or not clean_line(title):
         errors.append({"field": "title", "detail": "is required: a non-empty string"})
+    elif problem := limits.title(clean_line(title)):
+        errors.append({"field": "title", "detail": problem})
     times: dict[str, datetime] = {}
     for field in ("published", "updated"):
         if field == "updated" and body.get(field) is None:
@@ -134,8 +142,10 @@ def parse(
         errors.append(
             {"field": "section", "detail": "must be a name of letters, digits, '.', '_', '~', '-'"}
         )
-    authors = _names(body.get("authors"), "authors", errors)
-    tags = _names(body.get("tags"), "tags", errors)
+    elif section is not None and (problem := limits.identifier(section, "a section's name")):
+        errors.append({"field": "section", "detail": problem})
+    authors = _names(body.get("authors"), "authors", limits.MAX_AUTHORS, errors)
+    tags = _names(body.get("tags"), "tags", limits.MAX_TAGS, errors)
     paragraphs, html = _body(body, base_url, errors)
     if errors:
         raise InvalidFields(errors)

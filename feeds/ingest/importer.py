@@ -21,7 +21,7 @@ from feeds.errors import InvalidArticle, SyncRefused
 from feeds.store import Reader, Store, Writer
 from feeds.text import ID_PATTERN
 
-from . import rules
+from . import limits, rules
 from .files import Source, collect
 from .readahead import Parsed, helper_count, read_ahead
 from .rules import ADDED, UPDATED, Change, Markers, Prepared
@@ -142,6 +142,10 @@ class ImportRun:
                 f"the folder name {source.section!r} cannot be a "
                 "section; use only letters, digits, '.', '_', '~' and '-'",
             )
+        if source.section is not None and (
+            problem := limits.identifier(source.section, "a section's name")
+        ):
+            raise InvalidArticle(source.name, f"the folder name {problem}")
         if source.stem in self.origins:
             raise InvalidArticle(
                 source.name,

@@ -14,6 +14,8 @@ from feeds.errors import InvalidArticle
 from feeds.model import ParsedArticle
 from feeds.text import ID_PATTERN, drop_forbidden
 
+from . import limits
+
 MONTHS = (
     "january",
     "february",
@@ -166,6 +168,8 @@ def parse_article(
             f"the file name {article_id!r} cannot be an article id; "
             "use only letters, digits, '.', '_', '~' and '-'",
         )
+    if problem := limits.identifier(article_id, "an article id"):
+        raise InvalidArticle(path, f"the file name without its extension {problem}")
     if len(data) > MAX_ARTICLE_BYTES:
         raise InvalidArticle(
             path, f"the file is larger than {MAX_ARTICLE_BYTES // 1024} KiB; split it or shorten it"
@@ -188,15 +192,19 @@ def parse_article(
         raise _no_dateline(path, lines)
     number = index + 1
     published, updated = _parse_dateline(lines[index], zone, path, number, not_after)
-    titles = [line for line in lines[:index] if line]
-    if not titles:
+    at = next((i for i in range(index - 1, -1, -1) if lines[i]), None)
+    if at is None:
         raise InvalidArticle(path, "no title: put the title on the line above the dateline", number)
+    if problem := limits.title(lines[at]):
+        raise InvalidArticle(path, f"the title {problem}", at + 1)
     paragraphs = tuple(line for line in lines[index + 1 :] if line)
     if not paragraphs:
         raise InvalidArticle(path, "no body: add at least one paragraph below the dateline", number)
+    if problem := limits.body(paragraphs):
+        raise InvalidArticle(path, f"the body {problem}")
     return ParsedArticle(
         id=article_id,
-        title=titles[-1],
+        title=lines[at],
         published=published,
         updated=updated,
         paragraphs=paragraphs,

@@ -27,6 +27,7 @@ from feeds.errors import (
     UnsupportedMediaType,
 )
 from feeds.ingest import apijson, rules
+from feeds.ingest.limits import MAX_ID_LENGTH
 from feeds.ingest.rules import ADDED, Change, Markers, prepare
 from feeds.model import INVALID_TOKEN, Article, AuditEntry, ParsedArticle
 from feeds.store import Writer
@@ -79,7 +80,7 @@ def _check_if_match(current: Article | None) -> None:
 
 def _known_shape(article_id: str) -> None:
     """An id no article can have is simply not found."""
-    if not ID_PATTERN.match(article_id) or len(article_id) > apijson.MAX_ID_LENGTH:
+    if not ID_PATTERN.match(article_id) or len(article_id) > MAX_ID_LENGTH:
         raise NotFound("no article has such an id")
 
 

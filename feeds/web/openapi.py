@@ -6,13 +6,19 @@ from typing import Any
 
 from feeds import __version__
 from feeds.config import Settings
+from feeds.ingest import limits
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
-NAMES = {
-    "type": "array",
-    "maxItems": 50,
-    "items": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+NAME = {"type": "string", "minLength": 1, "maxLength": limits.MAX_NAME_LENGTH, "pattern": r"\S"}
+ID = {
+    "type": "string",
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~-]*$",
+    "maxLength": limits.MAX_ID_LENGTH,
 }
+BODY = (
+    f"At most {limits.MAX_BODY_BYTES // 1024} KiB as a feed carries it: the HTML escaped for "
+    "XML, or the HTML and its text as JSON strings."
+)
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
@@ -61,7 +67,7 @@ def document(settings: Settings) -> dict[str, Any]:
         "name": "id",
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~-]*$", "maxLength": 200},
+        "schema": ID,
         "description": "The article's id, as a file name without extension.",
     }
     when = {
@@ -121,19 +127,24 @@ def document(settings: Settings) -> dict[str, Any]:
                     "required": ["title", "published"],
                     "additionalProperties": False,
                     "properties": {
-                        "title": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                        "title": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": limits.MAX_TITLE_LENGTH,
+                            "pattern": r"\S",
+                        },
                         "published": when,
                         "updated": when,
-                        "section": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~-]*$"},
-                        "authors": NAMES,
-                        "tags": NAMES,
+                        "section": ID,
+                        "authors": {"type": "array", "maxItems": limits.MAX_AUTHORS, "items": NAME},
+                        "tags": {"type": "array", "maxItems": limits.MAX_TAGS, "items": NAME},
                         "text": {
                             "type": "string",
-                            "description": "Paragraphs, one a line (the text layout).",
+                            "description": "Paragraphs, one a line (the text layout). " + BODY,
                         },
                         "html": {
                             "type": "string",
-                            "description": "HTML, sanitised to an allow-list for news.",
+                            "description": "HTML, sanitised to an allow-list for news. " + BODY,
                         },
                     },
                     "description": "The body is exactly one of text and html.",

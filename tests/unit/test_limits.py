@@ -1,0 +1,120 @@
+"""Every field an article brings, through the publishing API or in a file, is bounded (the
+limits of feeds/ingest/limits.py, shared by both): a value at its limit is taken, one beyond
+it is refused naming the field (a 422) or the file."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from feeds.ingest import limits
+from tests.support import Content, InProcess, article_text
+
+# The longest bodies there can be: letters alone (each byte twice in JSON Feed, as HTML and
+# as text), and `&` alone (`&amp;amp;` in Atom).
+LETTERS = 65_530
+AMPERSANDS = 14_561
+
+
+@pytest.fixture
+def token(site: InProcess) -> str:
+    made = site.feeds("token", "create", "--name", "cms", "--scope", "publish")
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def put(site: InProcess, token: str, article_id: str, body: dict[str, Any]) -> Any:
+    return site.client.put(
+        f"/api/v1/articles/{article_id}", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def names(stem: str, count: int) -> list[str]:
+    """`count` distinct names of MAX_NAME_LENGTH characters."""
+    return [stem * (limits.MAX_NAME_LENGTH - 2) + f"{n:02d}" for n in range(count)]
+
+
+LARGEST: dict[str, Any] = {
+    "title": "</b>" + "<" * (limits.MAX_TITLE_LENGTH - 4),
+    "published": "2020-01-01T10:00:00Z",
+    "section": "w" * limits.MAX_ID_LENGTH,
+    "authors": names("&", limits.MAX_AUTHORS),
+    "tags": names('"', limits.MAX_TAGS),
+    "text": "&" * AMPERSANDS,
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "t" * (limits.MAX_TITLE_LENGTH + 1)),
+        ("title", "t" * 2_000_000),
+        ("section", "s" * (limits.MAX_ID_LENGTH + 1)),
+        ("authors", names("a", limits.MAX_AUTHORS + 1)),
+        ("authors", ["a" * (limits.MAX_NAME_LENGTH + 1)]),
+        ("tags", names("t", limits.MAX_TAGS + 1)),
+        ("tags", ["t" * (limits.MAX_NAME_LENGTH + 1)]),
+        ("text", "a" * (LETTERS + 1)),
+        ("text", "&" * (AMPERSANDS + 1)),
+        ("html", "<" * 262_000),  # escaped by the sanitiser: 1 MB as stored
+        ("html", "<p>" + "a" * LETTERS + "</p><p>b</p>"),
+    ],
+    ids=[
+        "title",
+        "title-2M",
+        "section",
+        "authors-count",
+        "author-length",
+        "tags-count",
+        "tag-length",
+        "text-letters",
+        "text-escaped",
+        "html-escaped",
+        "html-with-its-text",
+    ],
+)
+def test_a_field_past_its_limit_is_422_naming_it(
+    site: InProcess, token: str, field: str, value: Any
+) -> None:
+    body = {**LARGEST, field: value} | ({"text": None} if field == "html" else {})
+    body = {k: v for k, v in body.items() if v is not None}
+    answer = put(site, token, "big", body)
+    assert answer.status_code == 422 and answer.content_type == "application/problem+json"
+    errors = answer.get_json()["errors"]
+    assert [e["field"] for e in errors] == [field], errors
+    assert re.search(r"more than the [\d,]+", errors[0]["detail"]), errors
+    assert "\tcms\tPUT\tbig\t422" in site.feeds("audit").stdout
+    assert site.client.get("/articles/big").status_code == 404  # nothing stored
+
+
+def test_every_field_at_its_limit_is_taken(site: InProcess, token: str) -> None:
+    assert put(site, token, "x" * limits.MAX_ID_LENGTH, LARGEST).status_code == 201
+    letters = {**LARGEST, "text": "a" * LETTERS}
+    assert put(site, token, "letters", letters).status_code == 201
+    html = {**LARGEST, "text": None, "html": "<p>" + "a" * (LETTERS - 3) + "</p>"}
+    assert put(site, token, "html", {k: v for k, v in html.items() if v}).status_code == 201
+
+
+def test_an_article_file_past_a_limit_is_rejected_naming_the_file(
+    site: InProcess, content: Content
+) -> None:
+    long_title = "t" * (limits.MAX_TITLE_LENGTH + 1)
+    content.write("title.txt", article_text(title=long_title))
+    content.write("body.txt", article_text(paragraphs=("&" * (AMPERSANDS + 1),)))
+    content.write("letters.txt", article_text(paragraphs=("a" * (LETTERS + 1),)))
+    content.write("i" * (limits.MAX_ID_LENGTH + 1) + ".txt", article_text())
+    content.write("s" * (limits.MAX_ID_LENGTH + 1) + "/in-section.txt", article_text())
+    content.write("largest.txt", article_text(LARGEST["title"], paragraphs=(LARGEST["text"],)))
+    done = site.feeds("import")
+    assert done.returncode == 1 and "1 added" in done.stdout and "5 rejected" in done.stdout
+    lines = sorted(done.stderr.splitlines())
+    assert len(lines) == 5, lines
+    root = f"rejected: {content.root}"
+    assert lines[0].startswith(f"{root}/body.txt: the body takes 131,077 bytes in a feed")
+    assert lines[1].startswith(f"{root}/i") and "file name without its extension is 201" in lines[1]
+    assert lines[2].startswith(f"{root}/letters.txt: the body takes 131,073 bytes")
+    assert lines[3].startswith(f"{root}/s") and "the folder name is 201 characters long" in lines[3]
+    assert lines[4].startswith(f"{root}/title.txt: line 2: the title is 301 characters long")
+    assert all("shorten it" in line for line in lines)
