@@ -63,7 +63,7 @@ class Settings:
     workers: int = _setting(2, shapes=False, low=1, high=64)
     threads: int = _setting(4, shapes=False, low=1, high=256)
     # Rendered documents kept by each worker.
-    cache_bytes: int = _setting(32 * 1024 * 1024, shapes=False, low=0, high=1 << 40)
+    cache_bytes: int = _setting(128 * 1024 * 1024, shapes=False, low=0, high=1 << 40)
     clock: str = _setting("", shapes=False)  # a file holding the current instant
 
     def now(self) -> datetime:

@@ -162,7 +162,7 @@ class RenderCache:
         self.store = store
         # An eighth of the budget each for articles and their entries as rendered in each
         # format, a quarter for the entries compressed, the rest for whole documents (so that
-        # a document up to an eighth of the budget, 4 MiB by default, can be kept).
+        # a document up to an eighth of the budget, 16 MiB by default, can be kept).
         self.articles = Articles(max_bytes // 8)
         self.entry_parts: EntryParts = ByteLRU(max_bytes // 8)
         self.compressed = CompressedParts(max_bytes // 4)

@@ -1,17 +1,28 @@
 """Every field an article brings, through the publishing API or in a file, is bounded (the
 limits of feeds/ingest/limits.py, shared by both): a value at its limit is taken, one beyond
-it is refused naming the field (a 422) or the file."""
+it is refused naming the field (a 422) or the file. So a feed of the largest articles, made of
+the characters escaping widens most or of text gzip cannot shrink, stays within its bound
+in bytes, and the render cache keeps it at the default settings."""
 
 from __future__ import annotations
 
+import json
+import random
 import re
+import string
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from feeds.ingest import limits
-from tests.support import Content, InProcess, article_text
+from feeds.ingest.limits import MAX_ENTRY_BYTES
+from feeds.web.cache import Rendered
+from feeds.web.service import Service
+from tests.support import GZIP, Content, InProcess, article_text
 
+PAGE_SIZE = 50  # FEEDS_PAGE_SIZE's default
+HEAD_BYTES = 16 * 1024  # what a feed document holds besides its entries, at most
 # The longest bodies there can be: letters alone (each byte twice in JSON Feed, as HTML and
 # as text), and `&` alone (`&amp;amp;` in Atom).
 LETTERS = 65_530
@@ -118,3 +129,69 @@ def test_an_article_file_past_a_limit_is_rejected_naming_the_file(
     assert lines[3].startswith(f"{root}/s") and "the folder name is 201 characters long" in lines[3]
     assert lines[4].startswith(f"{root}/title.txt: line 2: the title is 301 characters long")
     assert all("shorten it" in line for line in lines)
+
+
+def _dense(rng: random.Random) -> dict[str, Any]:
+    """The largest article of letters drawn at random: text gzip cannot shrink much."""
+
+    def draw(count: int) -> str:
+        return "".join(rng.choices(string.ascii_letters, k=count))
+
+    return {
+        "title": draw(limits.MAX_TITLE_LENGTH),
+        "published": "2020-01-01T10:00:00Z",
+        "section": "d" * limits.MAX_ID_LENGTH,
+        "authors": [draw(limits.MAX_NAME_LENGTH) for _ in range(limits.MAX_AUTHORS)],
+        "tags": [draw(limits.MAX_NAME_LENGTH) for _ in range(limits.MAX_TAGS)],
+        "text": draw(LETTERS),
+    }
+
+
+def _entries(body: bytes, path: str) -> list[int]:
+    """The size of each entry of a feed document."""
+    if path.endswith(".json"):
+        items = json.loads(body)["items"]
+        return [len(json.dumps(item, ensure_ascii=False, indent=6).encode()) for item in items]
+    tag = "item" if path.endswith("rss.xml") else "entry"
+    return [len(m) for m in re.findall(rf"<{tag}>.*?</{tag}>".encode(), body, re.DOTALL)]
+
+
+@pytest.fixture
+def largest_feeds(site: InProcess, token: str) -> Iterator[list[str]]:
+    """FEEDS_PAGE_SIZE of the largest articles in each of two sections, half of each on the
+    site's page: the paths of their feeds."""
+    rng = random.Random(1)
+    for n in range(PAGE_SIZE):
+        published = f"2020-01-{n % 28 + 1:02d}T10:00:00Z"
+        for kind, body in (("w", LARGEST), ("d", _dense(rng))):
+            article_id = kind * (limits.MAX_ID_LENGTH - 3) + f"{n:03d}"
+            assert put(site, token, article_id, {**body, "published": published}).status_code == 201
+    yield [
+        f"/feeds{section}/{name}"
+        for section in ("", "/" + "w" * limits.MAX_ID_LENGTH, "/" + "d" * limits.MAX_ID_LENGTH)
+        for name in ("rss.xml", "atom.xml", "feed.json")
+    ]
+
+
+def test_a_feed_of_the_largest_articles_stays_small_and_is_kept(
+    site: InProcess, largest_feeds: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Service.of(site.app).cache
+    rebuilds: list[str] = []
+    rebuild = cache._rebuild
+
+    def counted(key: str, *rest: Any) -> Rendered | None:
+        rebuilds.append(key)
+        return rebuild(key, *rest)
+
+    monkeypatch.setattr(cache, "_rebuild", counted)
+    for path in largest_feeds:
+        first = site.client.get(path)
+        assert first.status_code == 200
+        sizes = _entries(first.data, path)
+        assert len(sizes) == PAGE_SIZE and max(sizes) <= MAX_ENTRY_BYTES, (path, max(sizes))
+        assert len(first.data) <= PAGE_SIZE * MAX_ENTRY_BYTES + HEAD_BYTES, path
+        for headers in (GZIP, {}, GZIP):  # served from memory: no rebuild, no render
+            assert site.client.get(path, headers=headers).status_code == 200
+        assert site.client.get(path).data == first.data
+    assert rebuilds == largest_feeds  # each built once, and kept
