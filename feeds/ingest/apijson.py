@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from feeds.errors import InvalidFields
 from feeds.model import Article, ParsedArticle
-from feeds.text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339
+from feeds.text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339, slug
 
 from . import limits
 from .sanitize import sanitize, text_blocks
@@ -54,6 +54,25 @@ def _names(value: object, field: str, most: int, errors: list[dict[str, str]]) -
         errors.append({"field": field, "detail": problem})
         return ()
     return names
+
+
+def _one_feed_each(authors: tuple[str, ...], errors: list[dict[str, str]]) -> None:
+    """Two authors of one article whose names differ only in case, accents or punctuation
+    would share one author feed: refused, since only the newsroom knows which spelling is
+    right (names given twice, exactly alike, are one author)."""
+    seen: dict[str, str] = {}
+    for name in authors:
+        other = seen.setdefault(slug(name), name)
+        if other != name:
+            errors.append(
+                {
+                    "field": "authors",
+                    "detail": f"two authors with the same name: {other!r} and {name!r} "
+                    f"would share the feed /feeds/authors/{slug(name)}/; give each author "
+                    "once, spelt one way",
+                }
+            )
+            return
 
 
 def _body(
@@ -145,6 +164,7 @@ def parse(
     elif section is not None and (problem := limits.identifier(section, "a section's name")):
         errors.append({"field": "section", "detail": problem})
     authors = _names(body.get("authors"), "authors", limits.MAX_AUTHORS, errors)
+    _one_feed_each(authors, errors)
     tags = _names(body.get("tags"), "tags", limits.MAX_TAGS, errors)
     paragraphs, html = _body(body, base_url, errors)
     if errors:

@@ -19,6 +19,7 @@ from feeds.ingest import limits
 from feeds.ingest.limits import MAX_ENTRY_BYTES
 from feeds.web.cache import Rendered
 from feeds.web.service import Service
+from tests.samples import ARTICLE
 from tests.support import GZIP, Content, InProcess, article_text
 
 PAGE_SIZE = 50  # FEEDS_PAGE_SIZE's default
@@ -195,3 +196,17 @@ def test_a_feed_of_the_largest_articles_stays_small_and_is_kept(
             assert site.client.get(path, headers=headers).status_code == 200
         assert site.client.get(path).data == first.data
     assert rebuilds == largest_feeds  # each built once, and kept
+
+
+def test_two_spellings_of_one_author_in_an_article_are_422(site: InProcess, token: str) -> None:
+    """Their feeds would be one (ann-writer): which spelling is right, only the newsroom
+    knows. A name given twice, exactly alike, is one author."""
+    answer = put(site, token, "a", {**ARTICLE, "authors": ["Ann Writer", "ann writer"]})
+    assert answer.status_code == 422
+    (error,) = answer.get_json()["errors"]
+    assert error["field"] == "authors" and "two authors with the same name" in error["detail"]
+    twice = {**ARTICLE, "authors": ["Ann Writer", "Ann Writer"]}
+    assert put(site, token, "a", twice).status_code == 201
+    assert site.client.get("/articles/a").status_code == 200
+    feed = site.client.get("/feeds/authors/ann-writer/feed.json").get_json()
+    assert [item["authors"] for item in feed["items"]] == [[{"name": "Ann Writer"}]]
