@@ -143,16 +143,17 @@ class Writer(Reader, AccountWrites):
             )
         )
 
-    def _author_slug(self, name: str) -> str:
-        """The name's slug; a name whose slug another name already has gets -2, -3, ..."""
+    def _author_slug(self, name: str, given: dict[str, str]) -> str:
+        """The name's slug; a name whose slug another name already has (stored, or `given`
+        to another name in this call) gets -2, -3, ..."""
         known: str | None = self.conn.scalar(
             sa.select(article_authors.c.slug).where(article_authors.c.name == name).limit(1)
         )
-        if known is not None:
+        if known is not None:  # never given to another name: it is this name's in the store
             return known
         base = candidate = slug(name)
         number = 1
-        while self.author_name(candidate) not in (None, name):
+        while given.get(candidate, name) != name or self.author_name(candidate) not in (None, name):
             number += 1
             candidate = f"{base}-{number}"
         return candidate
@@ -163,7 +164,9 @@ class Writer(Reader, AccountWrites):
         self.conn.execute(
             article_authors.delete().where(article_authors.c.article_id == article_id)
         )
-        rows = {self._author_slug(name): name for name in names}
+        rows: dict[str, str] = {}  # slug -> name
+        for name in dict.fromkeys(names):
+            rows[self._author_slug(name, rows)] = name
         if rows:
             self.conn.execute(
                 article_authors.insert(),

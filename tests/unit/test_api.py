@@ -518,6 +518,22 @@ def test_authors_whose_names_share_a_slug_keep_separate_feeds(api: Api) -> None:
     assert second.feed.title == "Newsroom — Zoe O Brien"
 
 
+def test_names_of_one_article_given_one_slug_keep_separate_feeds(api: Api) -> None:
+    """A name whose slug another has takes the next free one, free of the names of its own
+    article too: 'ann writer' takes ann-writer-2, so 'Ann Writer 2' takes ann-writer-2-2."""
+    api.call("PUT", "one", {**ARTICLE, "authors": ["Ann Writer"], "title": "One"})
+    two = {**ARTICLE, "authors": ["ann writer", "Ann Writer 2"], "title": "Two"}
+    assert api.call("PUT", "two", two)[0] == 201
+    for slug, name, titles in (
+        ("ann-writer", "Ann Writer", ["One"]),
+        ("ann-writer-2", "ann writer", ["Two"]),
+        ("ann-writer-2-2", "Ann Writer 2", ["Two"]),
+    ):
+        parsed = feedparser.parse(api.get(f"/feeds/authors/{slug}/atom.xml")[2])
+        assert parsed.feed.title == f"Newsroom — {name}", slug
+        assert [e.title for e in parsed.entries] == titles, slug
+
+
 @pytest.mark.parametrize("site_env", [{"FEEDS_PAGE_SIZE": "1"}], indirect=True, ids=["page-1"])
 def test_author_feeds_page_through_their_own_archives(api: Api) -> None:
     for n, month in ((1, "01"), (2, "02"), (3, "03")):
