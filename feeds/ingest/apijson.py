@@ -35,10 +35,13 @@ def _moment(value: object, zone: ZoneInfo) -> datetime:
     year, month, day, hour, minute, second = (int(g or 0) for g in m.groups()[:6])
     offset = m.group(7)
     if offset is None:  # wall-clock time, read like the text layout (PEP 495 fold=0)
-        local = datetime(year, month, day, hour, minute, second, tzinfo=zone, fold=0)
-        return local.astimezone(UTC)
-    moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00").replace(" ", "T"))
-    return moment.astimezone(UTC).replace(microsecond=0)
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=zone, fold=0)
+    else:
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00").replace(" ", "T"))
+    try:
+        return moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError as e:  # year 1 or 9999, moved out of the calendar by its offset
+        raise ValueError("is outside the years 1 to 9999 once read in UTC; check the year") from e
 
 
 def _names(value: object, field: str, most: int, errors: list[dict[str, str]]) -> tuple[str, ...]:
@@ -137,7 +140,7 @@ def parse(
             continue
         try:
             times[field] = _moment(body.get(field), zone)
-        except (ValueError, OverflowError) as e:
+        except ValueError as e:
             errors.append(
                 {"field": field, "detail": str(e) if body.get(field) is not None else "is required"}
             )

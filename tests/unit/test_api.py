@@ -13,6 +13,7 @@ import feedparser
 import pytest
 import sqlalchemy as sa
 
+from feeds.errors import InvalidFields
 from feeds.ingest import apijson
 from tests.samples import ARTICLE
 from tests.support import IMPORT_TIME, Answer, InProcess
@@ -532,6 +533,42 @@ def test_names_of_one_article_given_one_slug_keep_separate_feeds(api: Api) -> No
         parsed = feedparser.parse(api.get(f"/feeds/authors/{slug}/atom.xml")[2])
         assert parsed.feed.title == f"Newsroom — {name}", slug
         assert [e.title for e in parsed.entries] == titles, slug
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("published", "9999-12-31T23:55:00Z"),
+        ("published", "9999-12-31T23:59:00"),  # FEEDS_TIMEZONE's wall clock
+        ("published", "0001-01-01T00:30:00+01:00"),
+        ("published", "9999-12-31T23:30:00-01:00"),
+        ("updated", "9999-12-31T23:55:00Z"),
+        ("updated", "9999-12-31T23:59:59-01:00"),
+        ("updated", "0001-01-01T00:00:00+00:01"),
+    ],
+)
+def test_instants_at_the_ends_of_the_calendar_are_422_and_audited(
+    api: Api, field: str, value: str
+) -> None:
+    status, headers, problem = api.call("PUT", "far", {**ARTICLE, field: value})
+    assert status == 422 and headers["Content-Type"] == PROBLEM
+    assert field in {e["field"] for e in problem["errors"]}, problem
+    assert "\tcms\tPUT\tfar\t422" in api.site.feeds("audit").stdout
+    assert api.call("GET", "far")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("zone", "value"),
+    [("America/New_York", "9999-12-31T23:59:00"), ("Asia/Tokyo", "0001-01-01T00:00:00")],
+)
+def test_a_wall_clock_time_its_zone_moves_out_of_the_calendar_is_invalid(
+    zone: str, value: str
+) -> None:
+    body = {**ARTICLE, "published": value}
+    with pytest.raises(InvalidFields) as raised:
+        apijson.parse(body, "far", ZoneInfo(zone), "https://news.example.com", IMPORT_TIME)
+    (error,) = raised.value.errors
+    assert error["field"] == "published" and "years 1 to 9999" in error["detail"]
 
 
 @pytest.mark.parametrize("site_env", [{"FEEDS_PAGE_SIZE": "1"}], indirect=True, ids=["page-1"])
