@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, Request
+from werkzeug.routing import MapAdapter
 
 from feeds.config import load_settings
 from feeds.store import Store
@@ -31,6 +33,20 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local.day} {local:%B %Y, %H:%M} {offset[:3]}:{offset[3:]}"
 
 
+class _App(Flask):
+    """Flask, but the URLs routing makes (werkzeug's redirect of a path with doubled slashes
+    to the merged one) start with FEEDS_BASE_URL, as every other URL does: by default it
+    would take the request's Host and scheme, which any client sets (promise 9)."""
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        adapter = super().create_url_adapter(request)
+        if adapter is not None:
+            base = urlsplit(Service.of(self).settings.base_url)
+            adapter.url_scheme, adapter.server_name = base.scheme, base.netloc
+            adapter.script_name = base.path + "/"
+        return adapter
+
+
 def create_app(
     config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Flask:
@@ -38,7 +54,7 @@ def create_app(
     process's), then `config` overrides. Raises ConfigError naming a bad setting, and
     StoreUnavailable when the database URL cannot be used."""
     settings = load_settings(environ, config)
-    app = Flask(__name__)
+    app = _App(__name__, static_folder=None)  # no static files: pages carry no assets
     store = Store(settings.database)
     cache = RenderCache(store, settings.cache_bytes)
     app.extensions["feeds"] = Service(settings, store, cache, LocalPolls())
