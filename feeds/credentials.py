@@ -38,7 +38,7 @@ def matches(stored_digest: str, secret: str) -> bool:
 
 def check_token(name: str, scope: str) -> None:
     """Raises TokenError unless a token may be made for `name` with `scope`."""
-    if not TOKEN_NAME.match(name):
+    if not TOKEN_NAME.fullmatch(name):  # match() with "$" would take a last "\n"
         raise TokenError(f"{name!r} is not a token name (letters, digits, '.', '_', '-')")
     if scope not in SCOPES:
         raise TokenError(f"{scope!r} is not a scope; choose one of {', '.join(SCOPES)}")
@@ -46,7 +46,7 @@ def check_token(name: str, scope: str) -> None:
 
 def check_partner(name: str, sections: list[str], content: str, rights: str) -> str:
     """The rights statement as stored; raises PartnerError naming what is wrong."""
-    if not PARTNER_NAME.match(name):
+    if not PARTNER_NAME.fullmatch(name):
         raise PartnerError(f"{name!r} is not a partner name (lower-case letters, digits, '-')")
     bad = [s for s in sections if not ID_PATTERN.match(s)]
     if not sections or bad:

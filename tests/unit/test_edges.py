@@ -5,7 +5,7 @@ calendar and tombstones of articles embargoed again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from feeds import credentials
+from feeds.errors import PartnerError, TokenError
 from tests.support import IMPORT_TIME as NOW
 from tests.support import Content, InProcess, article_text
 
@@ -319,3 +321,19 @@ def test_changes_made_in_one_second_come_latest_first(newsroom: Newsroom) -> Non
     newsroom.run("import")
     page = ids(etree.fromstring(newsroom.get("/feeds/atom.xml")[2]))
     assert page == ["w1", "b", "a"]  # the latest three changes, the latest first
+
+
+# -- Names and settings that end in a line break ---------------
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda: credentials.check_token("cms\n", "publish"),
+        lambda: credentials.check_partner("globe\n", ["world"], "full", ""),
+    ],
+    ids=["token", "partner"],
+)
+def test_a_name_ending_in_a_line_break_is_refused(check: Callable[[], object]) -> None:
+    with pytest.raises((TokenError, PartnerError)):
+        check()
