@@ -6,8 +6,9 @@ FeedsError
 ├── InvalidFields          an API body has missing, malformed or unknown fields (each named)
 ├── StoreError
 │   ├── StoreUnavailable   the database does not answer
+│   │   └── StoreUnwritable  it answers reads but refuses writes (read-only, out of space)
 │   ├── NoSchema           the database has no schema yet: run `feeds migrate`
-│   └── StoreBusy          a write that must not wait found the writers' lock taken
+│   └── StoreBusy          a write found the writers' lock taken
 ├── ImportStopped          nothing was imported
 │   ├── SyncRefused        `--sync` would withdraw more than half of the store
 │   └── HelperFailed       a helper process reading the files stopped
@@ -75,13 +76,18 @@ class StoreUnavailable(StoreError):
     """The database could not be reached or answered with an error."""
 
 
+class StoreUnwritable(StoreUnavailable):
+    """The database refuses writes: its file, folder or disk is read-only, its disk is full,
+    or it is a read-only server. Reads may still be answered."""
+
+
 class NoSchema(StoreError):
     """The database has no schema (or not all of it)."""
 
 
 class StoreBusy(StoreError):
-    """A write that must never wait (a request that only reads records a validator) found
-    the writers' lock taken."""
+    """A write found the writers' lock taken: a writer, after waiting the busy timeout; a
+    write that must never wait (a request that only reads records a validator), at once."""
 
 
 class ImportStopped(FeedsError):

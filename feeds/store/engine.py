@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from feeds.errors import NoSchema, StoreBusy, StoreUnavailable
+from feeds.errors import NoSchema, StoreBusy, StoreUnavailable, StoreUnwritable
 
 BUSY_TIMEOUT_MS = 10_000
 # How long a recorder may wait for another recorder (each holds the lock for well under a
@@ -30,6 +30,17 @@ BUSY_TIMEOUT_MS = 10_000
 RECORD_WAIT_MS = 20
 WRITERS_LOCK = 7260517  # PostgreSQL advisory lock keys
 RECORDERS_LOCK = 7260518
+# SQLite primary result codes (sqlite3 errors carry them as sqlite_errorcode).
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 5, 8, 10, 13
+# SQLITE_IOERR's extended codes for a failed write, fsync or truncation of the file or log.
+_SQLITE_WRITE_ERRORS = {SQLITE_IOERR | (sub << 8) for sub in (3, 4, 5, 6)}
+# PostgreSQL SQLSTATEs: read_only_sql_transaction, disk_full, lock_not_available.
+PG_READ_ONLY, PG_DISK_FULL, PG_LOCK_REFUSED = "25006", "53100", "55P03"
+
+
+def _sqlite_code(error: BaseException | None) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
 
 
 def _sqlite_pragmas(busy_ms: int, checkpoints: bool) -> Any:
@@ -98,24 +109,55 @@ def _no_table(error: sa.exc.DBAPIError) -> bool:
 
 
 def _lock_refused(error: sa.exc.DBAPIError) -> bool:
-    # SQLite: SQLITE_BUSY; PostgreSQL: lock_not_available (55P03), a lock_timeout.
-    return "database is locked" in str(error.orig) or getattr(error.orig, "sqlstate", "") == "55P03"
+    # SQLite: SQLITE_BUSY; PostgreSQL: lock_not_available, a lock_timeout.
+    return (
+        _sqlite_code(error.orig) == SQLITE_BUSY
+        or "database is locked" in str(error.orig)
+        or getattr(error.orig, "sqlstate", "") == PG_LOCK_REFUSED
+    )
+
+
+def _unwritable(error: sa.exc.DBAPIError) -> str | None:
+    """What to do about an error that says the database cannot be written, if it is one."""
+    code, state = _sqlite_code(error.orig), getattr(error.orig, "sqlstate", "")
+    if code == SQLITE_READONLY:
+        return "make its file, its folder and their disk writable by this user"
+    if code == SQLITE_FULL or state == PG_DISK_FULL:
+        return "free space on its disk"
+    if getattr(error.orig, "sqlite_errorcode", None) in _SQLITE_WRITE_ERRORS:
+        return "check that its file and disk are writable, the disk has space and is sound"
+    if state == PG_READ_ONLY:
+        return "it is read-only (a standby, or default_transaction_read_only): use the primary"
+    return None
 
 
 @contextmanager
 def translated(url: str, recording: bool = False) -> Iterator[None]:
     """Database errors as the service's: NoSchema when a table is missing, StoreBusy when
-    a recorder could not take its lock at once, else StoreUnavailable."""
+    the writers' lock could not be taken (at once by a recorder, within the busy timeout by
+    a writer), StoreUnwritable when the database refuses writes (read-only, out of space),
+    else StoreUnavailable."""
     try:
         yield
     except sa.exc.DBAPIError as e:
+        where = f"the database at {safe_url(url)}"
         if _no_table(e):
-            raise NoSchema(
-                f"the database at {safe_url(url)} has no schema yet; run `feeds migrate`"
+            raise NoSchema(f"{where} has no schema yet; run `feeds migrate`") from e
+        if _lock_refused(e):
+            if recording:
+                raise StoreBusy("the writers' lock is taken") from e
+            raise StoreBusy(
+                f"{where} is busy: another writer (an import?) held its lock for longer than "
+                f"{BUSY_TIMEOUT_MS // 1000} s; try again when it is done"
             ) from e
-        if recording and _lock_refused(e):
-            raise StoreBusy("the writers' lock is taken") from e
+        fix = _unwritable(e)
+        if fix is not None:
+            raise StoreUnwritable(f"{where} cannot be written ({e.orig}); {fix}") from e
         if isinstance(e, sa.exc.IntegrityError | sa.exc.ProgrammingError | sa.exc.DataError):
             raise  # a statement the database refused: a defect, not an outage
+        if _sqlite_code(e.orig) == SQLITE_IOERR:
+            raise StoreUnavailable(
+                f"{where} failed ({e.orig}); check that its disk is sound"
+            ) from e
         # It could not be reached, or is no database at all (a file of another kind).
-        raise StoreUnavailable(f"the database at {safe_url(url)} did not answer: {e.orig}") from e
+        raise StoreUnavailable(f"{where} did not answer: {e.orig}") from e

@@ -35,9 +35,13 @@ STATUS: dict[type[e.FeedsError], tuple[int, str]] = {
 }
 # What a client is told instead of an error's own message (which may name the database).
 _PAGE_TEXT: dict[type[e.FeedsError], str] = {
+    e.StoreUnwritable: "The store cannot be written at the moment; try again shortly.",
+    e.StoreBusy: "The store is busy (an import is running); try again shortly.",
     e.StoreError: "The service is temporarily unavailable; try again shortly.",
 }
 _API_TEXT: dict[type[e.FeedsError], str] = {
+    e.StoreUnwritable: "the store cannot be written at the moment; retry shortly",
+    e.StoreBusy: "another write holds the store (an import); retry shortly",
     e.StoreError: "the store does not answer; retry shortly",
     e.InvalidFields: "the article has invalid fields",
 }
