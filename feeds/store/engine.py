@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from feeds.errors import NoSchema, StoreBusy, StoreUnavailable, StoreUnwritable
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for the writers' lock, on both databases
 # How long a recorder may wait for another recorder (each holds the lock for well under a
 # millisecond); a writer holds it far longer, and is not waited for.
 RECORD_WAIT_MS = 20
@@ -68,10 +68,14 @@ def _lock(conn: Connection) -> None:
     # PostgreSQL: one writer at a time, like SQLite's BEGIN IMMEDIATE. Writers run at READ
     # COMMITTED (see Store.write): each statement after the lock sees what the writer before
     # committed (a REPEATABLE READ snapshot would be taken by this very statement, before it
-    # waits for the lock, and hide that).
+    # waits for the lock, and hide that). A writer waits for the lock as long as a SQLite
+    # writer does (its busy timeout), then gives up (lock_not_available): a long import
+    # makes API writes fail, not hang.
     mode = conn.get_execution_options().get("feeds_write")
     if mode == "wait":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{BUSY_TIMEOUT_MS}ms'")
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
+        conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
     elif mode == "record":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{RECORD_WAIT_MS}ms'")
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECORDERS_LOCK})")
