@@ -3,7 +3,7 @@
 `read()` gives one consistent snapshot; `write()` one transaction that holds the writers'
 lock from its first statement and bumps the data version if it changed what documents show;
 `record()` a short transaction for what requests that only read keep, which never waits for
-a writer (engine.py).
+a writer (engine.py); `check()` what the health check reports.
 """
 
 from __future__ import annotations
@@ -18,10 +18,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from feeds.errors import StoreBusy, StoreUnavailable
+from feeds.errors import StoreBusy, StoreUnavailable, StoreUnwritable
 
 from . import migrate
-from .engine import RECORD_WAIT_MS, make_engine, safe_url, translated
+from .engine import (
+    RECORD_WAIT_MS,
+    make_engine,
+    safe_url,
+    sqlite_path,
+    sqlite_unwritable,
+    translated,
+)
 from .reader import FIXED_META, Reader
 from .schema import meta
 from .version import VersionChannel
@@ -172,11 +179,39 @@ class Store:
         (see version.py); None when it cannot be read."""
         return self._version.read()
 
-    def ping(self) -> None:
-        """Raises StoreUnavailable unless the database answers, NoSchema unless it has its
-        schema."""
-        with translated(self.url), self.engine.connect() as conn:
+    def check(self) -> str:
+        """What the health check reports: "ok", or a note that the store is a read-only
+        replica (a PostgreSQL standby: reads are answered, writes refused, by design).
+        Raises StoreUnavailable when the store cannot be read, NoSchema when it has no
+        schema, StoreUnwritable when it cannot be written and is no replica. It neither
+        takes nor waits for the writers' lock: one read transaction and, on SQLite, a few
+        system calls."""
+        note, reason = self._probe()
+        if reason is not None and not self.sqlite:
+            # A PostgreSQL session keeps the default_transaction_read_only it started with:
+            # the pooled ones may be older than the database's setting. Ask a new one.
+            self.dispose()
+            note, reason = self._probe()
+        if reason is not None:
+            raise StoreUnwritable(f"the database at {self.describe()} cannot be written: {reason}")
+        return note
+
+    def _probe(self) -> tuple[str, str | None]:
+        """What check() reports, and why the store cannot be written, if it cannot."""
+        with translated(self.url), self.engine.connect() as conn, conn.begin():
             conn.execute(sa.select(sa.func.count()).select_from(meta)).all()
+            if self.sqlite:
+                path = sqlite_path(self.url)
+                return "ok", sqlite_unwritable(path) if path is not None else None
+            standby, read_only = conn.exec_driver_sql(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+            ).one()
+        if standby:
+            return "ok (a read-only replica: writes are refused)", None
+        return (
+            "ok",
+            "it is read-only (default_transaction_read_only)" if read_only == "on" else None,
+        )
 
     def describe(self) -> str:
         """The database URL without its password, for messages."""

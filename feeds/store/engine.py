@@ -14,6 +14,7 @@ Three kinds of transaction, chosen by the execution option `feeds_write`:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,32 @@ SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 5, 8, 10, 13
 _SQLITE_WRITE_ERRORS = {SQLITE_IOERR | (sub << 8) for sub in (3, 4, 5, 6)}
 # PostgreSQL SQLSTATEs: read_only_sql_transaction, disk_full, lock_not_available.
 PG_READ_ONLY, PG_DISK_FULL, PG_LOCK_REFUSED = "25006", "53100", "55P03"
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL; None for another database or an in-memory one."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+def writable(path: str) -> bool:
+    """Whether this process may open `path` for writing now (permissions, the immutable
+    flag, a read-only mount): a SQLite connection opened when it may not is read-only."""
+    return os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids)
+
+
+def sqlite_unwritable(path: str) -> str | None:
+    """Why SQLite cannot write the database at `path` now, if it cannot: its file or its
+    write-ahead log may not be opened for writing, or its disk has no block left for this
+    process. A few system calls: no lock, no I/O."""
+    for name in (path, f"{path}-wal"):
+        if os.path.exists(name) and not writable(name):
+            return f"{name} is read-only"
+    disk = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    free = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail  # root may use the reserve
+    return None if free else f"the disk of {path} is full"
 
 
 def _sqlite_code(error: BaseException | None) -> int | None:
@@ -94,8 +121,9 @@ def make_engine(url: str, busy_ms: int = BUSY_TIMEOUT_MS, checkpoints: bool = Tr
         return engine
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
     sa.event.listen(engine, "connect", _sqlite_pragmas(busy_ms, checkpoints))
     sa.event.listen(engine, "begin", _begin)

@@ -240,7 +240,7 @@ def directory() -> Response:
 
 @bp.get("/healthz", **ROUTE)
 def healthz() -> Response:
-    """200 while the store answers; the store's errors otherwise (503, or 500 without a
-    schema), through the error table."""
-    service().store.ping()
-    return text("ok")
+    """200 while the store can be read and written (or is a read-only replica by design);
+    the store's errors otherwise (503 with Retry-After, or 500 without a schema), through
+    the error table. Cheap, and never waits for a writer (Store.check)."""
+    return text(service().store.check())

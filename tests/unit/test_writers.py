@@ -96,6 +96,16 @@ def test_a_document_never_served_answers_at_once_while_a_writer_holds_the_lock(
         assert reader.ledger_entry("/feeds/atom.xml") is not None
 
 
+def test_the_health_check_answers_at_once_while_a_writer_holds_the_lock(
+    stored: None, settings: Settings, store: Store
+) -> None:
+    client = new_app(settings).test_client()
+    with writer_holding_the_lock(store):
+        # Waiting for the lock would end in a 503 after the 10 s busy timeout.
+        response = client.get("/healthz")
+        assert (response.status_code, response.get_data()) == (200, b"ok\n")
+
+
 @dataclass
 class Tombstoned:
     """The site feed served once with a tombstone for w1 (recorded), on a driven clock."""
