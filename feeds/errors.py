@@ -8,7 +8,7 @@ FeedsError
 │   ├── StoreUnavailable   the database does not answer
 │   │   └── StoreUnwritable  it answers reads but refuses writes (read-only, out of space)
 │   ├── NoSchema           the database has no schema yet: run `feeds migrate`
-│   └── StoreBusy          a write found the writers' lock taken
+│   └── StoreBusy          a write found the writers' lock taken (or could not record)
 ├── ImportStopped          nothing was imported
 │   ├── SyncRefused        `--sync` would withdraw more than half of the store
 │   └── HelperFailed       a helper process reading the files stopped
@@ -87,7 +87,8 @@ class NoSchema(StoreError):
 
 class StoreBusy(StoreError):
     """A write found the writers' lock taken: a writer, after waiting the busy timeout; a
-    write that must never wait (a request that only reads records a validator), at once."""
+    write that must never wait (a request that only reads records a validator), at once,
+    or the store could not record it at all for a moment."""
 
 
 class ImportStopped(FeedsError):

@@ -23,6 +23,7 @@ from feeds.errors import StoreBusy, StoreUnavailable, StoreUnwritable
 from . import migrate
 from .engine import (
     RECORD_WAIT_MS,
+    Renewal,
     make_engine,
     safe_url,
     sqlite_path,
@@ -50,8 +51,9 @@ class Store:
     def __init__(self, url: str) -> None:
         """Raises StoreUnavailable when `url` cannot be used."""
         self.url = url
+        self._renewal = Renewal(sqlite_path(url))
         try:
-            self.engine = make_engine(url)
+            self.engine = make_engine(url, renewal=self._renewal)
         except (sa.exc.ArgumentError, ImportError, OSError) as e:
             raise StoreUnavailable(
                 f"cannot use the database URL {url!r} ({e}); give a SQLAlchemy URL such as "
@@ -84,6 +86,7 @@ class Store:
 
     def needs_migration(self) -> bool:
         """Whether the schema is missing or older than this release's (a read: no lock)."""
+        self._renew()
         with translated(self.url), self.engine.connect() as conn, conn.begin():
             if migrate.revision(conn) != migrate.HEAD:
                 return True
@@ -101,6 +104,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Reader]:
+        self._renew()
         with translated(self.url), self.engine.connect() as conn, conn.begin():
             yield Reader(conn, self._fixed)
 
@@ -110,6 +114,7 @@ class Store:
         version in the same transaction. A `bulk` one (a large import) gets a larger page
         cache on SQLite, so index pages are written once rather than again and again, until
         it ends, and then checkpoints the write-ahead log it filled (see _checkpoint)."""
+        self._renew()
         with translated(self.url), self.engine.connect() as conn:
             conn = self._writing(conn, "wait")
             usual = None
@@ -123,7 +128,8 @@ class Store:
                     if writer.changed:
                         writer.bump_version()
             finally:
-                if usual is not None:  # the connection goes back to the pool as it was
+                # The connection goes back to the pool as it was (unless a fault ended it).
+                if usual is not None and not conn.invalidated:
                     conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
                         f"PRAGMA cache_size={int(usual)}"
                     )
@@ -146,15 +152,24 @@ class Store:
     @contextmanager
     def record(self) -> Iterator[Recorder]:
         """A recorder's transaction: raises StoreBusy, having waited RECORD_WAIT_MS at most,
-        when a writer holds the lock (and for BUSY_HOLD_S after that without trying, while
-        the data version stays). It changes nothing documents show."""
+        when a writer holds the lock, and at once when the store refuses writes (read-only,
+        out of space, failing): what a request records is never worth failing it for. For
+        BUSY_HOLD_S after that, while the data version stays, it raises without trying. It
+        changes nothing documents show."""
+        self._renew()
         until, version = self._busy
         if time.monotonic() < until and self.data_version() == version:
             raise StoreBusy("the writers' lock was taken a moment ago")
         try:
-            with translated(self.url, recording=True), self._recorder_engine().connect() as conn:
-                with self._writing(conn, "record").begin():
+            try:
+                with (
+                    translated(self.url, recording=True),
+                    self._recorder_engine().connect() as conn,
+                    self._writing(conn, "record").begin(),
+                ):
                     yield Recorder(conn)
+            except StoreUnavailable as e:
+                raise StoreBusy(f"nothing can be recorded now: {e}") from e
         except StoreBusy:
             self._busy = (time.monotonic() + BUSY_HOLD_S, self.data_version())
             raise
@@ -171,12 +186,15 @@ class Store:
         if not self.sqlite:
             return self.engine
         if self._recorders is None:
-            self._recorders = make_engine(self.url, busy_ms=RECORD_WAIT_MS, checkpoints=False)
+            self._recorders = make_engine(
+                self.url, busy_ms=RECORD_WAIT_MS, checkpoints=False, renewal=self._renewal
+            )
         return self._recorders
 
     def data_version(self) -> int | None:
         """The committed data version, read per request at the cost of one indexed lookup
         (see version.py); None when it cannot be read."""
+        self._renew()
         return self._version.read()
 
     def check(self) -> str:
@@ -186,6 +204,7 @@ class Store:
         schema, StoreUnwritable when it cannot be written and is no replica. It neither
         takes nor waits for the writers' lock: one read transaction and, on SQLite, a few
         system calls."""
+        self._renew()
         note, reason = self._probe()
         if reason is not None and not self.sqlite:
             # A PostgreSQL session keeps the default_transaction_read_only it started with:
@@ -216,6 +235,13 @@ class Store:
     def describe(self) -> str:
         """The database URL without its password, for messages."""
         return safe_url(self.url)
+
+    def _renew(self) -> None:
+        """Replace every connection when a new generation begins (engine.Renewal): the pooled
+        ones and those the data-version channel keeps at once, those in use when they come
+        back."""
+        if self._renewal.due():
+            self.close()
 
     def dispose(self) -> None:
         """Close the pooled connections (before a fork: none may cross it)."""

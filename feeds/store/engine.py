@@ -10,11 +10,18 @@ Three kinds of transaction, chosen by the execution option `feeds_write`:
   takes a lock of their own that writers never hold. On SQLite their commits never
   checkpoint the write-ahead log either (after a large import that copies hundreds of MB):
   writers' commits do.
+
+A connection that met a fault (`fault`: SQLite's read-only, I/O, corruption or full-disk
+errors; PostgreSQL's lost connections and read-only transactions) is treated as a lost
+connection: it and every connection pooled before it are replaced, so the store recovers
+when the database does, without a restart. On SQLite that is not enough (see `Renewal`):
+once the file can be written again, every connection of the process is replaced.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +39,10 @@ RECORD_WAIT_MS = 20
 WRITERS_LOCK = 7260517  # PostgreSQL advisory lock keys
 RECORDERS_LOCK = 7260518
 # SQLite primary result codes (sqlite3 errors carry them as sqlite_errorcode).
-SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 5, 8, 10, 13
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT = 5, 8, 10, 11
+SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 13, 14, 26
+_SQLITE_FAULTS = {SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL}
+_SQLITE_FAULTS |= {SQLITE_CANTOPEN, SQLITE_NOTADB}
 # SQLITE_IOERR's extended codes for a failed write, fsync or truncation of the file or log.
 _SQLITE_WRITE_ERRORS = {SQLITE_IOERR | (sub << 8) for sub in (3, 4, 5, 6)}
 # PostgreSQL SQLSTATEs: read_only_sql_transaction, disk_full, lock_not_available.
@@ -70,8 +80,88 @@ def _sqlite_code(error: BaseException | None) -> int | None:
     return code & 0xFF if isinstance(code, int) else None
 
 
-def _sqlite_pragmas(busy_ms: int, checkpoints: bool) -> Any:
-    def connect(dbapi_conn: Any, _record: Any) -> None:
+def fault(error: BaseException) -> bool:
+    """Whether a driver error means the connection may stay unusable once the database is
+    well again: SQLite's read-only, I/O, corruption, full-disk, cannot-open and
+    not-a-database errors (a connection opened read-only stays so; one that met an I/O error
+    may keep stale state); PostgreSQL's lost connections (class 08, and 57P01-57P03: the
+    server terminated the connection, crashed, or is starting) and read-only transactions
+    (a session keeps the default_transaction_read_only it started with)."""
+    if _sqlite_code(error) in _SQLITE_FAULTS:
+        return True
+    state = getattr(error, "sqlstate", None) or ""
+    return state.startswith("08") or state in ("57P01", "57P02", "57P03", PG_READ_ONLY)
+
+
+def _replacing(renewal: Renewal | None) -> Any:
+    def handle_error(context: sa.engine.ExceptionContext) -> None:
+        # Marked as a disconnect, SQLAlchemy invalidates the connection and the pool (every
+        # connection checked in before now is replaced at its next checkout).
+        if fault(context.original_exception):
+            context.is_disconnect = True
+            if renewal is not None:
+                renewal.faulted()
+
+    return handle_error
+
+
+class Renewal:
+    """When this process's connections to one SQLite file are replaced. They share one
+    mapping of its write-ahead log's index (-shm): while one connection opened when the file
+    could not be written lives (SQLite then opens it read-only, for good), no connection
+    opened since can write either, even once the file can be. So after a read-only
+    connection was opened, or a fault, and once the file is writable again, a new
+    generation begins: every connection of an older one is replaced, all at once."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.generation = 0
+        self._pending = False
+        self._lock = threading.Lock()
+
+    def opened(self, record: Any) -> None:
+        """A connection was just opened (the pool's connect event)."""
+        record.info["generation"] = self.generation
+        if self.path is not None and not writable(self.path):
+            self._pending = True
+
+    def faulted(self) -> None:
+        self._pending = True
+
+    def stale(self, record: Any) -> bool:
+        return bool(record.info.get("generation", self.generation) != self.generation)
+
+    def due(self) -> bool:
+        """Whether a new generation begins now: after a read-only connection or a fault, the
+        file is writable. Costs nothing until then, a system call while the file is not."""
+        if not self._pending or self.path is None or not writable(self.path):
+            return False
+        with self._lock:
+            if not self._pending:
+                return False
+            self._pending = False
+            self.generation += 1
+            return True
+
+
+def _renewing(engine: Engine, renewal: Renewal) -> None:
+    """A connection of an older generation is not used again: replaced at checkout, closed
+    when it comes back from use."""
+
+    def checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if renewal.stale(record):
+            raise sa.exc.DisconnectionError("a connection of an older generation")
+
+    def checkin(_dbapi_conn: Any, record: Any) -> None:
+        if renewal.stale(record):
+            record.invalidate()
+
+    sa.event.listen(engine, "checkout", checkout)
+    sa.event.listen(engine, "checkin", checkin)
+
+
+def _sqlite_pragmas(busy_ms: int, checkpoints: bool, renewal: Renewal) -> Any:
+    def connect(dbapi_conn: Any, record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -81,6 +171,7 @@ def _sqlite_pragmas(busy_ms: int, checkpoints: bool) -> Any:
         if not checkpoints:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
+        renewal.opened(record)
 
     return connect
 
@@ -108,25 +199,34 @@ def _lock(conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECORDERS_LOCK})")
 
 
-def make_engine(url: str, busy_ms: int = BUSY_TIMEOUT_MS, checkpoints: bool = True) -> Engine:
+def make_engine(
+    url: str,
+    busy_ms: int = BUSY_TIMEOUT_MS,
+    checkpoints: bool = True,
+    renewal: Renewal | None = None,
+) -> Engine:
     """An engine for `url`. SQLite: WAL (checkpointed by its commits unless `checkpoints` is
-    false), a busy timeout of `busy_ms`, BEGIN IMMEDIATE for writes. PostgreSQL: REPEATABLE
-    READ, so that every request reads one snapshot; writers take an advisory lock first and
-    read at READ COMMITTED. Raises ArgumentError, ImportError or OSError when `url` cannot
-    be used."""
+    false), a busy timeout of `busy_ms`, BEGIN IMMEDIATE for writes, connections replaced
+    by `renewal`'s generations. PostgreSQL: REPEATABLE READ, so that every request reads one
+    snapshot; writers take an advisory lock first and read at READ COMMITTED. Connections
+    that meet a fault are replaced. Raises ArgumentError, ImportError or OSError when `url`
+    cannot be used."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "postgresql":
         engine = sa.create_engine(url, pool_pre_ping=True, isolation_level="REPEATABLE READ")
         sa.event.listen(engine, "begin", _lock)
-        return engine
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
-    path = sqlite_path(url)
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
-    sa.event.listen(engine, "connect", _sqlite_pragmas(busy_ms, checkpoints))
-    sa.event.listen(engine, "begin", _begin)
+    elif parsed.get_backend_name() != "sqlite":
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    else:
+        path = sqlite_path(url)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        renewal = renewal or Renewal(path)
+        engine = sa.create_engine(url)
+        sa.event.listen(engine, "connect", _sqlite_pragmas(busy_ms, checkpoints, renewal))
+        _renewing(engine, renewal)
+        sa.event.listen(engine, "begin", _begin)
+    sa.event.listen(engine, "handle_error", _replacing(renewal))
     return engine
 
 
