@@ -1,11 +1,13 @@
-"""Faults, with a real gunicorn (2 workers) on a real SQLite file or PostgreSQL database: the
-store made read-only (the immutable flag, which binds root too), PostgreSQL's connections
-terminated, its server restarted and its database made read-only. Each fault gets a clear
-error (503 with Retry-After, or a message and exit status 1), writes nothing by halves,
-leaves reads answered, and is recovered from without restarting anything."""
+"""Faults, with a real gunicorn (2 workers) on a real SQLite file or PostgreSQL database: a
+worker killed under load, the store made read-only (the immutable flag, which binds root
+too), its disk full (a small tmpfs), a long import holding the writers' lock, PostgreSQL's
+connections terminated and its server restarted. Each fault gets a clear error (503 with
+Retry-After, or a message and exit status 1), writes nothing by halves, leaves reads
+answered, and is recovered from without restarting anything."""
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import os
@@ -13,6 +15,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from feeds.store.engine import WRITERS_LOCK
 from tests.samples import ARTICLE
 from tests.support import (
     FEEDS_BIN,
@@ -155,6 +159,89 @@ def replaced(site: Site, gone: set[int]) -> set[int]:
                 return new
         time.sleep(0.05)
     raise AssertionError(f"the workers {gone} were not replaced: {workers(site.master())}")
+
+
+# -- a worker killed under load ------------------------------------------------------------
+
+
+@dataclass
+class Polls:
+    """Threads polling the site's feeds, conditionally and not, until stopped: what each
+    got, answers and errors (a request in flight on a killed worker)."""
+
+    site: Site
+    known: dict[str, Answer]
+    answers: list[tuple[str, int, str, bytes]] = field(default_factory=list)
+    errors: dict[int, list[str]] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, count: int) -> None:
+        for number in range(count):
+            self.errors[number] = []
+            thread = threading.Thread(target=self._poll, args=(number,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _poll(self, number: int) -> None:
+        turn = 0
+        while not self.stop.is_set():
+            path = FEEDS[(number + turn) % len(FEEDS)]
+            etag = self.known[path][1]["ETag"]
+            headers = {"If-None-Match": etag} if turn % 2 else {}
+            turn += 1
+            try:
+                status, got, body = self.site.get(path, headers)
+            except (OSError, http.client.HTTPException) as e:
+                with self.lock:
+                    self.errors[number].append(type(e).__name__)
+                continue
+            with self.lock:
+                self.answers.append((path, status, got.get("ETag", ""), body))
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.answers)
+
+    def until(self, more: int) -> None:
+        """Wait until `more` further answers came."""
+        target = self.count() + more
+        deadline = time.monotonic() + DEADLINE_S
+        while self.count() < target and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.count() >= target, "the polls stopped being answered"
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=DEADLINE_S)
+
+
+def test_a_killed_worker_is_replaced_and_the_feeds_stay_the_same(tmp_path: Path) -> None:
+    site = serve(tmp_path)
+    try:
+        assert site.put("before")[0] == 201
+        known = {path: site.get(path) for path in FEEDS}
+        polls = Polls(site, known)
+        polls.start(6)
+        try:
+            polls.until(60)
+            victim = min(workers(site.master()))
+            os.kill(victim, signal.SIGKILL)
+            replaced(site, {victim})
+            polls.until(120)
+        finally:
+            polls.finish()
+        # Only requests in flight on the killed worker failed: one per polling thread at
+        # most, as each has one request at a time; every answer is the feed as it was.
+        assert all(len(failed) <= 1 for failed in polls.errors.values()), polls.errors
+        for path, status, etag, body in polls.answers:
+            assert etag == known[path][1]["ETag"], path
+            assert (status, body) in ((200, known[path][2]), (304, b"")), (path, status)
+        served_as_before(site, known)
+    finally:
+        site.server.stop()
 
 
 # -- the store made read-only --------------------------------------------------------------
@@ -312,6 +399,165 @@ def test_an_import_stops_cleanly_when_the_store_turns_read_only(
         assert again.returncode == 0 and "300 added" in again.stdout, again
         assert site.stored() == count + 300
     finally:
+        site.server.stop()
+
+
+# -- the disk full -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs mounted for the test; skips where mounting is not allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = None
+    if shutil.which("mount") is not None:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)],
+            capture_output=True,
+            text=True,
+        )
+    if mounted is None or mounted.returncode != 0:
+        why = mounted.stderr.strip() if mounted else "no mount command"
+        pytest.skip(f"cannot mount a small tmpfs to fill ({why}; needs root, CAP_SYS_ADMIN)")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def fill(disk: Path) -> Path:
+    """Fill `disk` to its last block with one file; that file."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (1 << 20, 4096):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+    return filler
+
+
+@on_sqlite
+def test_a_full_disk_refuses_writes_serves_reads_and_recovers(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    site = serve(tmp_path, f"sqlite:///{small_disk / 'feeds.db'}")
+    try:
+        assert site.put("before")[0] == 201
+        served = {path: site.get(path) for path in ("/feeds/rss.xml", "/articles/before")}
+        content = write_articles(tmp_path / "content", 400)
+        long_text = "\n".join(f"Paragraph {n} " + "word " * 100 for n in range(400))  # 200 KB
+        count = site.stored()
+        # The write-ahead log emptied first: a write cannot reuse its blocks.
+        with sqlite3.connect(small_disk / "feeds.db") as conn:
+            assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        filler = fill(small_disk)
+        unavailable(site.put("long", long_text), "cannot be written")
+        unhealthy(site, "cannot be written")
+        served_as_before(site, served)
+        assert site.get("/feeds/atom.xml")[0] == 200  # never served: nothing recorded
+        stopped_cleanly(site.server.feeds("import", str(content)), "free space on its disk")
+        assert site.stored() == count
+        filler.unlink()
+        assert site.put("long", long_text)[0] == 201
+        status, _, body = site.get("/healthz")
+        assert (status, body) == (200, b"ok\n")
+        again = site.server.feeds("import", str(content))
+        assert again.returncode == 0 and "400 added" in again.stdout, again
+        assert site.stored() == count + 401
+    finally:
+        site.server.stop()
+
+
+# -- a long import -------------------------------------------------------------------------
+
+
+class WritersLock:
+    """Asks, without waiting, whether a writer holds the store's writers' lock (SQLite's
+    write lock, PostgreSQL's advisory lock)."""
+
+    def __init__(self, database: str) -> None:
+        self.engine = sa.create_engine(database, poolclass=sa.pool.NullPool)
+        self.sqlite = self.engine.dialect.name == "sqlite"
+
+    def taken(self) -> bool:
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                dbapi = conn.connection.dbapi_connection
+                assert dbapi is not None
+                dbapi.isolation_level = None
+                try:
+                    dbapi.execute("PRAGMA busy_timeout=0")
+                    dbapi.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as e:
+                    assert "locked" in str(e), e
+                    return True
+                dbapi.execute("ROLLBACK")
+                return False
+            free = conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({WRITERS_LOCK})")
+            taken = not free.scalar()
+            conn.rollback()
+            return taken
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def stopped_holding_the_lock(process: subprocess.Popen[str], lock: WritersLock) -> None:
+    """Stop `process` (SIGSTOP) at a moment it holds the writers' lock."""
+    while process.poll() is None:
+        if lock.taken():
+            process.send_signal(signal.SIGSTOP)
+            if lock.taken():
+                return
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.002)
+    raise AssertionError(f"the import ended before it could be stopped: {finished(process)}")
+
+
+def test_a_long_import_never_delays_a_poll_and_writes_get_503(tmp_path: Path) -> None:
+    site = serve(tmp_path)
+    lock = WritersLock(site.database)
+    try:
+        assert site.put("before")[0] == 201
+        served = {path: site.get(path) for path in (*FEEDS, "/articles/before")}
+        content = write_articles(tmp_path / "content", 3000)
+        process = importing(site, content)
+        try:
+            stopped_holding_the_lock(process, lock)
+            # The import holds the lock and is stopped: a request that waited for it would
+            # never be answered. A write waits the busy timeout, reads do not wait at all.
+            written: list[Answer] = []
+
+            def write() -> None:
+                try:
+                    written.append(site.put("during"))
+                except OSError as e:  # it waited for the import: the test fails below
+                    written.append((0, {}, repr(e).encode()))
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            served_as_before(site, served)
+            for path in ("/feeds/uk/rss.xml", "/", "/sections/uk", "/feeds.opml"):
+                assert site.get(path)[0] == 200, path  # never served: nothing recorded
+            status, _, body = site.get("/healthz")
+            assert (status, body) == (200, b"ok\n")
+            writer.join(timeout=DEADLINE_S)
+            unavailable(written[0], "an import")
+            assert lock.taken()  # the 503 came from the busy timeout, not the import's end
+        finally:
+            process.send_signal(signal.SIGCONT)
+        ran = finished(process)
+        assert ran.returncode == 0 and "3000 added" in ran.stdout, ran
+        assert site.put("after")[0] == 201
+        assert site.get("/feeds/rss.xml")[1]["ETag"] != served["/feeds/rss.xml"][1]["ETag"]
+        assert site.stored() == 3002
+    finally:
+        lock.close()
         site.server.stop()
 
 
