@@ -450,7 +450,7 @@ def test_a_full_disk_refuses_writes_serves_reads_and_recovers(
         assert site.put("before")[0] == 201
         served = {path: site.get(path) for path in ("/feeds/rss.xml", "/articles/before")}
         content = write_articles(tmp_path / "content", 400)
-        long_text = "\n".join(f"Paragraph {n} " + "word " * 100 for n in range(400))  # 200 KB
+        long_text = "\n".join(f"Paragraph {n} " + "word " * 100 for n in range(80))  # 40 KB
         count = site.stored()
         # The write-ahead log emptied first: a write cannot reuse its blocks.
         with sqlite3.connect(small_disk / "feeds.db") as conn:
