@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -96,34 +95,43 @@ def production(tmp_path: Path, content: Content) -> Iterator[tuple[str, dict[str
         process.wait(timeout=30)
 
 
+def replace_once(text: str, old: str, new: str) -> str:
+    """`text` with its one `old` replaced: a shipped line the tests expect is never missed."""
+    assert text.count(old) == 1, f"expected one {old!r} in the shipped configuration"
+    return text.replace(old, new)
+
+
 def nginx_config(tmp_path: Path, upstream: str, port: int) -> Path:
-    """deploy/nginx.conf with local paths, listening on `port`, in front of the app servers
-    in `upstream` (one or more addresses, separated by spaces)."""
+    """deploy/nginx-main.conf including deploy/nginx.conf, as shipped except for what is the
+    host's (paths, the listen address, the app servers, the user): listening on `port`, in
+    front of the app servers in `upstream` (one or more addresses, separated by spaces)."""
     site = (ROOT / "deploy" / "nginx.conf").read_text()
-    site = site.replace("/var/cache/nginx/feeds", str(tmp_path / "cache"))
-    site = site.replace("/var/log/nginx/feeds.access.log", str(tmp_path / "site-access.log"))
-    servers = "\n    ".join(f"server {address};" for address in upstream.split())
-    site = site.replace("server 127.0.0.1:8000;", servers)
-    site = re.sub(r"listen 80;", f"listen 127.0.0.1:{port};", site)
+    for old, new in [
+        ("/var/cache/nginx/feeds", str(tmp_path / "cache")),
+        ("/var/log/nginx/feeds.access.log", str(tmp_path / "site-access.log")),
+        ("listen 80;", f"listen 127.0.0.1:{port};"),
+        ("server 127.0.0.1:8000;", "\n    ".join(f"server {a};" for a in upstream.split())),
+    ]:
+        site = replace_once(site, old, new)
     (tmp_path / "site.conf").write_text(site)
     temp = tmp_path / "nginx-temp"
     temp.mkdir(exist_ok=True)
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    main = f"""{user}daemon off;
-worker_processes 1;
-pid {tmp_path / "nginx.pid"};
-error_log {tmp_path / "nginx-error.log"};
-events {{ worker_connections 64; }}
-http {{
-    access_log {tmp_path / "nginx-access.log"};
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    include {tmp_path / "site.conf"};
-}}
-"""
+    main = (ROOT / "deploy" / "nginx-main.conf").read_text()
+    user = "user root;" if os.geteuid() == 0 else ""  # a user switch needs root
+    temps = "".join(
+        f"\n    {kind}_temp_path {temp}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    for old, new in [
+        ("user www-data;", f"daemon off;\n{user}"),
+        ("pid /run/nginx.pid;", f"pid {tmp_path / 'nginx.pid'};"),
+        ("/var/log/nginx/error.log", str(tmp_path / "nginx-error.log")),
+        ("/var/log/nginx/access.log", str(tmp_path / "nginx-access.log")),
+        ("http {", "http {" + temps),
+        ("include /etc/nginx/conf.d/*.conf;", ""),  # the host's other sites
+        ("include /etc/nginx/sites-enabled/*;", f"include {tmp_path / 'site.conf'};"),
+    ]:
+        main = replace_once(main, old, new)
     path = tmp_path / "nginx.conf"
     path.write_text(main)
     return path
