@@ -3,15 +3,18 @@ of it, buffering and caching, as a production host runs them."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +112,7 @@ def nginx_config(tmp_path: Path, upstream: str, port: int) -> Path:
     for old, new in [
         ("/var/cache/nginx/feeds", str(tmp_path / "cache")),
         ("/var/log/nginx/feeds.access.log", str(tmp_path / "site-access.log")),
+        ("/var/log/nginx/feeds.error.log", str(tmp_path / "site-error.log")),
         ("listen 80;", f"listen 127.0.0.1:{port};"),
         ("server 127.0.0.1:8000;", "\n    ".join(f"server {a};" for a in upstream.split())),
     ]:
@@ -231,10 +235,12 @@ def test_nginx_site_buffers_caches_and_revalidates(
         process.wait(timeout=30)
 
 
-def _through(url: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers={"Host": "news.example.com"})
+def _through(url: str, headers: dict[str, str] | None = None, timeout: float = 10) -> Answer:
+    """A GET of `url` for news.example.com, with `headers`."""
+    headers = {"Host": "news.example.com", **(headers or {})}
+    request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
@@ -392,3 +398,86 @@ def test_partners_revalidate_through_nginx_without_using_up_full_answers(
             assert fetch(url, {**GZIP, "If-None-Match": headers["ETag"]})[0] == 304
             assert fetch(url, GZIP, method="HEAD")[0] == 200
         assert fetch(url, GZIP)[0] == 429
+
+
+def _raw(port: int, data: bytes, source: str = "127.0.0.1") -> socket.socket:
+    """A connection to nginx from `source` that has sent `data`."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=90, source_address=(source, 0))
+    sock.sendall(data)
+    return sock
+
+
+def _answer_of(sock: socket.socket) -> bytes:
+    """All the connection receives until nginx closes it."""
+    with sock:
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def _signal_all(process: subprocess.Popen[bytes], signal_number: int) -> None:
+    """`signal_number` to a gunicorn master and its workers."""
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    for pid in [process.pid, *map(int, children)]:
+        os.kill(pid, signal_number)
+
+
+def test_no_log_holds_a_partner_token(tmp_path: Path, content: Content) -> None:
+    """Whatever goes wrong with a partner's request (a bad or too large header, a client
+    that stalls or leaves, an app server that hangs or is down), nginx's logs never hold
+    the token, whether it came in the query string, as a bearer token or by Basic auth;
+    the failures still show in the access log, with the app server and its status."""
+    env = production_env(tmp_path, 60) | {"FEEDS_PARTNER_MIN_INTERVAL": "0"}
+    content.write("world/w1.txt", article_text("A world story"))
+    feeds_command(env, "import", str(content.root))
+    token = add_partner(env)
+    basic = base64.b64encode(f"globe:{token}".encode()).decode()
+    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
+    port, nginx, _ = start_nginx(tmp_path, upstream)
+    path = "/partners/globe/atom.xml"
+    head = f"GET {path}?token={token} HTTP/1.1\r\nHost: news.example.com\r\n".encode()
+    bearer = f"Authorization: Bearer {token}\r\n".encode()
+    base = f"http://127.0.0.1:{port}"
+    ways = [
+        (f"{base}{path}?token={token}", {}),
+        (base + path, {"Authorization": f"Bearer {token}"}),
+        (base + path, {"Authorization": f"Basic {basic}"}),
+    ]
+    try:
+        stalled = _raw(port, head + bearer)  # never finishes its header
+        assert b" 400 " in _answer_of(_raw(port, head + bearer + b"Bad\x01Name: x\r\n\r\n"))
+        too_long = f"Authorization: Bearer {token} {'x' * 20000}\r\n\r\n".encode()
+        assert b" 400 " in _answer_of(_raw(port, head + too_long))
+        _raw(port, head).close()  # gone before its header is in
+        for url, headers in ways:
+            status, answer_headers, _ = _through(url, headers)
+            assert (status, answer_headers["Referrer-Policy"]) == (200, "no-referrer")
+        _signal_all(app, signal.SIGSTOP)  # an app server that hangs
+        try:
+            _raw(port, head + bearer + b"\r\n").close()  # gone while the app is asked
+            with ThreadPoolExecutor(len(ways)) as pool:
+                hung = list(pool.map(lambda way: _through(*way, timeout=90)[0], ways))
+            assert hung == [504] * len(ways)
+        finally:
+            _signal_all(app, signal.SIGCONT)
+        app.terminate()
+        app.wait(timeout=30)
+        down = [_through(url, headers)[0] for url, headers in ways]  # and one that is down
+        assert down == [502] * len(ways)
+        _answer_of(stalled)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+        app.kill()
+        app.wait(timeout=30)
+    logs = {
+        log.name: log.read_text() for log in tmp_path.glob("*.log") if log.name != "gunicorn.log"
+    }
+    assert set(logs) >= {"nginx-error.log", "site-error.log", "site-access.log"}
+    for name, text in logs.items():
+        for secret in (token, basic):
+            assert secret not in text, name
+    failed = [line for line in logs["site-access.log"].splitlines() if f" {path} " in line]
+    assert sum(f"{upstream} 504" in line for line in failed) == len(ways)
+    assert sum(" 502 " in line for line in failed) == len(ways)
