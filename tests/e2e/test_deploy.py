@@ -481,3 +481,32 @@ def test_no_log_holds_a_partner_token(tmp_path: Path, content: Content) -> None:
     failed = [line for line in logs["site-access.log"].splitlines() if f" {path} " in line]
     assert sum(f"{upstream} 504" in line for line in failed) == len(ways)
     assert sum(" 502 " in line for line in failed) == len(ways)
+
+
+def test_nginx_fails_over_from_a_hung_app_server(tmp_path: Path, content: Content) -> None:
+    """Of two app servers, one hangs: the requests nginx hands it are answered by the other
+    well within a client's patience."""
+    env = production_env(tmp_path, 60) | {"FEEDS_PARTNER_MIN_INTERVAL": "0"}
+    content.write("world/w1.txt", article_text("A world story"))
+    feeds_command(env, "import", str(content.root))
+    token = add_partner(env)
+    servers = [start_gunicorn(tmp_path, env, name) for name in ("app-1", "app-2")]
+    port, nginx, _ = start_nginx(tmp_path, " ".join(address for address, _, _ in servers))
+    hung = servers[0][1]
+    url = f"http://127.0.0.1:{port}/partners/globe/atom.xml?token={token}"  # never cached
+    try:
+        _signal_all(hung, signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(4) as pool:  # handed to both in turn
+                statuses = list(pool.map(lambda _: _through(url, timeout=30)[0], range(4)))
+        finally:
+            _signal_all(hung, signal.SIGCONT)
+        assert statuses == [200] * 4
+        log = (tmp_path / "site-access.log").read_text()
+        assert f"{servers[0][0]}, {servers[1][0]} 504, 200" in log  # the hung one was asked
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+        for _, server, _ in servers:
+            server.terminate()
+            server.wait(timeout=30)
