@@ -306,14 +306,21 @@ def add_partner(env: dict[str, str]) -> str:
     ).stdout.strip()
 
 
+CASES = len(representation_cases('"i"', '"g"', "date"))
+
+
 @dataclass(frozen=True)
 class Deployed:
     """nginx with deploy/nginx.conf in front of gunicorn with deploy/gunicorn.conf.py, max-age
-    2, the seed and a world article imported, and partner globe (world, full text, no bound
-    on its full answers) with its feed token."""
+    2, the seed, a world article and an article in each of sections case0, case1, ... (one
+    a conditional request case) imported, and partner globe (world, full text, no bound on
+    its full answers) with its feed token; `app` is gunicorn's own base URL, `cache` nginx's
+    cache folder."""
 
     base: str
     token: str
+    app: str
+    cache: Path
 
 
 @pytest.fixture(scope="module")
@@ -324,19 +331,39 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     content = Content(tmp_path / "content")
     content.write(SEED.name, SEED.read_bytes())
     content.write("world/w1.txt", article_text("A world story"))
+    for number in range(CASES):
+        content.write(f"case{number}/c{number}.txt", article_text(f"Story {number}"))
     feeds_command(env, "import", str(content.root))
     token = add_partner(env)
-    with behind_nginx(tmp_path, env) as port:
-        yield Deployed(f"http://127.0.0.1:{port}", token)
+    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
+    try:
+        port, nginx, _ = start_nginx(tmp_path, upstream)
+        try:
+            yield Deployed(
+                f"http://127.0.0.1:{port}", token, f"http://{upstream}", tmp_path / "cache"
+            )
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
 
 
 def _full_answers(url: str) -> tuple[Answer, Answer]:
-    """The identity and gzip 200s of `url` through nginx."""
+    """The identity and gzip 200s of `url`."""
     host = {"Host": "news.example.com"}
     identity, gzipped = fetch(url, host), fetch(url, host | GZIP)
     assert identity[0] == gzipped[0] == 200
     assert gzipped[1]["Content-Encoding"] == "gzip" and gzip.decompress(gzipped[2]) == identity[2]
     return identity, gzipped
+
+
+def _cases(full: tuple[Answer, Answer]) -> list[Case]:
+    identity, gzipped = full
+    return representation_cases(
+        identity[1]["ETag"], gzipped[1]["ETag"], identity[1]["Last-Modified"]
+    )
 
 
 def test_nginx_compares_if_none_match_with_the_selected_representation_alone(
@@ -345,28 +372,50 @@ def test_nginx_compares_if_none_match_with_the_selected_representation_alone(
     """nginx answers conditional requests from its copies itself: on the request that
     fills a copy, from the copy, from one URL's copies of both codings, and once a copy was
     revalidated with the app."""
-    url = deployed.base + "/feeds/atom.xml"
-    identity, gzipped = _full_answers(url)
-    cases = representation_cases(
-        identity[1]["ETag"], gzipped[1]["ETag"], identity[1]["Last-Modified"]
-    )
 
-    def ask(case: Case, query: str = "") -> Answer:
-        return fetch(url + query, {"Host": "news.example.com", **case.headers}, case.method)
+    def ask(case: Case, path: str) -> Answer:
+        return fetch(
+            deployed.base + path, {"Host": "news.example.com", **case.headers}, case.method
+        )
 
-    def check(case: Case, answer: Answer, status: str | None = None) -> None:
-        check_case(case, answer, gzipped if case.gzip else identity)
-        assert status is None or answer[1]["X-Cache-Status"] == status, case
+    def check(case: Case, answer: Answer, full: tuple[Answer, Answer], status: str = "") -> None:
+        check_case(case, answer, full[1] if case.gzip else full[0])
+        assert not status or answer[1]["X-Cache-Status"] == status, case
 
-    for number, case in enumerate(cases):  # each case a document nginx keeps apart
-        check(case, ask(case, f"?case={number}"), "MISS")
-        check(case, ask(case, f"?case={number}"), "HIT")
-    for case in cases:  # one document: its copy of each coding under one key (Vary)
-        check(case, ask(case))
-        check(case, ask(case))
+    # Each case a document nginx has not seen: its answers come from the app itself.
+    paths = [f"/feeds/case{number}/atom.xml" for number in range(CASES)]
+    fulls = [_full_answers(deployed.app + path) for path in paths]
+    for number, (path, full) in enumerate(zip(paths, fulls, strict=True)):
+        case = _cases(full)[number]
+        check(case, ask(case, path), full, "MISS")
+        check(case, ask(case, path), full, "HIT")
+    full = _full_answers(deployed.base + "/feeds/atom.xml")
+    for case in _cases(full):  # one document: its copy of each coding under one key (Vary)
+        check(case, ask(case, "/feeds/atom.xml"), full)
+        check(case, ask(case, "/feeds/atom.xml"), full)
     time.sleep(3.1)  # max-age 2 is over (nginx counts whole seconds)
-    for number, case in enumerate(cases):
-        check(case, ask(case, f"?case={number}"), "REVALIDATED")
+    for number, (path, full) in enumerate(zip(paths, fulls, strict=True)):
+        case = _cases(full)[number]
+        check(case, ask(case, path), full, "REVALIDATED")
+
+
+def test_nginx_keeps_one_copy_of_a_document_whatever_its_query_string(
+    deployed: Deployed,
+) -> None:
+    """Public documents take no query string: however many a stranger makes up, or however
+    the path is spelt, nginx keeps one copy of a document per coding, and answers each
+    request with it."""
+    path = "/feeds/world/rss.xml"
+    identity = _full_answers(deployed.app + path)[0]
+    files_before = sum(1 for file in deployed.cache.rglob("*") if file.is_file())
+    spellings = ["/feeds/world/%72ss.xml", "/feeds//world/rss.xml", "/feeds/./world/rss.xml"]
+    urls = [f"{path}?x={number}" for number in range(200)] + spellings
+    for url in urls:
+        status, headers, body = fetch(deployed.base + url, {"Host": "news.example.com"})
+        assert (status, headers["ETag"], body) == (200, identity[1]["ETag"], identity[2]), url
+    files = sum(1 for file in deployed.cache.rglob("*") if file.is_file())
+    assert files - files_before <= 2
+    assert fetch(deployed.base + path + "?x=0", GZIP)[1]["X-Cache-Status"] in {"MISS", "HIT"}
 
 
 def test_nginx_passes_partners_conditional_requests_to_the_app(deployed: Deployed) -> None:
