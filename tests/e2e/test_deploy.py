@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import gzip
+import http.client
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.trickle import Trickle
 from tests.support import (
     GZIP,
     ROOT,
@@ -38,6 +41,8 @@ from tests.support import (
 )
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+# Linux routes all of 127.0.0.0/8 to lo: clients of addresses of their own.
+NORMAL, CROWD = "127.0.0.2", "127.0.0.3"
 
 
 def start_gunicorn(
@@ -457,11 +462,14 @@ def _raw(port: int, data: bytes, source: str = "127.0.0.1") -> socket.socket:
 
 
 def _answer_of(sock: socket.socket) -> bytes:
-    """All the connection receives until nginx closes it."""
+    """All the connection receives until the server closes (or resets) it."""
     with sock:
         received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
         return received
 
 
@@ -474,9 +482,10 @@ def _signal_all(process: subprocess.Popen[bytes], signal_number: int) -> None:
 
 def test_no_log_holds_a_partner_token(tmp_path: Path, content: Content) -> None:
     """Whatever goes wrong with a partner's request (a bad or too large header, a client
-    that stalls or leaves, an app server that hangs or is down), nginx's logs never hold
-    the token, whether it came in the query string, as a bearer token or by Basic auth;
-    the failures still show in the access log, with the app server and its status."""
+    that stalls, leaves or asks too often at once, an app server that hangs or is down),
+    nginx's logs never hold the token, whether it came in the query string, as a bearer
+    token or by Basic auth; the failures still show in the access log, with the app server
+    and its status."""
     env = production_env(tmp_path, 60) | {"FEEDS_PARTNER_MIN_INTERVAL": "0"}
     content.write("world/w1.txt", article_text("A world story"))
     feeds_command(env, "import", str(content.root))
@@ -493,12 +502,15 @@ def test_no_log_holds_a_partner_token(tmp_path: Path, content: Content) -> None:
         (base + path, {"Authorization": f"Bearer {token}"}),
         (base + path, {"Authorization": f"Basic {basic}"}),
     ]
+    stalled = _raw(port, head + bearer)  # never finishes its header
     try:
-        stalled = _raw(port, head + bearer)  # never finishes its header
         assert b" 400 " in _answer_of(_raw(port, head + bearer + b"Bad\x01Name: x\r\n\r\n"))
         too_long = f"Authorization: Bearer {token} {'x' * 20000}\r\n\r\n".encode()
         assert b" 400 " in _answer_of(_raw(port, head + too_long))
         _raw(port, head).close()  # gone before its header is in
+        slow_body = head + bearer + b"Content-Length: 9999\r\n\r\n"
+        with Trickle(("127.0.0.1", port), 40, slow_body, drip=b"x", source=CROWD) as too_many:
+            too_many.answer(b"HTTP/1.1 429 Too Many Requests")  # past the per-address limit
         for url, headers in ways:
             status, answer_headers, _ = _through(url, headers)
             assert (status, answer_headers["Referrer-Policy"]) == (200, "no-referrer")
@@ -506,7 +518,7 @@ def test_no_log_holds_a_partner_token(tmp_path: Path, content: Content) -> None:
         try:
             _raw(port, head + bearer + b"\r\n").close()  # gone while the app is asked
             with ThreadPoolExecutor(len(ways)) as pool:
-                hung = list(pool.map(lambda way: _through(*way, timeout=90)[0], ways))
+                hung = list(pool.map(lambda way: _through(way[0], way[1], timeout=90)[0], ways))
             assert hung == [504] * len(ways)
         finally:
             _signal_all(app, signal.SIGCONT)
@@ -516,6 +528,7 @@ def test_no_log_holds_a_partner_token(tmp_path: Path, content: Content) -> None:
         assert down == [502] * len(ways)
         _answer_of(stalled)
     finally:
+        stalled.close()
         nginx.terminate()
         nginx.wait(timeout=30)
         app.kill()
@@ -559,3 +572,66 @@ def test_nginx_fails_over_from_a_hung_app_server(tmp_path: Path, content: Conten
         for _, server, _ in servers:
             server.terminate()
             server.wait(timeout=30)
+
+
+def _enough_descriptors(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"needs {needed} open files (ulimit -Hn is {hard})")
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def _served(address: tuple[str, int], expected: dict[str, bytes], rounds: int) -> int:
+    """How many of `rounds` GETs of each path in `expected`, from NORMAL, got its bytes."""
+
+    def get(path: str) -> bool:
+        connection = http.client.HTTPConnection(*address, timeout=30, source_address=(NORMAL, 0))
+        try:
+            connection.request("GET", path, headers={"Host": "news.example.com"})
+            response = connection.getresponse()
+            return response.status == 200 and response.read() == expected[path]
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        return sum(pool.map(get, list(expected) * rounds))
+
+
+SLOW_HEAD = b"GET /feeds/world/rss.xml HTTP/1.1\r\nHost: news.example.com\r\n"
+
+
+def test_nginx_serves_other_clients_while_one_sends_slowly(
+    tmp_path: Path, content: Content
+) -> None:
+    """One client keeps 1,600 connections trickling their headers and 200 their request
+    bodies (more than Debian's nginx has connections): every request of other clients is
+    answered, public and partner feeds alike; what the slow client sent beyond its share of
+    connections was refused with 429 and Retry-After."""
+    _enough_descriptors(8192)
+    env = production_env(tmp_path, 60) | {"FEEDS_PARTNER_MIN_INTERVAL": "0"}
+    content.write("world/w1.txt", article_text("A world story"))
+    feeds_command(env, "import", str(content.root))
+    token = add_partner(env)
+    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
+    port, nginx, _ = start_nginx(tmp_path, upstream)
+    paths = ["/feeds/world/rss.xml", f"/partners/globe/rss.xml?token={token}"]
+    expected = {path: _through(f"http://{upstream}{path}")[2] for path in paths}
+    body = (
+        b"PUT /api/articles/a HTTP/1.1\r\nHost: news.example.com\r\nContent-Length: 999999\r\n\r\n"
+    )
+    try:
+        with (
+            Trickle(("127.0.0.1", port), 1600, SLOW_HEAD),
+            Trickle(("127.0.0.1", port), 200, body, drip=b"x") as bodies,
+        ):
+            assert _served(("127.0.0.1", port), expected, 30) == 60
+            refused = bodies.answer(b"HTTP/1.1 429 Too Many Requests")
+        assert b"\r\nRetry-After: 5\r\n" in refused
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+        app.terminate()
+        app.wait(timeout=30)
