@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import gc
+import selectors
+import time
+from functools import partial
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from .config import Settings
 
+HEADER_TIMEOUT = 10.0  # seconds a client has to send the whole header of a request
+HEADER_BYTES = 65536  # the largest header taken (nginx in front sends far smaller ones)
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+)
+
 
 def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
-    """Threaded workers, so a slow client holds a thread, not a whole worker."""
+    """Threaded workers that hand a thread only whole request headers, so a slow client
+    holds neither a worker nor a thread."""
     return {
         "bind": bind,
-        "worker_class": "gthread",
+        "worker_class": HeaderFirstWorker,
         "workers": settings.workers,
         "threads": settings.threads,
         "timeout": 30,
@@ -37,6 +49,81 @@ def freeze_heap(worker: Any) -> None:
     stalls a request for milliseconds."""
     gc.collect()
     gc.freeze()
+
+
+class HeaderFirstWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker, except that a connection reaches a thread only once the
+    whole header of its next request is in. gthread has a thread read the request, so a
+    client sending a header byte every few seconds held a thread for as long as it liked,
+    and a handful of them held them all; here the worker's event loop gathers the header
+    (a connection costs a socket and its bytes so far, as in nginx), and closes connections
+    whose header takes longer than HEADER_TIMEOUT or exceeds HEADER_BYTES (with a 431).
+    Bodies are read by the thread, as in gthread (nginx in front buffers them whole)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Connections gathering a header: (deadline, bytes so far), in order of deadline.
+        self.gathering: dict[Any, tuple[float, bytearray]] = {}
+
+    def enqueue_req(self, conn: Any) -> None:
+        """Hand `conn` to a thread once its next request's header is in (the bytes it read
+        ahead after its last request count)."""
+        if self.cfg.is_ssl or self.cfg.http2_cleartext != "off":
+            super().enqueue_req(conn)  # the bytes are not an HTTP/1 header: gthread's way
+            return
+        head = bytearray(conn.parser.unreader.take_buffered() if conn.parser else b"")
+        if b"\r\n\r\n" in head:
+            self._dispatch(conn, head)
+            return
+        conn.sock.setblocking(False)
+        self.gathering[conn] = (time.monotonic() + HEADER_TIMEOUT, head)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        self._on_readable(conn, conn.sock)
+
+    def _on_readable(self, conn: Any, sock: Any) -> None:
+        head = self.gathering[conn][1]
+        try:
+            data = sock.recv(HEADER_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client left
+            self._close(conn)
+            return
+        head += data
+        if b"\r\n\r\n" in head[-len(data) - 3 :]:
+            self.poller.unregister(sock)
+            del self.gathering[conn]
+            self._dispatch(conn, head)
+        elif len(head) > HEADER_BYTES:
+            self._close(conn, _TOO_LARGE)
+
+    def _dispatch(self, conn: Any, head: bytearray) -> None:
+        conn.init()  # the parser, for a new connection; the socket blocks again
+        conn.parser.unreader.unread(bytes(head))
+        super().enqueue_req(conn)
+
+    def _close(self, conn: Any, answer: bytes = b"") -> None:
+        del self.gathering[conn]
+        self.poller.unregister(conn.sock)
+        if answer:
+            try:
+                conn.sock.send(answer)
+            except OSError:
+                pass
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        """gthread's expiry of idle connections, and of headers past their deadline (all
+        of them once the worker stops: a request not yet sent whole can be sent again)."""
+        super().murder_pending()
+        now = time.monotonic()
+        for conn, (deadline, _) in list(self.gathering.items()):
+            if deadline > now and self.alive:
+                break
+            self._close(conn)
 
 
 class Server(BaseApplication):  # type: ignore[misc]

@@ -454,9 +454,9 @@ def test_partners_revalidate_through_nginx_without_using_up_full_answers(
         assert fetch(url, GZIP)[0] == 429
 
 
-def _raw(port: int, data: bytes, source: str = "127.0.0.1") -> socket.socket:
-    """A connection to nginx from `source` that has sent `data`."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=90, source_address=(source, 0))
+def _raw(port: int, data: bytes, host: str = "127.0.0.1") -> socket.socket:
+    """A connection to `host`:`port` that has sent `data`."""
+    sock = socket.create_connection((host, port), timeout=90)
     sock.sendall(data)
     return sock
 
@@ -635,3 +635,43 @@ def test_nginx_serves_other_clients_while_one_sends_slowly(
         nginx.wait(timeout=30)
         app.terminate()
         app.wait(timeout=30)
+
+
+def test_gunicorn_serves_other_clients_while_one_sends_slowly(
+    production: tuple[str, dict[str, str]],
+) -> None:
+    """gunicorn reached directly (as nginx reaches it on another machine): one client keeps
+    150 connections trickling a first request's header and 50 a next one's, far more than
+    there are threads; every request of other clients is answered."""
+    upstream, _ = production
+    host, port = upstream.split(":")
+    address = (host, int(port))
+    paths = ["/feeds/rss.xml", "/feeds/atom.xml"]
+    expected = {path: _through(f"http://{upstream}{path}")[2] for path in paths}
+    kept_alive = b"GET /healthz HTTP/1.1\r\nHost: news.example.com\r\n\r\n" + SLOW_HEAD
+    with (
+        Trickle(address, 150, SLOW_HEAD),
+        Trickle(address, 50, kept_alive, close_on_answer=False),
+    ):
+        served = _served(address, expected, 15)
+    assert served == 30
+
+
+def test_gunicorn_takes_headers_in_pieces_and_bounds_them(
+    production: tuple[str, dict[str, str]],
+) -> None:
+    """gunicorn gathers a header however it is split, serves requests sent back to back on
+    one connection, answers a header past its size limit with 431, and closes a connection
+    whose header does not come whole in time."""
+    upstream, _ = production
+    host, port = upstream.split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as split:
+        for piece in (b"GET /heal", b"thz HTTP/1.1\r\nHo", b"st: x\r\n", b"\r", b"\n"):
+            split.sendall(piece)
+            time.sleep(0.2)
+        assert split.recv(65536).startswith(b"HTTP/1.1 200 ")
+    two = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2 + b"GET /healthz HTTP/1.0\r\n\r\n"
+    assert _answer_of(_raw(int(port), two, host)).count(b" 200 OK\r\n") == 3
+    huge = SLOW_HEAD + b"X-Pad: " + b"x" * 70000 + b"\r\n\r\n"
+    assert _answer_of(_raw(int(port), huge, host)).startswith(b"HTTP/1.1 431 ")
+    assert _answer_of(_raw(int(port), SLOW_HEAD, host)) == b""  # closed, unanswered
