@@ -58,6 +58,7 @@ def site_config(deploy_site: str, layout: Layout, upstream: str, port: int) -> s
     """deploy/nginx.conf with its paths, upstream and port for this machine."""
     site = deploy_site.replace("/var/cache/nginx/feeds", str(layout.cache))
     site = site.replace("/var/log/nginx/feeds.access.log", str(layout.root / "site-access.log"))
+    site = site.replace("/var/log/nginx/feeds.error.log", str(layout.root / "site-error.log"))
     site, upstreams = re.subn(r"server 127\.0\.0\.1:8000;", f"server {upstream};", site)
     site, listens = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", site)
     if upstreams != 1 or listens != 1:

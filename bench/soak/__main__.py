@@ -103,7 +103,11 @@ def soak(args: argparse.Namespace) -> int:
         elapsed, warm, groups = run.go(duration)
         serverlogs.scan(record, stack.logs / "gunicorn.log", serverlogs.GUNICORN)
         if stack.nginx is not None:
-            serverlogs.scan(record, options.data / "nginx" / "error.log", serverlogs.NGINX)
+            for name in ("error.log", "site-error.log"):
+                serverlogs.scan(record, options.data / "nginx" / name, serverlogs.NGINX)
+        logs = [stack.logs / "gunicorn.log", *sorted((options.data / "nginx").glob("*.log"))]
+        tokens = [stack.token, *(partner.token for partner in stack.partners)]
+        serverlogs.secrets(record, logs, tokens)
         database = stack.env["FEEDS_DATABASE"]
         nginx_version = stack.nginx_version
     print()

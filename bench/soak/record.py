@@ -42,6 +42,7 @@ CHECKS: dict[str, str] = {
     "workers": "no gunicorn worker is replaced during the run",
     "server-logs": "no traceback, worker timeout or error in gunicorn's log; nothing at "
     "[error] or worse in nginx's",
+    "no-secret-logged": "no log of gunicorn or nginx holds the publish token or a partner's",
 }
 
 

@@ -23,3 +23,14 @@ def scan(record: Record, log: Path, pattern: re.Pattern[str]) -> None:
         record.fail("server-logs", str(log), line.strip()[:300])
     if not bad:
         record.held("server-logs")
+
+
+def secrets(record: Record, logs: list[Path], tokens: list[str]) -> None:
+    """One failure per log that holds one of `tokens`, or one check held per log."""
+    for log in logs:
+        try:
+            text = log.read_text(errors="replace")
+        except FileNotFoundError:
+            continue
+        found = [token[:6] + "…" for token in tokens if token in text]
+        record.check("no-secret-logged", not found, str(log), f"holds {', '.join(found)}")
