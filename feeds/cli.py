@@ -31,6 +31,7 @@ from .errors import (
     TokenError,
 )
 from .model import AuditEntry, Partner
+from .text import shown
 
 if TYPE_CHECKING:
     from .store import Store
@@ -38,32 +39,6 @@ if TYPE_CHECKING:
 
 # How `shown` writes the characters with an escape of their own; every other one it escapes
 # is written \xHH, \uHHHH or \UHHHHHHHH, as in Python.
-_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def shown(value: object) -> str:
-    """`value` as text for one field of one line: a backslash, and every character Python
-    does not call printable (controls such as tab, line feed and escape; format characters
-    such as the bidirectional controls; separators other than the space, U+2028 and U+2029
-    among them; surrogates, private-use and unassigned code points) as a backslash escape,
-    so that the text shown is the value's, whole and unambiguous."""
-    text = str(value)
-    if text.isprintable() and "\\" not in text:
-        return text
-    return "".join(_escaped(char) for char in text)
-
-
-def _escaped(char: str) -> str:
-    if char in _ESCAPES:
-        return _ESCAPES[char]
-    if char.isprintable():
-        return char
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
 def _line(*fields: object) -> str:
     """Fields `shown` and joined by tabs."""
     return "\t".join(shown(field) for field in fields)

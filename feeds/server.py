@@ -10,9 +10,11 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
 from .config import Settings
+from .text import shown
 
 HEADER_TIMEOUT = 10.0  # seconds a client has to send the whole header of a request
 HEADER_BYTES = 65536  # the largest header taken (nginx in front sends far smaller ones)
@@ -37,10 +39,21 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         "errorlog": "-",
         # The bearer of a token must never reach a log: log the path, never the query string.
         "access_log_format": '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss "%(a)s"',
+        "logger_class": EscapingLogger,
         # One control socket per user would be shared by every instance on the machine.
         "control_socket_disable": True,
         "post_worker_init": freeze_heap,
     }
+
+
+class EscapingLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger, with what a client sent escaped (text.shown) in the access log:
+    the path is logged decoded, so an encoded line break (`%0d%0a`) would otherwise start a
+    line of the client's making."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        return {k: shown(v) if isinstance(v, str) else v for k, v in atoms.items()}
 
 
 def freeze_heap(worker: Any) -> None:

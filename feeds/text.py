@@ -180,3 +180,29 @@ def shorten(text: str, limit: int = SUMMARY_LENGTH) -> str:
             end -= 1
         kept = text[:end]
     return kept.rstrip(_BEFORE_ELLIPSIS) + ELLIPSIS
+
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def shown(value: object) -> str:
+    """`value` as text for one field of one line: a backslash, and every character Python
+    does not call printable (controls such as tab, line feed and escape; format characters
+    such as the bidirectional controls; separators other than the space, U+2028 and U+2029
+    among them; surrogates, private-use and unassigned code points) as a backslash escape,
+    so that the text shown is the value's, whole and unambiguous."""
+    text = str(value)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -127,6 +127,27 @@ def test_tokens_never_reach_the_servers_log(api: Api) -> None:
     assert api.token not in log
 
 
+def test_no_request_can_write_a_line_of_the_servers_log(api: Api) -> None:
+    forged = '127.0.0.1 "PUT /api/v1/articles/budget HTTP/1.1" 201'
+    path = "/articles/x%0d%0a" + urllib.parse.quote(forged) + "%1b[2J"
+    address = urllib.parse.urlsplit(api.server.base_url)
+    assert address.hostname is not None and address.port is not None
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    try:
+        connection.request("GET", path)
+        assert connection.getresponse().status == 404
+    finally:
+        connection.close()
+    deadline = time.monotonic() + 10  # a worker logs a request once it has answered
+    while "/articles/x" not in api.server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = api.server.log.read_text().splitlines()
+    (logged,) = (line for line in lines if "/articles/x" in line)
+    assert "/articles/x\\r\\n127.0.0.1" in logged and "\\x1b[2J" in logged, logged
+    assert not any(line.startswith(forged) for line in lines)
+    assert not any("\x1b" in line for line in lines)
+
+
 def test_a_write_through_the_api_reaches_a_feed_reader_at_once(api: Api) -> None:
     feed = api.server.url("/feeds/atom.xml")
     for _ in range(4):  # the workers hold the feed as it was before the write

@@ -10,7 +10,8 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from feeds.cli import main, shown
+from feeds.cli import main
+from feeds.text import shown
 from tests.support import SEED, Content, InProcess, Ran, article_text
 
 BAD_SETTINGS = [
