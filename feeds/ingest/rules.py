@@ -92,18 +92,23 @@ class Markers:
         self.db = db
         self.taken: set[datetime] = set()
         self.searched: set[datetime] = set()  # seconds whose stored markers are all in taken
+        # What joined `taken` since the last forget_stored other than by a search: all that
+        # it may drop, so that it costs a batch's worth of work, not the whole import's.
+        self._recent: list[datetime] = []
         # second -> {x: y}: every instant in [x, y) is taken; y is at most the next second.
         self._skip: dict[datetime, dict[datetime, datetime]] = {}
 
     def reserve(self, wanted: Iterable[datetime]) -> None:
         """Learn which of these instants stored articles have: one batched lookup."""
-        self.taken |= self.db.taken_markers(m for m in wanted if m not in self.taken)
+        found = self.db.taken_markers(m for m in wanted if m not in self.taken)
+        self.taken |= found
+        self._recent += found
 
     def unique(self, wanted: datetime) -> datetime:
         """The first free instant at or after `wanted` (reserved first), now taken."""
         moment, passed = wanted, []
         while True:
-            second = moment.replace(microsecond=0)
+            second = _second(moment)
             if moment in self.taken:
                 passed.append(moment)
                 moment = self._skip.get(second, {}).get(moment, moment + MICROSECOND)
@@ -114,22 +119,32 @@ class Markers:
                 continue
             break
         for instant in passed:
-            start = instant.replace(microsecond=0)
-            end = moment if moment.replace(microsecond=0) == start else start + SECOND
+            start = _second(instant)
+            end = moment if _second(moment) == start else start + SECOND
             self._skip.setdefault(start, {})[instant] = end
         self.taken.add(moment)
+        self._recent.append(moment)
         return moment
 
     def release(self, marker: datetime) -> None:
         """`marker` is no article's any longer: a changed article has taken a new one."""
         self.taken.discard(marker)
-        self._skip.pop(marker.replace(microsecond=0), None)  # runs in its second may end there
+        self._skip.pop(_second(marker), None)  # runs in its second may end there
 
     def forget_stored(self) -> None:
         """Drop what the store can tell again (markers outside searched seconds): called
-        once the articles of a batch are stored, so memory stays bounded."""
-        self.taken = {m for m in self.taken if m.replace(microsecond=0) in self.searched}
+        once the articles of a batch are stored, so memory stays bounded. The markers of
+        searched seconds stay, however many: reading them again would cost more."""
+        for marker in self._recent:
+            if _second(marker) not in self.searched:
+                self.taken.discard(marker)
+        self._recent = []
         self._skip = {k: v for k, v in self._skip.items() if k in self.searched}
+
+
+def _second(moment: datetime) -> datetime:
+    """The whole second `moment` falls in."""
+    return moment.replace(microsecond=0)
 
 
 def differs(article: Prepared, old: Stored, restore: bool = False) -> bool:

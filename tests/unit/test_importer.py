@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from feeds.config import Settings
 from feeds.errors import HelperFailed
-from feeds.ingest import importer, readahead
+from feeds.ingest import importer, readahead, rules
 from feeds.ingest.files import Source
 from feeds.ingest.importer import Tuning
 from feeds.store import Scope, Store
@@ -242,6 +243,46 @@ def test_articles_sharing_a_dateline_cost_a_few_queries_not_one_per_pair(
     assert markers == [dateline + timedelta(microseconds=n) for n in range(300)]
     searches = [s for s in statements if "articles.updated" in s and "INSERT" not in s]
     assert len(searches) <= 2 * 5, len(searches)  # two a batch; was one per taken instant
+
+
+def _rules_steps(store: Store, settings: Settings, folder: Path, tuning: Tuning) -> int:
+    """Lines of the update rules (rules.py) run while importing `folder`: their work, counted
+    the same on every machine."""
+    steps = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal steps
+        if frame.f_code.co_filename != rules.__file__:
+            return None
+        if event == "line":
+            steps += 1
+        return trace
+
+    previous = sys.gettrace()  # coverage's, when it runs
+    sys.settrace(trace)
+    try:
+        importer.import_paths(store, settings, [folder], now=IMPORT_TIME, tuning=tuning)
+    finally:
+        sys.settrace(previous)
+    return steps
+
+
+def test_the_work_of_giving_out_markers_grows_with_the_articles_not_their_square(
+    settings: Settings, tmp_path: Path
+) -> None:
+    per_article = []
+    for count in (200, 2000):
+        folder = tmp_path / f"one-dateline-{count}"
+        for number in range(count):
+            (folder / "world").mkdir(parents=True, exist_ok=True)
+            (folder / "world" / f"n{count}-{number:05d}.txt").write_text(article_text())
+        store = Store(new_database(tmp_path, f"steps{count}"))
+        store.migrate(IMPORT_TIME, settings.tag_authority)
+        tuning = Tuning(batch=20)  # many batches: what each keeps must not be walked again
+        per_article.append(_rules_steps(store, settings, folder, tuning) / count)
+        store.close()
+    small, large = per_article
+    assert large <= small * 1.1, per_article  # it was half as much again at 2,000
 
 
 def test_a_marker_a_corrected_article_gives_up_is_taken_again(
