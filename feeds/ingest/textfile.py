@@ -125,8 +125,10 @@ def _parse_dateline(
             "correct one of them",
             number,
         )
-    if published >= LATEST:
-        raise InvalidArticle(path, f"dateline {line!r} is after the year 8999; check the year")
+    if updated >= LATEST:  # and so is the published time, when it is
+        raise InvalidArticle(
+            path, f"dateline {line!r} is after the year 8999; check the year", number
+        )
     if published < EARLIEST:
         raise InvalidArticle(
             path,

@@ -62,6 +62,27 @@ def test_import_reports_rejects_and_keeps_the_rest(site: InProcess, content: Con
     assert again.stdout.strip() == "0 added, 0 updated, 1 unchanged, 0 rejected"
 
 
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Pacific/Kiritimati"])
+def test_each_date_off_the_calendar_is_one_rejected_line(
+    site_env: dict[str, str], content: Content, zone: str
+) -> None:
+    content.write("good.txt", article_text())
+    far = {
+        "far": "31 December 9999, 23:55",
+        "far-update": "4 January 2020, 18:09 | Updated: 31 December 9999, 23:55",
+        "far-both": "31 December 9999, 23:55 | Updated: 31 December 9999, 23:59",
+        "first": "1 January 0001, 00:00",
+        "first-update": "1 January 0001, 00:00 | Updated: 4 January 2020, 18:09",
+    }
+    for name, dateline in far.items():
+        content.write(f"world/{name}.txt", article_text(dateline=dateline))
+    result = feeds(site_env | {"FEEDS_TIMEZONE": zone}, "import")
+    assert result.returncode == 1
+    named = [line.partition(": line 3: ")[0] for line in result.stderr.splitlines()]
+    assert sorted(named) == sorted(f"rejected: {content.root}/world/{n}.txt" for n in far)
+    assert result.stdout.strip() == f"1 added, 0 updated, 0 unchanged, {len(far)} rejected"
+
+
 def test_dry_run_checks_without_storing(site: InProcess, content: Content) -> None:
     content.write("a.txt", article_text())
     result = site.feeds("import", "--dry-run", str(content.root))

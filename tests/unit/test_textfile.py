@@ -14,6 +14,8 @@ from feeds.errors import InvalidArticle
 from feeds.ingest.textfile import (
     _LINE_SPACES,
     _PLAIN_BYTES,
+    EARLIEST,
+    LATEST,
     _has_forbidden,
     _needs_folding,
     parse_article,
@@ -296,6 +298,55 @@ def test_dates_in_the_future_are_rejected_when_a_limit_is_given() -> None:
 def test_years_out_of_range_are_rejected_not_raised(zone: str, dateline: str) -> None:
     with pytest.raises(InvalidArticle, match="not a real date"):
         parse(article_text(dateline=dateline), ZoneInfo(zone))
+
+
+CALENDAR_EDGES = (
+    "31 December 9999, 23:55",
+    "31 December 9999, 23:59",
+    "2 January 9000, 00:00",
+    "1 January 0001, 00:00",
+    "1 January 0001, 23:59",
+)
+# The zones furthest behind and ahead of UTC, and ones with summer time on either side.
+EDGE_ZONES = ("Etc/GMT+12", "America/New_York", "UTC", "Europe/London", "Pacific/Kiritimati")
+
+
+@pytest.mark.parametrize("zone", EDGE_ZONES)
+def test_a_dateline_at_either_end_of_the_calendar_is_rejected_with_its_line(zone: str) -> None:
+    limits = (None, datetime(2026, 1, 15, 12, 0, tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+    for stamp, limit in itertools.product(CALENDAR_EDGES, limits):
+        for dateline in (
+            stamp,
+            f"4 January 2020, 18:09 | Updated: {stamp}",
+            f"{stamp} | Updated: {stamp}",
+            f"{stamp} | Updated: 31 December 9999, 23:59",
+        ):
+            data = article_text(dateline=dateline).encode()
+            with pytest.raises(InvalidArticle) as info:
+                parse_article(data, "x.txt", "x", None, ZoneInfo(zone), limit)
+            assert info.value.line == 3, (dateline, limit, str(info.value))
+
+
+def test_any_dateline_gives_an_article_or_a_rejection_naming_its_line() -> None:
+    shuffle = random.Random(20200104)
+    months = ("January", "february", "JUNE", "December", "Smarch")
+    limits = (None, datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+
+    def stamp() -> str:
+        day, hour, minute = (shuffle.choice((0, 1, 28, 29, 30, 31, 99)) for _ in range(3))
+        year = shuffle.choice((0, 1, 1989, 1990, 2020, 2026, 8999, 9000, 9999))
+        return f"{day} {shuffle.choice(months)} {year:04d}, {hour % 25}:{minute % 61:02d}"
+
+    for _ in range(3000):
+        dateline = stamp() + (f" | Updated: {stamp()}" if shuffle.random() < 0.7 else "")
+        data = article_text(dateline=dateline).encode()
+        zone = ZoneInfo(shuffle.choice(EDGE_ZONES))
+        try:
+            article = parse_article(data, "x.txt", "x", None, zone, shuffle.choice(limits))
+        except InvalidArticle as e:
+            assert e.line == 3, (dateline, str(e))
+        else:
+            assert EARLIEST <= article.published <= article.updated < LATEST, dateline
 
 
 def test_a_near_miss_dateline_is_named_with_its_line() -> None:
