@@ -22,7 +22,7 @@ from feeds.store import Reader, Store, Writer
 from feeds.text import ID_PATTERN
 
 from . import limits, rules
-from .files import Source, collect
+from .files import Source, collect, is_utf8
 from .readahead import Parsed, helper_count, read_ahead
 from .rules import ADDED, UPDATED, Change, Markers, Prepared
 
@@ -159,7 +159,7 @@ class ImportRun:
         withdraw more than half of the articles stored before this import unless `force`."""
         gone: set[str] = set()
         for root in roots:
-            if root.is_file():
+            if root.is_file() or not is_utf8(str(root.resolve())):  # none stored below it
                 continue
             below = set(self.db.stored_under(str(root.resolve())))
             if below and not root.exists():  # a removed folder: its articles go, no error

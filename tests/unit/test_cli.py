@@ -3,6 +3,7 @@ the default content folder, static rendering and bad settings named by their var
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -81,6 +82,43 @@ def test_each_date_off_the_calendar_is_one_rejected_line(
     named = [line.partition(": line 3: ")[0] for line in result.stderr.splitlines()]
     assert sorted(named) == sorted(f"rejected: {content.root}/world/{n}.txt" for n in far)
     assert result.stdout.strip() == f"1 added, 0 updated, 0 unchanged, {len(far)} rejected"
+
+
+def test_a_name_that_is_not_utf8_is_one_rejected_line_and_the_rest_is_imported(
+    site: InProcess, content: Content
+) -> None:
+    content.write("world/ok.txt", article_text())
+    root = os.fsencode(content.root)
+    for named in (b"caf\xe9", b"world/caf\xe9"):  # a section, and a folder in one
+        try:
+            os.makedirs(root + b"/" + named + b"/inner")
+        except OSError:  # macOS, for one, takes only UTF-8 names
+            pytest.skip("this file system takes only UTF-8 names")
+        for name in (b"/a.txt", b"/inner/b.txt"):
+            Path(os.fsdecode(root + b"/" + named + name)).write_text(article_text())
+    Path(os.fsdecode(root + b"/world/caf\xe9.txt")).write_text(article_text())
+    folder = "the folder name is not UTF-8, so none of its files was read; rename it in UTF-8"
+    file = "the file name is not UTF-8, so it was not read; rename it in UTF-8"
+    below_world = [
+        f"rejected: {content.root}/world/caf\\xe9.txt: {file}",
+        f"rejected: {content.root}/world/caf\\xe9: {folder}",
+    ]
+    result = site.feeds("import")
+    assert result.returncode == 1
+    assert sorted(result.stderr.splitlines()) == [
+        f"rejected: {content.root}/caf\\xe9: {folder}",
+        *below_world,
+    ]
+    assert result.stdout == "1 added, 0 updated, 0 unchanged, 3 rejected\n"
+    argument = os.fsdecode(root + b"/world/caf\xe9")  # named on the command line
+    again = site.feeds("import", "--sync", argument, str(content.root / "world"))
+    first, *rest = again.stderr.splitlines()
+    assert first == (
+        f"rejected: {content.root}/world/caf\\xe9: the path is not UTF-8, so it was not "
+        "read; rename it in UTF-8"
+    )
+    assert sorted(rest) == below_world
+    assert again.stdout == "0 added, 0 updated, 1 unchanged, 3 rejected, 0 withdrawn\n"
 
 
 def test_dry_run_checks_without_storing(site: InProcess, content: Content) -> None:
