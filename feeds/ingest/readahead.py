@@ -3,20 +3,26 @@
 From a few thousand files on, helper processes (spawned, so that they inherit nothing and
 import only the parser) read and parse the files in chunks, a bounded number of chunks
 ahead of the one being handed over; only what storing needs comes back (rules.Prepared).
+The helpers end with the importing process, however it ends, and write nowhere.
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import sys
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import datetime
+from multiprocessing import resource_tracker
 from zoneinfo import ZoneInfo
 
 from feeds.errors import HelperFailed, InvalidArticle
@@ -53,9 +59,78 @@ def _chunk(sources: list[Source], zone: ZoneInfo, not_after: datetime) -> list[P
     return [read_and_parse(source, zone, not_after) for source in sources]
 
 
-def _ignore_interrupts() -> None:
-    """In a helper: Ctrl-C is for the importing process, which stops the helpers itself."""
+def _start_helper() -> None:
+    """In a helper, before its first chunk: it lives no longer than the importing process,
+    and holds none of its terminal or pipes.
+
+    Ctrl-C and SIGTERM (which a terminal, `timeout` or a service manager send to the whole
+    process group) are for the importing process, which stops the helpers itself. Should it
+    die without doing so (`kill -9`), a thread here sees the pipe that multiprocessing keeps
+    open from it close, and ends the helper at once; on Linux the kernel also kills the
+    helper when its parent dies (PR_SET_PDEATHSIG), even one stuck in a system call.
+    Standard output and error go to /dev/null, so that a reader of the importing process's
+    output (`feeds import | tail`) never waits on a helper; a helper's errors reach the
+    importing process as results or as a broken pool, never as text."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        threading.Thread(target=_exit_when_closed, args=(parent.sentinel,), daemon=True).start()
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(nowhere, fd)
+    if nowhere > 2:
+        os.close(nowhere)
+
+
+def _exit_when_closed(sentinel: int) -> None:
+    """Wait until the importing process has gone, then end this helper without cleaning up:
+    whatever it was reading for is lost with that process's transaction."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
+@contextmanager
+def _output_nowhere() -> Iterator[None]:
+    """Inside, this process's standard output and error (those that are open) write to
+    /dev/null; after, they are as they were. For starting a process that must not hold
+    them."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    kept = {}
+    for fd in (1, 2):
+        try:
+            kept[fd] = os.dup(fd)
+        except OSError:  # closed: it stays so
+            pass
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in kept:
+            os.dup2(nowhere, fd)
+        yield
+    finally:
+        for fd, copy in kept.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(nowhere)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to kill this process when its parent dies (strictly, the
+    thread that started it: the pool starts its helpers in the thread that submits the
+    first chunk, the import's own)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no C library to ask: the thread alone watches
+        pass
 
 
 def helper_count() -> int:
@@ -86,7 +161,12 @@ def read_ahead(
         yield _here(sources, zone, not_after)
         return
     context = multiprocessing.get_context("spawn")  # nothing of this process is inherited
-    pool = ProcessPoolExecutor(helpers, mp_context=context, initializer=_ignore_interrupts)
+    # multiprocessing's resource tracker, a process that frees the helpers' queues should
+    # this one die, started here with no output: after a `kill -9` it would warn about them
+    # on this process's stderr, and hold its output open until it had.
+    with _output_nowhere():
+        resource_tracker.ensure_running()  # does nothing if it runs already
+    pool = ProcessPoolExecutor(helpers, mp_context=context, initializer=_start_helper)
     chunks = (sources[i : i + chunk] for i in range(0, len(sources), chunk))
 
     def results() -> Iterator[Parsed]:
