@@ -10,7 +10,9 @@ forge a column or hide what follows.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -102,6 +104,36 @@ def _migrated() -> None:
         pass
 
 
+class _Stopping:
+    """SIGTERM and SIGINT stop an import with a message instead of a traceback: at once
+    until its transaction is under way, then between two files (`between_files`, asked
+    through `reason`), so that a signal never lands inside a commit: an import either is
+    stored whole or stops with nothing stored."""
+
+    def __init__(self) -> None:
+        self.between_files = False
+        self.received: str | None = None
+        self._before: dict[int, Any] = {}
+
+    def reason(self) -> str | None:
+        return None if self.received is None else f"stopped by {self.received}"
+
+    def _handle(self, number: int, frame: object) -> None:
+        self.received = signal.Signals(number).name
+        if not self.between_files:
+            raise ImportStopped(f"stopped by {self.received}")
+
+    def __enter__(self) -> _Stopping:
+        if threading.current_thread() is threading.main_thread():  # where handlers run
+            for number in (signal.SIGTERM, signal.SIGINT):
+                self._before[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._before.items():
+            signal.signal(number, handler)
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="feeds")
 def main() -> None:
@@ -142,13 +174,14 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
     from .ingest.files import collect
     from .ingest.importer import import_sources
 
-    with _opened() as (settings, store):
+    with _Stopping() as stopping, _opened() as (settings, store):
         roots = list(paths) or [Path(settings.content)]
         sources, missing = collect(roots, Path(settings.content))
         show = sys.stderr.isatty() and len(sources) > 200
         with click.progressbar(
             length=len(sources), label="Reading", file=sys.stderr, hidden=not show
         ) as bar:
+            stopping.between_files = True
             report = import_sources(
                 store,
                 settings,
@@ -158,6 +191,7 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
                 sync=roots if sync else (),
                 force=force,
                 progress=lambda: bar.update(1),
+                stop=stopping.reason,
             )
     for error in report.rejected:
         click.echo(f"rejected: {shown(error)}", err=True)

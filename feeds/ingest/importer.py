@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds.config import Settings
-from feeds.errors import InvalidArticle, SyncRefused
+from feeds.errors import ImportStopped, InvalidArticle, SyncRefused
 from feeds.store import Reader, Store, Writer
 from feeds.text import ID_PATTERN
 
@@ -189,10 +189,22 @@ def import_sources(
     force: bool = False,
     progress: Callable[[], None] | None = None,
     tuning: Tuning = Tuning(),
+    stop: Callable[[], str | None] = lambda: None,
 ) -> ImportReport:
     """Import collected files in one transaction; report what happened. With `sync` folders,
     also withdraw the articles whose files are gone from them (raises SyncRefused). Raises
-    HelperFailed when a helper process stops; then nothing is stored."""
+    HelperFailed when a helper process stops, and ImportStopped when `stop`, asked after
+    each file and before the commit, gives a reason; then nothing is stored."""
+
+    def check() -> None:
+        if reason := stop():
+            raise ImportStopped(reason)
+
+    def step() -> None:
+        check()
+        if progress:
+            progress()
+
     moment = (now or settings.now()).astimezone(UTC).replace(microsecond=0)
     report = ImportReport(rejected=list(missing), sync=bool(sync))
     reading = read_ahead(
@@ -208,9 +220,10 @@ def import_sources(
         run = ImportRun(db, settings, moment, report)
         for start in range(0, len(sources), tuning.batch):
             batch = sources[start : start + tuning.batch]
-            run.take(batch, itertools.islice(parsed, len(batch)), progress)
+            run.take(batch, itertools.islice(parsed, len(batch)), step)
         if sync:
             run.sync(sync, force)
+        check()  # the last moment to stop: the commit is next
     return report
 
 

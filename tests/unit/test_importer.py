@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from feeds.config import Settings
-from feeds.errors import HelperFailed
+from feeds.errors import HelperFailed, ImportStopped
 from feeds.ingest import importer, readahead, rules
 from feeds.ingest.files import Source
 from feeds.ingest.importer import Tuning
@@ -424,6 +424,26 @@ def test_a_helper_process_that_dies_stops_the_import_and_stores_nothing(
     sources.insert(4, _Fatal(str(content.write("fatal.txt", article_text())), None))
     with pytest.raises(HelperFailed, match="run the import again"):
         importer.import_sources(store, settings, sources, [], now=IMPORT_TIME, tuning=tuning)
+    assert stored_rows(store) == {}
+
+
+@pytest.mark.parametrize("after", [0, 4, 7])  # at once, midway, before the commit
+def test_an_import_asked_to_stop_stops_with_nothing_stored(
+    content: Content, settings: Settings, store: Store, after: int
+) -> None:
+    for number in range(7):
+        content.write(f"a{number}.txt", article_text())
+    asked = 0
+
+    def stop() -> str | None:
+        nonlocal asked
+        asked += 1
+        return "stopped by SIGTERM" if asked > after else None
+
+    with pytest.raises(ImportStopped, match="^stopped by SIGTERM$"):
+        importer.import_paths(
+            store, settings, [content.root], now=IMPORT_TIME, tuning=Tuning(batch=3), stop=stop
+        )
     assert stored_rows(store) == {}
 
 
