@@ -190,7 +190,8 @@ def shown(value: object) -> str:
     does not call printable (controls such as tab, line feed and escape; format characters
     such as the bidirectional controls; separators other than the space, U+2028 and U+2029
     among them; surrogates, private-use and unassigned code points) as a backslash escape,
-    so that the text shown is the value's, whole and unambiguous."""
+    so that the text shown is the value's, whole and unambiguous. The bytes of a file name
+    that is not UTF-8, which Python holds as lone surrogates, show as `\\xNN`."""
     text = str(value)
     if text.isprintable() and "\\" not in text:
         return text
@@ -203,6 +204,8 @@ def _escaped(char: str) -> str:
     if char.isprintable():
         return char
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a name that is not UTF-8 (os.fsdecode)
+        return f"\\x{code - 0xDC00:02x}"
     if code < 0x100:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -37,11 +37,6 @@ def _section(parts: tuple[str, ...]) -> str | None:
     return parts[0] if len(parts) > 1 else None
 
 
-def printable(path: str) -> str:
-    """`path` as messages show it: the bytes of a name that is not UTF-8 as `\\xNN`."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 def is_utf8(path: str) -> bool:
     """Whether the name was UTF-8 on disk (Python keeps other bytes as lone surrogates,
     which no message, database or feed can carry)."""
@@ -68,7 +63,7 @@ def _article_files(
         with os.scandir(folder) as scan:
             entries = list(scan)
     except OSError as e:
-        errors.append(InvalidArticle(printable(folder), f"cannot be read ({e.strerror}); check it"))
+        errors.append(InvalidArticle(folder, f"cannot be read ({e.strerror}); check it"))
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -76,13 +71,13 @@ def _article_files(
         if entry.is_dir(follow_symlinks=False):  # linked folders are not walked into
             if not is_utf8(entry.name):
                 reason = "the folder name " + NOT_UTF8.format(what="none of its files was")
-                errors.append(InvalidArticle(printable(entry.path), reason))
+                errors.append(InvalidArticle(entry.path, reason))
                 continue
             yield from _article_files(entry.path, errors, (*above, entry.name))
         elif entry.name.endswith(".txt") and entry.is_file():
             if not is_utf8(entry.name):
                 reason = "the file name " + NOT_UTF8.format(what="it was not")
-                errors.append(InvalidArticle(printable(entry.path), reason))
+                errors.append(InvalidArticle(entry.path, reason))
                 continue
             yield (*above, entry.name)
 
@@ -96,7 +91,7 @@ def collect(paths: Iterable[Path], content_root: Path) -> tuple[list[Source], li
     for root in paths:
         if not (is_utf8(str(root)) and is_utf8(str(root.resolve()))):
             reason = "the path " + NOT_UTF8.format(what="it was not")
-            errors.append(InvalidArticle(printable(str(root)), reason))
+            errors.append(InvalidArticle(str(root), reason))
         elif root.is_file():
             resolved = root.resolve()
             parts = _below(resolved, top) or _below(resolved, root.parent.resolve()) or ()
@@ -111,5 +106,5 @@ def collect(paths: Iterable[Path], content_root: Path) -> tuple[list[Source], li
                 name = os.path.join(shown, *relative)
                 sources.append(Source(name, _section(parts), location))
         else:
-            errors.append(InvalidArticle(printable(str(root)), "no such file or folder"))
+            errors.append(InvalidArticle(str(root), "no such file or folder"))
     return sources, errors

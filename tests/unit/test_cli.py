@@ -224,7 +224,8 @@ def test_odd_arguments_and_odd_databases_get_a_message_not_a_traceback(
         ("line\u2028para\u2029", "line\\u2028para\\u2029"),
         ("\u202eabc\u2066\u200f", "\\u202eabc\\u2066\\u200f"),  # bidirectional controls
         ("no\u00a0break\u200bzero", "no\\xa0break\\u200bzero"),  # spaces that hide
-        ("bytes\udcff", "bytes\\udcff"),  # a file name that was not UTF-8
+        ("bytes\udcff", "bytes\\xff"),  # a file name that was not UTF-8: its byte
+        ("lone\ud800", "lone\\ud800"),  # a surrogate no file name holds
         ("\U000e0001\U0010ffff", "\\U000e0001\\U0010ffff"),
     ],
 )
