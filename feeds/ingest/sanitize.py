@@ -9,7 +9,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
 
-from feeds.text import html_blocks
+from feeds.text import drop_forbidden, html_blocks
 
 TAGS = {
     "p",
@@ -61,7 +61,8 @@ _BLIND_IMAGE = re.compile(r'<img(?![^>]*\salt="[^"]*[^"\s])[^>]*>|<img(?![^>]*\s
 def sanitize(html: str, base_url: str) -> str:
     """Keep only TAGS and ATTRIBUTES; no script, style, event handler, iframe, object,
     javascript: or data: URL survives; relative links and sources become absolute (and
-    percent-encoded); images without a source or alt text are dropped."""
+    percent-encoded); images without a source or alt text are dropped, and so are the
+    characters feeds.text.XML_FORBIDDEN names, written or referenced (`&#1;`)."""
 
     def absolute(element: str, attribute: str, value: str) -> str | None:
         if attribute in ("href", "src", "cite"):
@@ -69,8 +70,9 @@ def sanitize(html: str, base_url: str) -> str:
             return joined if urlsplit(joined).scheme in SCHEMES else None
         return value
 
-    # Headings outside the allowed h2-h4 become the nearest allowed level, not bare text.
-    html = _HEADING.sub(lambda m: f"<{m[1]}h{_LEVELS[m[2]]}", html)
+    # Headings outside the allowed h2-h4 become the nearest allowed level, not bare text;
+    # nh3 cannot read lone surrogates, which a JSON string can hold.
+    html = _HEADING.sub(lambda m: f"<{m[1]}h{_LEVELS[m[2]]}", drop_forbidden(html))
     cleaned: str = nh3.clean(
         html,
         tags=TAGS,
@@ -79,7 +81,9 @@ def sanitize(html: str, base_url: str) -> str:
         attribute_filter=absolute,
         link_rel="noopener noreferrer",
     )
-    return _BLIND_IMAGE.sub("", cleaned).strip()
+    # nh3 writes out what a character reference stands for: `&#1;` becomes a control
+    # character that XML forbids, so what it writes is cleaned as text is.
+    return _BLIND_IMAGE.sub("", drop_forbidden(cleaned)).strip()
 
 
 def text_blocks(html: str) -> tuple[str, ...]:
