@@ -66,8 +66,12 @@ def sanitize(html: str, base_url: str) -> str:
 
     def absolute(element: str, attribute: str, value: str) -> str | None:
         if attribute in ("href", "src", "cite"):
-            joined = quote(urljoin(base_url + "/", value.strip()), safe=URL_SAFE)
-            return joined if urlsplit(joined).scheme in SCHEMES else None
+            try:
+                joined = quote(urljoin(base_url + "/", value.strip()), safe=URL_SAFE)
+                scheme = urlsplit(joined).scheme
+            except ValueError:  # no URL at all (`http://[x`): dropped, as nh3 drops others
+                return None
+            return joined if scheme in SCHEMES else None
         return value
 
     # Headings outside the allowed h2-h4 become the nearest allowed level, not bare text;

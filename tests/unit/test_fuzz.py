@@ -4,7 +4,9 @@ it, each a plain case."""
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 from lxml import etree
 
 from feeds.formats import FORMATS
@@ -42,3 +44,13 @@ def test_a_put_of_such_html_leaves_every_feed_whole(site: InProcess) -> None:
             element = CONTENT if fmt.NAME == "rss" else f"{ATOM}content"
             body_html = etree.fromstring(data).findtext(f".//{element}")
         assert body_html == "<p>ab</p>", fmt.FILENAME
+
+
+def test_a_link_that_is_no_url_is_dropped_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    # nh3 reports what its attribute filter raises on stderr ("Exception ignored in ...",
+    # with a traceback): urljoin raised ValueError for an unclosed IPv6 host.
+    reported: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    fragment = '<a href="http://[::1">a</a><q cite="//[x">q</q><img src="http://[" alt="i">'
+    assert sanitize(fragment, BASE) == '<a rel="noopener noreferrer">a</a><q>q</q>'
+    assert reported == []
