@@ -62,7 +62,8 @@ def sanitize(html: str, base_url: str) -> str:
     """Keep only TAGS and ATTRIBUTES; no script, style, event handler, iframe, object,
     javascript: or data: URL survives; relative links and sources become absolute (and
     percent-encoded); images without a source or alt text are dropped, and so are the
-    characters feeds.text.XML_FORBIDDEN names, written or referenced (`&#1;`)."""
+    characters feeds.text.XML_FORBIDDEN names, written or referenced (`&#1;`).
+    What it returns parses back, by the HTML standard, into the tree it was written from."""
 
     def absolute(element: str, attribute: str, value: str) -> str | None:
         if attribute in ("href", "src", "cite"):
@@ -74,17 +75,25 @@ def sanitize(html: str, base_url: str) -> str:
             return joined if scheme in SCHEMES else None
         return value
 
+    def clean(html: str) -> str:
+        cleaned: str = nh3.clean(
+            html,
+            tags=TAGS,
+            attributes=ATTRIBUTES,
+            url_schemes=SCHEMES,
+            attribute_filter=absolute,
+            link_rel="noopener noreferrer",
+        )
+        return cleaned
+
     # Headings outside the allowed h2-h4 become the nearest allowed level, not bare text;
     # nh3 cannot read lone surrogates, which a JSON string can hold.
     html = _HEADING.sub(lambda m: f"<{m[1]}h{_LEVELS[m[2]]}", drop_forbidden(html))
-    cleaned: str = nh3.clean(
-        html,
-        tags=TAGS,
-        attributes=ATTRIBUTES,
-        url_schemes=SCHEMES,
-        attribute_filter=absolute,
-        link_rel="noopener noreferrer",
-    )
+    # A dropped element leaves its children where it was, which can nest what HTML cannot
+    # (`<h2><x><h4>` leaves an h4 inside an h2): parsers read that as another tree, and
+    # strict ones, as feed validators use, refuse it. nh3 writes what it parsed, so its
+    # output cleaned once more is written as the tree any parser reads from it.
+    cleaned = clean(clean(html))
     # nh3 writes out what a character reference stands for: `&#1;` becomes a control
     # character that XML forbids, so what it writes is cleaned as text is.
     return _BLIND_IMAGE.sub("", drop_forbidden(cleaned)).strip()

@@ -13,7 +13,7 @@ from feeds.formats import FORMATS
 from feeds.ingest.sanitize import sanitize
 from tests.samples import BASE
 from tests.support import InProcess
-from tests.unit.test_validity import ATOM, CONTENT
+from tests.unit.test_validity import ATOM, CONTENT, strict_html
 
 # ---------------------------------------------------------------------------------------
 # Inputs that generated examples once broke, kept as plain cases.
@@ -54,3 +54,23 @@ def test_a_link_that_is_no_url_is_dropped_quietly(monkeypatch: pytest.MonkeyPatc
     fragment = '<a href="http://[::1">a</a><q cite="//[x">q</q><img src="http://[" alt="i">'
     assert sanitize(fragment, BASE) == '<a rel="noopener noreferrer">a</a><q>q</q>'
     assert reported == []
+
+
+@pytest.mark.parametrize(
+    ("fragment", "cleaned"),
+    [
+        ("<h2><x><h4>t</h4></x></h2>", "<h2></h2><h4>t</h4>"),
+        ("<p><select><p>t</p></select></p>", "<p></p><p>t</p><p></p>"),
+        (
+            '<a href="/1"><table><a href="/2">t</a></table></a>',
+            f'<a href="{BASE}/1" rel="noopener noreferrer"></a>'
+            f'<a href="{BASE}/2" rel="noopener noreferrer">t</a>',
+        ),
+    ],
+)
+def test_what_a_dropped_element_leaves_reads_back_as_written(fragment: str, cleaned: str) -> None:
+    # The dropped element's children stay where it was: an h4 inside an h2, a p inside a p,
+    # a link inside a link, which an HTML parser reads as another tree (and a strict one,
+    # as feed validators use, refuses).
+    assert sanitize(fragment, BASE) == cleaned
+    strict_html(cleaned)
