@@ -24,7 +24,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.e2e.test_deploy import find_nginx, start_nginx
-from tests.support import POSTGRES, SEED, Served, article_text, start_server
+from tests.support import SEED, Served, article_text, start_server
 
 # A request that ends every exchange: its answer shows the connection is still in step, and
 # it asks the server to close, so reading up to the end of the stream reads every answer.
@@ -371,49 +371,11 @@ def test_the_routes_answer_real_ids(target: Target) -> None:
         assert [a.status for a in answers] == [200, 200], path
 
 
-# What is still answered with a 500 (and a traceback in the log) on PostgreSQL, by route,
-# kind of payload and target; on SQLite, and for NULs through nginx (which refuses a NUL in
-# a path itself), each of these is refused cleanly.
-NUL_ON_POSTGRES = (
-    "PostgreSQL refuses a NUL in a text parameter (psycopg.DataError: PostgreSQL text fields "
-    "cannot contain NUL (0x00) bytes): the id goes to the store unchecked"
-)
-LONG_AUDIT_ON_POSTGRES = (
-    "a refused PUT or DELETE records its id in the audit log, whose article_id column is "
-    "VARCHAR(255) on PostgreSQL (StringDataRightTruncation)"
-)
-KNOWN_ON_POSTGRES = {
-    (route, "nul", "gunicorn"): NUL_ON_POSTGRES
-    for route in [
-        "/articles/{}",
-        "/sections/{}",
-        "/feeds/{}/rss.xml",
-        "/feeds/authors/{}/atom.xml",
-        "/feeds/{}/archive/2020/01/1/atom.xml",
-        "/feeds/authors/{}/archive/2020/01/1/rss.xml",
-        "/partners/{}/rss.xml",
-        "/partners/{}/archive/2020/01/1/feed.json",
-        "/api/v1/articles/{}",
-    ]
-} | {
-    ("/api/v1/articles/{}", "long", "gunicorn"): LONG_AUDIT_ON_POSTGRES,
-    ("/api/v1/articles/{}", "long", "nginx"): LONG_AUDIT_ON_POSTGRES,
-}
-
-
 def hostile_id_cases() -> Iterator[object]:
     for target_name in ("gunicorn", "nginx"):
         for route in ROUTES:
             for kind in PAYLOADS:
-                reason = KNOWN_ON_POSTGRES.get((route, kind, target_name))
-                marks = (
-                    [pytest.mark.xfail(bool(POSTGRES), reason=reason, strict=True)]
-                    if reason
-                    else []
-                )
-                yield pytest.param(
-                    target_name, route, kind, marks=marks, id=f"{target_name}-{route}-{kind}"
-                )
+                yield pytest.param(target_name, route, kind, id=f"{target_name}-{route}-{kind}")
 
 
 @pytest.mark.parametrize(("target", "route", "kind"), list(hostile_id_cases()), indirect=["target"])

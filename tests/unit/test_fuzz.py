@@ -32,7 +32,7 @@ from lxml import etree
 
 from feeds.errors import InvalidArticle, InvalidFields
 from feeds.formats import FORMATS
-from feeds.ingest import apijson
+from feeds.ingest import apijson, limits
 from feeds.ingest.sanitize import ATTRIBUTES, TAGS, sanitize, text_blocks
 from feeds.ingest.textfile import EARLIEST, LATEST, parse_article
 from feeds.model import Article, Entry, ParsedArticle
@@ -649,7 +649,7 @@ def test_api_bodies_are_taken_or_refused_field_by_field(
     check_parsed(parsed)
     if parsed.body_html is not None:
         check_body(parsed.body_html)
-    assert len(parsed.id) <= apijson.MAX_ID_LENGTH
+    assert len(parsed.id) <= limits.MAX_ID_LENGTH
     article = parsed_to_article(parsed)
     json.dumps(apijson.show(article, f"{BASE}/articles/{article.id}"))
     check_renders(article)
