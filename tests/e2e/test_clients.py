@@ -4,6 +4,7 @@ HTTP by real clients (urllib, feedparser, the reader library)."""
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,7 +115,11 @@ def _see_updates(seeded: Served, content: Content, tmp_path: Path) -> None:
     # scheduled=False: update now, as a reader polling every few minutes would.
     (second,) = reader.update_feeds_iter(scheduled=False)
     assert second.error is None and second.not_modified
-    assert any('"GET /feeds/atom.xml HTTP/1.1" 304' in line for line in seeded.access_log())
+    logged = '"GET /feeds/atom.xml HTTP/1.1" 304'
+    deadline = time.monotonic() + 10  # a worker logs a request once it has answered it
+    while not any(logged in line for line in seeded.access_log()):
+        assert time.monotonic() < deadline, seeded.access_log()
+        time.sleep(0.05)
 
     content.write(SEED.name, SEED.read_text().replace("Two rockets", "Two more rockets"))
     result = seeded.feeds("import", str(content.root))
