@@ -385,7 +385,10 @@ def test_hostile_ids_get_a_clean_refusal(target: Target, route: str, kind: str) 
         for payload in PAYLOADS[kind]:
             for method in methods:
                 request = hostile_request(target, method, route, payload)
-                answer = refused_in_step(target, request)
+                # nginx removes dot segments (RFC 3986 §5.2.4, "%2e" being "."), so that
+                # `/articles/..` is `/`, a page of the site like any other, read from no file.
+                resolved = target.name == "nginx" and payload in ("..", "%2e%2e")
+                answer = refused_in_step(target, request, (200,) if resolved else ())
                 assert "x-injected" not in answer.headers, request
                 if method != "HEAD":
                     assert answer.body, request  # says what is wrong
