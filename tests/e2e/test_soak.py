@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.soak.record import CHECKS
+from bench.soak import serverlogs
+from bench.soak.record import CHECKS, Record
 from tests.support import ROOT, clean_environment, new_database
 
 # Checks that a run of a few seconds always exercises (the others may find nothing to check
@@ -58,3 +59,18 @@ def test_a_short_soak_passes_and_reports_every_check(tmp_path: Path) -> None:
     assert [name for name in ALWAYS_RUN if rows[name][0] == 0] == [], done.stdout
     for heading in ("Requests:", "Write to visible", "Resident memory", "Machine:", "SQLite"):
         assert heading in done.stdout
+
+
+def test_nginx_cache_races_are_noted_and_other_errors_fail(tmp_path: Path) -> None:
+    log = tmp_path / "error.log"
+    race = (
+        '2026/12/01 17:41:01 [crit] 26736#26736: *8318 cache file "/c/3/91/2d88" has too long '
+        'header, client: 127.0.0.1, request: "GET /feeds/atom.xml HTTP/1.1"'
+    )
+    upstream = "2026/12/01 17:41:02 [error] 26736#26736: *8319 upstream timed out"
+    log.write_text(f"{race}\n{upstream}\n")
+    record = Record()
+    serverlogs.scan(record, log, serverlogs.NGINX)
+    assert record.failed["server-logs"] == 1
+    assert [f.what for f in record.failures] == [upstream]
+    assert record.notes == ["error.log: 1 of nginx's cache races (see serverlogs.py)"]
