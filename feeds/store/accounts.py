@@ -98,34 +98,11 @@ class AccountReads:
         return None if row is None else _partner(row)
 
 
-class AccountWrites(AccountReads):
-    def put_token(self, name: str, scope: str, digest: str, now: datetime) -> bool:
-        """Store a token under `name`, unless an active one has it (then False). A revoked
-        name is given out again, with the new digest; the old token stays dead."""
-        existing = self.conn.execute(
-            sa.select(tokens.c.revoked).where(tokens.c.name == name)
-        ).first()
-        if existing is not None and existing.revoked is None:
-            return False
-        values = {"digest": digest, "scope": scope, "created": now, "revoked": None}
-        if existing is None:
-            self.conn.execute(tokens.insert().values(name=name, **values))
-        else:
-            self.conn.execute(tokens.update().where(tokens.c.name == name).values(**values))
-        return True
+class RefusedCounts:
+    """Counting refused API requests: done in a recorder's transaction (never waiting for
+    the writers' lock) or a writer's."""
 
-    def revoke_token(self, name: str, now: datetime) -> bool:
-        """Revoke the active token `name`; False when there is none."""
-        done = self.conn.execute(
-            tokens.update()
-            .where(tokens.c.name == name, tokens.c.revoked.is_(None))
-            .values(revoked=now)
-        )
-        return bool(done.rowcount)
-
-    def record_audit(self, entry: AuditEntry) -> None:
-        """Keep a write done through the API in a row of its own, each value `kept`."""
-        self.conn.execute(audit.insert().values(**_audit_values(entry)))
+    conn: Connection
 
     def record_refused(self, entry: AuditEntry) -> None:
         """Count a refused request in the row of its REFUSED_SPAN for its status, method and
@@ -165,6 +142,36 @@ class AccountWrites(AccountReads):
             .scalar_subquery()
         )
         self.conn.execute(audit.delete().where(AUDIT_REFUSED, audit.c.at <= first_dropped))
+
+
+class AccountWrites(AccountReads, RefusedCounts):
+    def put_token(self, name: str, scope: str, digest: str, now: datetime) -> bool:
+        """Store a token under `name`, unless an active one has it (then False). A revoked
+        name is given out again, with the new digest; the old token stays dead."""
+        existing = self.conn.execute(
+            sa.select(tokens.c.revoked).where(tokens.c.name == name)
+        ).first()
+        if existing is not None and existing.revoked is None:
+            return False
+        values = {"digest": digest, "scope": scope, "created": now, "revoked": None}
+        if existing is None:
+            self.conn.execute(tokens.insert().values(name=name, **values))
+        else:
+            self.conn.execute(tokens.update().where(tokens.c.name == name).values(**values))
+        return True
+
+    def revoke_token(self, name: str, now: datetime) -> bool:
+        """Revoke the active token `name`; False when there is none."""
+        done = self.conn.execute(
+            tokens.update()
+            .where(tokens.c.name == name, tokens.c.revoked.is_(None))
+            .values(revoked=now)
+        )
+        return bool(done.rowcount)
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        """Keep a write done through the API in a row of its own, each value `kept`."""
+        self.conn.execute(audit.insert().values(**_audit_values(entry)))
 
     def add_partner(self, partner: Partner) -> bool:
         """Store a new partner; False when one of that name exists (revoked ones too)."""

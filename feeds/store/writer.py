@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from feeds.model import Stored
 from feeds.text import slug
 
-from .accounts import AccountWrites, PollClaims
+from .accounts import AccountWrites, PollClaims, RefusedCounts
 from .ledger import LedgerReads, LedgerWrites
 from .queries import places_of
 from .reader import CHANGES_KEY, SEQUENCE_KEY, VERSION_KEY, Reader
@@ -190,7 +190,7 @@ class Writer(Reader, AccountWrites):
         return current
 
 
-class Recorder(LedgerReads, LedgerWrites, PollClaims):
+class Recorder(LedgerReads, LedgerWrites, PollClaims, RefusedCounts):
     """Statements inside a recorder's transaction (see engine.py): what requests that only
     read keep. It never changes what a document shows."""
 

@@ -106,6 +106,24 @@ def test_the_health_check_answers_at_once_while_a_writer_holds_the_lock(
         assert (response.status_code, response.get_data()) == (200, b"ok\n")
 
 
+def test_a_strangers_refused_write_never_waits_for_the_lock(
+    stored: None, settings: Settings, store: Store
+) -> None:
+    client = new_app(settings).test_client()
+    with writer_holding_the_lock(store):
+        # Recording it as a write would wait for the lock, and after the busy timeout end
+        # in a 503: a flood of them would hold every thread while an import runs.
+        for _ in range(3):
+            response = client.delete("/api/v1/articles/" + "x" * 300)
+            assert response.status_code == 401, response.get_data()
+    time.sleep(BUSY_HOLD_S)  # recorders try again once the lock was free this long
+    refused = client.delete("/api/v1/articles/w1")  # counted
+    assert refused.status_code == 401
+    with store.read() as reader:
+        (entry,) = reader.audit_log(10)
+    assert (entry.method, entry.article_id, entry.status) == ("DELETE", "w1", 401)
+
+
 @dataclass
 class Tombstoned:
     """The site feed served once with a tombstone for w1 (recorded), on a driven clock."""
