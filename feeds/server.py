@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import re
 import selectors
 import time
 from functools import partial
@@ -46,14 +48,46 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
     }
 
 
+# A token in what gunicorn quotes of a request (a request line it refuses, the URI of one
+# that failed): the value of ?token= and a bearer token.
+_SECRET = re.compile(r"(?i)([?&;]token=|bearer\s+)[^&\s'\"\\]+")
+
+
+def redacted(message: str) -> str:
+    """`message` with every token it quotes replaced, and escaped (text.shown)."""
+    return shown(_SECRET.sub(r"\1[token]", message))
+
+
 class EscapingLogger(Logger):  # type: ignore[misc]
     """gunicorn's logger, with what a client sent escaped (text.shown) in the access log:
     the path is logged decoded, so an encoded line break (`%0d%0a`) would otherwise start a
-    line of the client's making."""
+    line of the client's making; and no token in its error log, which quotes the request
+    line of a request it refuses and the URI of one that failed, query string and all."""
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         return {k: shown(v) if isinstance(v, str) else v for k, v in atoms.items()}
+
+    def log(self, lvl: Any, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().log(lvl, redacted(str(msg) % args if args else str(msg)), **kwargs)
+
+    def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.CRITICAL, msg, *args, **kwargs)
+
+    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, exc_info=True, **kwargs)
 
 
 def freeze_heap(worker: Any) -> None:

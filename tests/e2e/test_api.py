@@ -148,6 +148,25 @@ def test_no_request_can_write_a_line_of_the_servers_log(api: Api) -> None:
     assert not any("\x1b" in line for line in lines)
 
 
+def test_a_request_line_gunicorn_refuses_is_logged_without_its_token(api: Api) -> None:
+    address = urllib.parse.urlsplit(api.server.base_url)
+    assert address.hostname is not None and address.port is not None
+    secret = "s3cr3t-partner-token-value"
+    for line in (
+        f"GET /partners/globe/rss.xml?token={secret}&x=\xc3\xa9 HTTP/1.1",
+        f"GET /partners/globe/rss.xml?token={secret}\x7f HTTP/1.1",
+    ):
+        with socket.create_connection((address.hostname, address.port), timeout=10) as conn:
+            conn.sendall(line.encode("latin-1") + b"\r\nHost: x\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 400")
+    deadline = time.monotonic() + 10
+    while api.server.log.read_text().count("Invalid request") < 2:
+        assert time.monotonic() < deadline, api.server.log.read_text()[-2000:]
+        time.sleep(0.05)
+    log = api.server.log.read_text()
+    assert secret not in log and "token=[token]" in log
+
+
 def test_a_write_through_the_api_reaches_a_feed_reader_at_once(api: Api) -> None:
     feed = api.server.url("/feeds/atom.xml")
     for _ in range(4):  # the workers hold the feed as it was before the write
