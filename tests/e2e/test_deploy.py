@@ -423,6 +423,27 @@ def test_nginx_keeps_one_copy_of_a_document_whatever_its_query_string(
     assert fetch(deployed.base + path + "?x=0", GZIP)[1]["X-Cache-Status"] in {"MISS", "HIT"}
 
 
+def test_nginx_keeps_one_copy_per_coding_whatever_the_accept_encoding(
+    deployed: Deployed,
+) -> None:
+    """A copy per coding, not per Accept-Encoding value: a stranger's made-up values are
+    answered from the copy of the coding they select, which each of them can read."""
+    path = "/feeds/world/atom.xml"
+    identity, gzipped = _full_answers(deployed.app + path)
+    files_before = sum(1 for file in deployed.cache.rglob("*") if file.is_file())
+    takes = [f"gzip;q=0.{n}" for n in range(1, 100)] + [f"br, gzip, x{n}" for n in range(50)]
+    refuses = [f"identity, x{n}" for n in range(50)] + ["gzip;q=0", "*;q=0", "gzip;q=0.000"]
+    for value, expected in [(v, gzipped) for v in takes] + [(v, identity) for v in refuses]:
+        status, headers, body = fetch(
+            deployed.base + path, {"Host": "news.example.com", "Accept-Encoding": value}
+        )
+        assert (status, headers["ETag"]) == (200, expected[1]["ETag"]), value
+        assert headers.get("Content-Encoding") == expected[1].get("Content-Encoding"), value
+        assert "Accept-Encoding" in headers["Vary"]
+    files = sum(1 for file in deployed.cache.rglob("*") if file.is_file())
+    assert files - files_before <= 2
+
+
 def test_nginx_passes_partners_conditional_requests_to_the_app(deployed: Deployed) -> None:
     """nginx never keeps a partner's feed (it is private), so it passes a partner's
     conditional request on as sent, and the app answers it as it answers one sent to it
