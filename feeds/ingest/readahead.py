@@ -180,6 +180,7 @@ def read_ahead(
                     pending.append(pool.submit(_chunk, part, zone, not_after))
                 yield from done
         except BrokenProcessPool as e:
+            _kill_helpers(pool)
             raise HelperFailed(
                 "a helper process reading the files stopped unexpectedly (killed, or out "
                 "of memory?); run the import again"
@@ -189,3 +190,11 @@ def read_ahead(
         yield results()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_helpers(pool: ProcessPoolExecutor) -> None:
+    """Kill the helpers left once one has stopped: the pool ends them with SIGTERM, which
+    they ignore (see _start_helper), and would then wait for them for ever."""
+    processes = getattr(pool, "_processes", None) or {}  # the pool's own, by pid
+    for process in list(processes.values()):
+        process.kill()

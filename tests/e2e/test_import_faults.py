@@ -324,3 +324,29 @@ def test_sigterm_stops_an_import_with_a_message_and_closes_its_output(
         assert shown.decode().endswith("Error: stopped by SIGTERM; nothing was imported\r\n")
         assert b"Traceback" not in shown and stdout == b""
         assert check_whole(env, corpus.whole) == 0
+
+
+def test_a_helper_killed_stops_the_import_with_a_message(corpus: Corpus, tmp_path: Path) -> None:
+    env = migrated(tmp_path, "helper", corpus.clock)
+    started = start_import(env, corpus.content)
+    try:
+        _move_on(started, "midway")  # the helpers busy, more of their work asked for
+        helpers = [pid for pid in children(started.process.pid) if b"spawn_main" in _cmdline(pid)]
+        if not helpers:
+            pytest.skip("no helper started: one processor")
+        os.kill(helpers[-1], signal.SIGKILL)
+        stdout, shown = started.output()  # the import ends, and with it every helper
+        assert started.left_behind() == []
+    finally:
+        started.clean_up()
+    assert started.process.returncode == 1 and stdout == b""
+    assert b"a helper process reading the files stopped unexpectedly" in shown
+    assert b"Traceback" not in shown
+    assert check_whole(env, corpus.whole) == 0
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
