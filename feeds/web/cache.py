@@ -281,7 +281,7 @@ class RenderCache:
                     return computed, False, False
                 recorder.record_last_modified(key, computed.etag, moment, new=current is None)
         except StoreBusy:
-            # A document the ledger has never seen goes out with its data's date, the one
-            # it will be recorded with; a new ETag of one it has, undated until recorded.
-            return computed, False, recorded is None
+            # Undated until recorded, a document never seen too: the snapshot read from
+            # may be older than what another worker recorded, with a later date.
+            return computed, False, False
         return Validators(computed.etag, moment), True, True
