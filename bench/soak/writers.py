@@ -91,7 +91,16 @@ class ApiWriter:
             self.delete(rng.choice(live))
             return
         if action == "restore" and self.withdrawn:
-            self.put("restore", self.articles[rng.choice(sorted(self.withdrawn))], rng)
+            # Back with a new version: restored as it was, a document could show again
+            # what it showed before the withdrawal, and so take its ETag of then, which
+            # the no-stale check would take for a stale answer.
+            old = self.articles[rng.choice(sorted(self.withdrawn))]
+            back = replace(
+                old,
+                version=old.version + 1,
+                title=f"Soak {old.id} version {old.version + 1}: {words(rng, 5)}",
+            )
+            self.put("restore", back, rng)
             return
         if action == "update" and live:
             old = self.articles[rng.choice(live)]
