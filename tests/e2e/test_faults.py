@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bench.servers import children
 from feeds.store.engine import WRITERS_LOCK
 from tests.samples import ARTICLE
 from tests.support import (
@@ -133,17 +134,7 @@ def served_as_before(site: Site, before: dict[str, Answer]) -> None:
 
 def workers(master: int) -> set[int]:
     """The process ids of the gunicorn master's workers (its children)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-            found.add(int(entry.name))
-    return found
+    return set(children(master))
 
 
 def replaced(site: Site, gone: set[int]) -> set[int]:

@@ -32,7 +32,7 @@ from lxml import etree
 
 from feeds.errors import InvalidArticle, InvalidFields
 from feeds.formats import FORMATS
-from feeds.ingest import apijson, limits
+from feeds.ingest import apijson, limits, textfile
 from feeds.ingest.sanitize import ATTRIBUTES, TAGS, sanitize, text_blocks
 from feeds.ingest.textfile import EARLIEST, LATEST, parse_article
 from feeds.model import Article, Entry, ParsedArticle
@@ -82,20 +82,7 @@ ZONES = [
     ZoneInfo("Pacific/Kiritimati"),
     ZoneInfo("Etc/GMT+12"),
 ]
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+MONTHS = [name.capitalize() for name in textfile.MONTHS]  # as the newsroom writes them
 
 # ---------------------------------------------------------------------------------------
 # Text: what a newsroom export or a CMS might hold, and what an attacker would add.
