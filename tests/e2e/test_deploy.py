@@ -175,19 +175,27 @@ def start_nginx(tmp_path: Path, upstream: str) -> tuple[int, subprocess.Popen[by
 
 
 @contextmanager
-def behind_nginx(tmp_path: Path, env: dict[str, str]) -> Iterator[int]:
-    """One gunicorn with `env` behind deploy/'s nginx, for the block: nginx's port."""
+def gunicorn_and_nginx(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[int, str]]:
+    """One gunicorn with `env` behind deploy/'s nginx, for the block: nginx's port, and
+    gunicorn's address."""
     upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
     try:
         port, nginx, _ = start_nginx(tmp_path, upstream)
         try:
-            yield port
+            yield port, upstream
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
     finally:
         app.terminate()
         app.wait(timeout=30)
+
+
+@contextmanager
+def behind_nginx(tmp_path: Path, env: dict[str, str]) -> Iterator[int]:
+    """One gunicorn with `env` behind deploy/'s nginx, for the block: nginx's port."""
+    with gunicorn_and_nginx(tmp_path, env) as (port, _):
+        yield port
 
 
 def find_nginx() -> str:
@@ -340,19 +348,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         content.write(f"case{number}/c{number}.txt", article_text(f"Story {number}"))
     feeds_command(env, "import", str(content.root))
     token = add_partner(env)
-    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
-    try:
-        port, nginx, _ = start_nginx(tmp_path, upstream)
-        try:
-            yield Deployed(
-                f"http://127.0.0.1:{port}", token, f"http://{upstream}", tmp_path / "cache"
-            )
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=30)
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
+    with gunicorn_and_nginx(tmp_path, env) as (port, upstream):
+        yield Deployed(f"http://127.0.0.1:{port}", token, f"http://{upstream}", tmp_path / "cache")
 
 
 def _full_answers(url: str) -> tuple[Answer, Answer]:
