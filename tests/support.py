@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import pytest
 import sqlalchemy as sa
@@ -31,6 +31,7 @@ from flask.testing import FlaskClient
 
 from feeds.cli import main
 from feeds.web import create_app
+from feeds.web.cache import RenderCache, Rendered
 from feeds.web.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -314,3 +315,16 @@ def start_server(
         log_file.close()
         raise
     return Served(base, env, process, log, log_file)
+
+
+def counted_rebuilds(cache: RenderCache, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the documents `cache` builds from now on (rendered or re-dated), in order."""
+    rebuilds: list[str] = []
+    rebuild = cache._rebuild
+
+    def counted(key: str, *rest: Any) -> Rendered | None:
+        rebuilds.append(key)
+        return rebuild(key, *rest)
+
+    monkeypatch.setattr(cache, "_rebuild", counted)
+    return rebuilds

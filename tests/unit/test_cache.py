@@ -8,7 +8,6 @@ import gzip
 import json
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from flask import Flask, Response
@@ -19,13 +18,13 @@ from feeds.formats import FORMATS
 from feeds.ingest.importer import import_paths
 from feeds.store import Store
 from feeds.web import create_app
-from feeds.web.cache import Rendered
 from tests.conftest import ImportFn, service
 from tests.support import (
     IMPORT_TIME,
     SEED,
     Content,
     article_text,
+    counted_rebuilds,
 )
 
 GZIP = {"Accept-Encoding": "gzip"}
@@ -284,15 +283,7 @@ def test_a_default_sized_archive_of_full_articles_is_kept(
         dateline = f"{1 + n // 10} March 2020, {n % 10 + 8}:00"
         content.write(f"a{n}.txt", article_text(f"Story {n}", dateline, paragraphs))
     run_import()
-    cache = service(app).cache
-    rebuilds: list[str] = []
-    rebuild = cache._rebuild
-
-    def counted(key: str, *rest: Any) -> Rendered | None:
-        rebuilds.append(key)
-        return rebuild(key, *rest)
-
-    monkeypatch.setattr(cache, "_rebuild", counted)
+    rebuilds = counted_rebuilds(service(app).cache, monkeypatch)
     path = "/feeds/archive/2020/03/1/feed.json"
     client = app.test_client()
     first = client.get(path)

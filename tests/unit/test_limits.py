@@ -17,10 +17,9 @@ import pytest
 
 from feeds.ingest import limits
 from feeds.ingest.limits import MAX_ENTRY_BYTES
-from feeds.web.cache import Rendered
 from feeds.web.service import Service
 from tests.samples import ARTICLE
-from tests.support import GZIP, Content, InProcess, article_text
+from tests.support import GZIP, Content, InProcess, article_text, counted_rebuilds
 
 PAGE_SIZE = 50  # FEEDS_PAGE_SIZE's default
 HEAD_BYTES = 16 * 1024  # what a feed document holds besides its entries, at most
@@ -177,15 +176,7 @@ def largest_feeds(site: InProcess, token: str) -> Iterator[list[str]]:
 def test_a_feed_of_the_largest_articles_stays_small_and_is_kept(
     site: InProcess, largest_feeds: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = Service.of(site.app).cache
-    rebuilds: list[str] = []
-    rebuild = cache._rebuild
-
-    def counted(key: str, *rest: Any) -> Rendered | None:
-        rebuilds.append(key)
-        return rebuild(key, *rest)
-
-    monkeypatch.setattr(cache, "_rebuild", counted)
+    rebuilds = counted_rebuilds(Service.of(site.app).cache, monkeypatch)
     for path in largest_feeds:
         first = site.client.get(path)
         assert first.status_code == 200
