@@ -328,3 +328,12 @@ def counted_rebuilds(cache: RenderCache, monkeypatch: pytest.MonkeyPatch) -> lis
 
     monkeypatch.setattr(cache, "_rebuild", counted)
     return rebuilds
+
+
+def audit_rows(database: str) -> list[dict[str, object]]:
+    """Every row of the audit table of the store at `database`, as stored."""
+    engine = sa.create_engine(database)
+    with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(sa.text("SELECT * FROM audit"))]
+    engine.dispose()
+    return rows

@@ -20,6 +20,7 @@ from tests.support import (
     Content,
     Ran,
     Served,
+    audit_rows,
     clean_environment,
     new_database,
     on_sqlite_only,
@@ -78,14 +79,6 @@ def send_all(server: Served, requests: list[tuple[str, str, str | None]]) -> lis
     return statuses
 
 
-def audit_rows(server: Served) -> list[dict[str, object]]:
-    engine = sa.create_engine(server.env["FEEDS_DATABASE"])
-    with engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(sa.text("SELECT * FROM audit"))]
-    engine.dispose()
-    return rows
-
-
 def assert_safe(ran: Ran, columns: int) -> list[str]:
     """The lines of stdout, each of `columns` fields, with no raw control anywhere."""
     for text in (ran.stdout, ran.stderr):
@@ -100,13 +93,17 @@ def assert_safe(ran: Ran, columns: int) -> list[str]:
 def test_a_flood_of_refused_requests_costs_a_few_short_rows_and_no_traceback(
     server: Served,
 ) -> None:
-    before = max((int(str(row["seq"])) for row in audit_rows(server)), default=0)
+    before = max(
+        (int(str(row["seq"])) for row in audit_rows(server.env["FEEDS_DATABASE"])), default=0
+    )
     flood: list[tuple[str, str, str | None]]
     flood = [("DELETE", f"{'x' * 3900}{n}", None) for n in range(600)]
     flood += [("DELETE", f"{'y' * 300}{n}", "wrong") for n in range(150)]
     flood += [("PUT", f"{'z' * 300}{n}", None) for n in range(150)]
     assert set(send_all(server, flood)) == {401}
-    rows = [row for row in audit_rows(server) if int(str(row["seq"])) > before]
+    rows = [
+        row for row in audit_rows(server.env["FEEDS_DATABASE"]) if int(str(row["seq"])) > before
+    ]
     # One row for each (status, method, token) refused, the clock standing still.
     assert len(rows) == 3
     assert sum(len(str(v)) for row in rows for v in row.values() if v is not None) < 3 * 700

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from feeds.model import AuditEntry
 from feeds.store import Store, accounts
 from tests.samples import ARTICLE
-from tests.support import IMPORT_TIME, POSTGRES, InProcess
+from tests.support import IMPORT_TIME, POSTGRES, InProcess, audit_rows
 
 LONG_ID = "x" * 3900
 TIMES = re.compile(r"\trefused \u00d7(\d+)")
@@ -43,14 +43,6 @@ def send(site: InProcess, method: str, article_id: str, token: str | None = None
     return answer.status_code
 
 
-def audit_rows(site: InProcess) -> list[dict[str, object]]:
-    engine = sa.create_engine(site.env["FEEDS_DATABASE"])
-    with engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(sa.text("SELECT * FROM audit"))]
-    engine.dispose()
-    return rows
-
-
 def stored_characters(rows: list[dict[str, object]]) -> int:
     return sum(len(str(value)) for row in rows for value in row.values() if value is not None)
 
@@ -66,7 +58,7 @@ def test_thousands_of_refused_requests_leave_a_few_short_rows(
             assert send(site, "DELETE", f"{LONG_ID}{number}") == 401
             assert send(site, "PUT", f"{LONG_ID}{number}", "wrong") == 401
         refused += 1000
-    rows = audit_rows(site)
+    rows = audit_rows(site.env["FEEDS_DATABASE"])
     # Each minute: the write, and one row for each (status, method, token) refused.
     assert len(rows) == 2 * 3
     assert stored_characters(rows) < len(rows) * 700
