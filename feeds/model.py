@@ -8,7 +8,34 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from .text import first_paragraph, paragraphs_html, shorten
+from .text import first_image, first_paragraph, paragraphs_html, shorten
+
+
+@dataclass(frozen=True)
+class Image:
+    """An article's lead image: an absolute http(s) URL, its alt text (never empty), and
+    what else is known of it. `type` is a MIME type (image/...), `length` its size in bytes."""
+
+    url: str
+    alt: str
+    caption: str | None = None
+    credit: str | None = None
+    width: int | None = None
+    height: int | None = None
+    type: str | None = None
+    length: int | None = None
+
+    def as_json(self) -> dict[str, str | int]:
+        """The fields that are set, in the order above: as stored and as the API shows it."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str | int]) -> Image:
+        return cls(**data)  # type: ignore[arg-type]
+
+
+def _image_json(image: Image | None) -> str | None:
+    return None if image is None else _dumps(image.as_json())
 
 
 @dataclass(frozen=True)
@@ -25,6 +52,7 @@ class ParsedArticle:
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     body_html: str | None = None
+    image: Image | None = None  # the lead image given, not one found in the body
     # Set by the text parser when the title and paragraphs are already what _fold makes of
     # them (each white-space run one plain space, none at either end).
     folded: bool = field(default=False, compare=False, repr=False)
@@ -34,22 +62,30 @@ class ParsedArticle:
         """The paragraphs as stored: a JSON array of strings."""
         return _dumps(list(self.paragraphs))
 
+    @cached_property
+    def image_json(self) -> str | None:
+        """The lead image as stored: a JSON object, or None."""
+        return _image_json(self.image)
+
     @cached_property  # computed once: the importer compares it and stores it
     def content_hash(self) -> str:
         """A digest of what readers see; white space alone does not change it.
 
         The SHA-256 of the compact JSON array [title, published, updated, [paragraphs...]]
         with white space folded, followed by [authors...], [tags...] and the HTML body when
-        any of them is set. Stored digests are compared with new ones: never change this."""
+        any of them or a lead image is set, and then the lead image (Image.as_json) when it
+        is. Stored digests are compared with new ones: never change this."""
         if self.folded:
             title, paragraphs = self.title, self.paragraphs_json
         else:
             title, paragraphs = _fold(self.title), _dumps([_fold(p) for p in self.paragraphs])
         fields = [_dumps(title), _dumps(self.published.isoformat())]
         fields += [_dumps(self.updated.isoformat()), paragraphs]
-        if self.authors or self.tags or self.body_html is not None:
+        if self.authors or self.tags or self.body_html is not None or self.image is not None:
             fields += [_dumps(list(self.authors)), _dumps(list(self.tags))]
             fields.append(_dumps(_fold(self.body_html or "")))
+        if self.image_json is not None:
+            fields.append(self.image_json)
         data = "[" + ",".join(fields) + "]"
         return hashlib.sha256(data.encode()).hexdigest()
 
@@ -79,6 +115,25 @@ class Article:
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     body_html: str | None = None
+    image: Image | None = None  # the lead image given with the article
+
+    @property
+    def lead_image(self) -> Image | None:
+        """The lead image given with the article; failing that, the first image of its HTML
+        body that has alt text (the sanitiser keeps no other), None when there is neither.
+        Found once per article, as `html` is."""
+        if self.image is not None or self.body_html is None:
+            return self.image
+        if "_lead" not in self.__dict__:
+            found = first_image(self.body_html)
+            self.__dict__["_lead"] = None if found is None else Image(**found)  # type: ignore[arg-type]
+        lead: Image | None = self.__dict__["_lead"]
+        return lead
+
+    @property
+    def image_in_body(self) -> bool:
+        """Whether the lead image is one the body shows already (no figure is added)."""
+        return self.image is None and self.lead_image is not None
 
     @property
     def summary(self) -> str:

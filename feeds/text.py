@@ -131,6 +131,44 @@ class _Blocks(HTMLParser):
         self.current.append(data)
 
 
+class _FirstImage(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: dict[str, str | int] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "img" or self.found is not None:
+            return
+        named = {k: v for k, v in attrs if v is not None}
+        src, alt = named.get("src", "").strip(), " ".join(named.get("alt", "").split())
+        if not src.startswith(("http://", "https://")) or not alt:
+            return
+        found: dict[str, str | int] = {"url": src, "alt": alt}
+        for size in ("width", "height"):
+            value = named.get(size, "").strip()
+            if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_IMAGE_SIDE:
+                found[size] = int(value)
+        self.found = found
+        raise _Found
+
+
+MAX_IMAGE_SIDE = 100_000  # pixels: the largest width or height taken as an image's size
+
+
+def first_image(html: str) -> dict[str, str | int] | None:
+    """The url, alt text and (when given as whole numbers) width and height of the first
+    <img> of an HTML body with an http(s) source and alt text; None when there is none."""
+    if "<img" not in html:
+        return None
+    parser = _FirstImage()
+    try:
+        parser.feed(html)
+        parser.close()
+    except _Found:
+        pass
+    return parser.found
+
+
 def _parse(html: str, stop_at_paragraph: bool) -> list[Block]:
     parser = _Blocks(stop_at_paragraph)
     try:

@@ -58,6 +58,7 @@ def prepare(article: ParsedArticle) -> Prepared:
             "authors": _json_list(article.authors),
             "tags": _json_list(article.tags),
             "body_html": article.body_html,
+            "image": article.image_json,
         },
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from feeds.model import Article
+from feeds.model import Article, Image
 
 from .schema import article_authors, articles, departures, meta, placements
 
@@ -51,6 +51,7 @@ def article_of(row: Any) -> Article:
         authors=tuple(json.loads(row.authors)),
         tags=tuple(json.loads(row.tags)),
         body_html=row.body_html,
+        image=None if row.image is None else Image.from_json(json.loads(row.image)),
     )
 
 
@@ -70,6 +71,7 @@ ARTICLE_COLUMNS = [
         "authors",
         "tags",
         "body_html",
+        "image",
     )
 ]
 HEAD_COLUMNS = [articles.c[n] for n in ("id", "revision", "published", "modified")]

@@ -82,6 +82,7 @@ articles = sa.Table(
     sa.Column("body_html", sa.Text),
     sa.Column("authors", sa.Text, nullable=False, server_default="[]"),  # JSON array
     sa.Column("tags", sa.Text, nullable=False, server_default="[]"),  # JSON array
+    sa.Column("image", sa.Text),  # the lead image given with it: JSON (model.Image.as_json)
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
