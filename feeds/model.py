@@ -258,7 +258,8 @@ class Token:
 @dataclass(frozen=True)
 class Partner:
     """A syndication partner: the sections it bought, full text or summaries, its rights
-    statement, and the digest of its feed token."""
+    statement, the digest of its feed token, and the consumer profile (see
+    feeds.syndication.profiles) whose rules its feeds keep to, if any."""
 
     name: str
     sections: tuple[str, ...]
@@ -267,11 +268,14 @@ class Partner:
     created: datetime
     revoked: datetime | None
     digest: str = field(default="", repr=False, compare=False)
+    profile: str | None = None
 
     @property
     def shaping(self) -> str:
         """What of the partner's terms shapes its feeds' bytes."""
-        return repr((self.sections, self.content, self.rights))
+        if self.profile is None:
+            return repr((self.sections, self.content, self.rights))
+        return repr((self.sections, self.content, self.rights, self.profile))
 
 
 # The token of a refused request that carried credentials, but no active publish token.

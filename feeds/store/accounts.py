@@ -59,6 +59,7 @@ def _partner(row: Any) -> Partner:
         row.created,
         row.revoked,
         row.digest,
+        row.profile,
     )
 
 
@@ -185,6 +186,7 @@ class AccountWrites(AccountReads, RefusedCounts):
                 content=partner.content,
                 rights=partner.rights,
                 created=partner.created,
+                profile=partner.profile,
             )
         )
         return True

@@ -248,6 +248,8 @@ partners = sa.Table(
     sa.Column("rights", sa.Text, nullable=False, server_default=""),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("revoked", UTCDateTime),
+    # The consumer whose rules its feeds keep to (feeds.syndication.profiles), or None.
+    sa.Column("profile", sa.String(32)),
 )
 
 # When each partner last got a full (200) answer for each of its feeds.
