@@ -1,4 +1,5 @@
-"""`feeds render`: the whole site as static files, through the same views the server uses."""
+"""`feeds render`: the whole site as static files (feeds, pages, sitemaps and robots.txt),
+through the same views the server uses."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from flask import Flask
 
 from feeds.errors import FeedsError
 from feeds.formats import FORMATS
+from feeds.syndication import sitemaps as sm
 from feeds.syndication.plan import plan
 from feeds.syndication.urls import DocKey, article_path, section_path
 from feeds.web.service import Service
@@ -34,8 +36,13 @@ def _paths(svc: Service) -> list[tuple[str, str]]:
     paths = [(p, p.lstrip("/")) for p in _feed_paths(svc)]
     paths += [("/", "index.html"), ("/feeds.opml", "feeds.opml")]
     with svc.store.read() as reader:
-        sections = reader.sections(svc.settings.now())
+        now = svc.settings.now()
+        sections = reader.sections(now)
         ids = reader.all_ids()
+        article_sitemaps = len(reader.sitemap_parts(now, sm.per_sitemap(svc.settings)))
+    crawled = [sm.ROBOTS_PATH, sm.INDEX_PATH, sm.PAGES_PATH, sm.NEWS_PATH]
+    crawled += [sm.articles_path(n) for n in range(1, article_sitemaps + 1)]
+    paths += [(p, p.lstrip("/")) for p in crawled]
     paths += [(section_path(s), section_path(s).lstrip("/") + ".html") for s in sections]
     paths += [(article_path(i), f"articles/{i}.html") for i in ids]
     return paths

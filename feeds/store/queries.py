@@ -307,3 +307,48 @@ def sections() -> sa.Select[Any]:
     )
     seen = seen.union_all(sa.select(following).where(seen.c.section.is_not(None)))
     return sa.select(seen.c.section).where(seen.c.section.is_not(None))
+
+
+_SITE = Shape(False, False, False)
+# Sitemaps list the visible articles in the order they were published, ties by id: an
+# article published later goes after every one before it, so the sitemaps of the others
+# keep their bytes.
+_SITEMAP_ORDER = (articles.c.published, articles.c.id)
+
+
+@functools.cache
+def sitemap_parts() -> sa.Select[Any]:
+    """The latest update marker of each run of `size` visible articles in sitemap order,
+    the first run first: one pass over the index of current articles by publication,
+    reading no article text."""
+    rank = sa.func.row_number().over(order_by=_SITEMAP_ORDER).label("rank")
+    ranked = sa.select(articles.c.updated, rank).where(*_visible(_SITE)).subquery("ranked")
+    # Integer division on SQLite and PostgreSQL alike ("//" would call FLOOR, which SQLite
+    # has only when built with its math functions).
+    size = sa.bindparam("size", type_=sa.Integer)
+    part = (ranked.c.rank - 1).op("/", precedence=8, return_type=sa.Integer)(size).label("part")
+    return sa.select(sa.func.max(ranked.c.updated)).group_by(part).order_by(part)
+
+
+@functools.cache
+def sitemap_entries() -> sa.Select[Any]:
+    """Ids and update markers of visible articles in sitemap order, from `offset`."""
+    return (
+        sa.select(articles.c.id, articles.c.updated)
+        .where(*_visible(_SITE))
+        .order_by(*_SITEMAP_ORDER)
+        .offset(sa.bindparam("offset"))
+        .limit(sa.bindparam("limit"))
+    )
+
+
+@functools.cache
+def published_since() -> sa.Select[Any]:
+    """Heads of the visible articles published after `since`, newest first: a range of the
+    index of current articles by publication."""
+    return (
+        sa.select(*HEAD_COLUMNS)
+        .where(*_visible(_SITE), articles.c.published > sa.bindparam("since"))
+        .order_by(articles.c.published.desc(), articles.c.id)
+        .limit(sa.bindparam("limit"))
+    )

@@ -129,6 +129,22 @@ class Reader(AccountReads, LedgerReads):
         moment: datetime | None = self.conn.scalar(q.NEXT_RELEASE, {"now": now})
         return moment
 
+    def sitemap_parts(self, now: datetime, size: int) -> list[datetime]:
+        """The latest update marker of each sitemap of `size` visible articles (in the order
+        they were published, ties by id), the first sitemap first; none without articles."""
+        return list(self.conn.scalars(q.sitemap_parts(), {"now": now, "size": size}))
+
+    def sitemap_entries(self, now: datetime, offset: int, limit: int) -> list[tuple[str, datetime]]:
+        """(id, update marker) of `limit` visible articles from `offset`, in sitemap order."""
+        params = {"now": now, "offset": offset, "limit": limit}
+        return [(row.id, row.updated) for row in self.conn.execute(q.sitemap_entries(), params)]
+
+    def published_since(self, since: datetime, now: datetime, limit: int) -> list[Head]:
+        """The `limit` latest visible articles published after `since`, newest first (ties
+        by id)."""
+        params = {"since": since, "now": now, "limit": limit}
+        return [Head(*row) for row in self.conn.execute(q.published_since(), params)]
+
     def sections(self, now: datetime) -> list[str]:
         """Every section with a visible article, sorted."""
         return list(self.conn.scalars(q.sections(), {"now": now}))

@@ -68,7 +68,8 @@ def _present(moments: Iterable[datetime | None]) -> list[datetime]:
     return [m for m in moments if m is not None]
 
 
-def _created(reader: Reader) -> datetime | None:
+def created_at(reader: Reader) -> datetime | None:
+    """When the store was made (None before its schema is)."""
     created = reader.fixed_meta("created")
     return None if created is None else datetime.fromisoformat(created)
 
@@ -134,7 +135,7 @@ def plan(
         partner,
         query,
         name,
-        _created(reader),
+        created_at(reader),
     )
 
 
@@ -191,5 +192,5 @@ def _archive_plan(
     # A withdrawn article leaves a gap; tombstones live in subscription documents.
     name = _author_name(reader, key)
     return Plan(
-        key, scope, heads, prev, nxt, [], moments, closed, partner, query, name, _created(reader)
+        key, scope, heads, prev, nxt, [], moments, closed, partner, query, name, created_at(reader)
     )

@@ -20,7 +20,7 @@ from feeds.config import load_settings
 from feeds.store import Store
 from feeds.text import rfc3339
 
-from . import api, errors, partner_feeds, public
+from . import api, errors, partner_feeds, public, sitemaps
 from .cache import RenderCache
 from .hits import CacheHits
 from .service import LocalPolls, Service
@@ -68,6 +68,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body + 1
     app.register_blueprint(public.bp)
     app.register_blueprint(partner_feeds.bp)
+    app.register_blueprint(sitemaps.bp)
     app.register_blueprint(api.bp)
     errors.register(app)
     return app
