@@ -41,6 +41,7 @@ REAL = {
     "year": "2020",
     "month": "01",
     "part": "1",
+    "number": "1",  # an article sitemap
     "filename": "atom.xml",
 }
 

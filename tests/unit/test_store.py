@@ -196,6 +196,10 @@ def test_no_query_behind_a_document_scans_the_articles(
         "/sections/uk",
         "/feeds.opml",
         "/articles/a3",
+        "/sitemap.xml",
+        "/sitemaps/articles-1.xml",
+        "/sitemaps/news.xml",
+        "/sitemaps/pages.xml",
     ):
         assert client.get(path).status_code == 200, path
     sa.event.remove(engine, "before_cursor_execute", capture)

@@ -30,7 +30,7 @@ from feeds.web import create_app
 from tests.conftest import ImportFn
 from tests.support import IMPORT_TIME, SEED, Content, article_text, on_sqlite_only
 
-DOCUMENTS = ["/feeds/atom.xml", "/feeds/world/rss.xml", "/", "/feeds.opml"]
+DOCUMENTS = ["/feeds/atom.xml", "/feeds/world/rss.xml", "/", "/feeds.opml", "/sitemap.xml"]
 
 
 @contextmanager
