@@ -1,18 +1,23 @@
 """History over real HTTP from a real gunicorn process: feedparser walking RFC 5005 archives
-by fetching their URLs itself, and listparser reading the OPML directory whose every feed a
-reader can then fetch."""
+by fetching their URLs itself, listparser reading the OPML directory whose every feed a
+reader can then fetch, and a crawler walking from robots.txt through the sitemaps."""
 
 from __future__ import annotations
 
 import json
+import urllib.robotparser
 from collections.abc import Iterator
+from pathlib import Path
 
 import feedparser
 import listparser
 import pytest
+from lxml import etree
 
 from tests.support import Content, Served, article_text, fetch, start_server
 
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 CORPUS = {  # id -> (folder, dateline)
     "w1": ("world", "5 January 2020, 10:00"),
     "w2": ("world", "20 January 2020, 10:00"),
@@ -81,3 +86,34 @@ def test_every_feed_the_opml_directory_lists_can_be_read_over_http(newsroom: Ser
         parsed = feedparser.parse(url)
         assert parsed.status == 200 and not parsed.bozo, (url, parsed.get("bozo_exception"))
         assert parsed.entries, url
+
+
+def test_a_crawler_finds_every_article_from_robots_txt_through_the_sitemaps(
+    newsroom: Served,
+) -> None:
+    robots = urllib.robotparser.RobotFileParser(newsroom.url("/robots.txt"))
+    robots.read()  # over real HTTP
+    assert robots.site_maps() == [newsroom.url("/sitemap.xml"), newsroom.url("/sitemaps/news.xml")]
+    index = sitemap(newsroom.url("/sitemap.xml"), "siteindex.xsd")
+    pages: list[str] = []
+    for url in [loc.text or "" for loc in index.iter(f"{SITEMAP}loc")]:
+        pages += [loc.text or "" for loc in sitemap(url, "sitemap.xsd").iter(f"{SITEMAP}loc")]
+    articles = sorted(url.rsplit("/", 1)[1] for url in pages if "/articles/" in url)
+    assert articles == sorted(CORPUS)  # every article, once
+    assert newsroom.url("/sections/world") in pages
+    for url in pages:
+        assert robots.can_fetch("Googlebot", url) and fetch(url)[0] == 200, url
+    status, headers, _ = fetch(newsroom.url("/sitemaps/news.xml"))
+    assert status == 200  # nothing from the last two days: no URL, still a sitemap
+    again = fetch(newsroom.url("/sitemaps/news.xml"), {"If-None-Match": headers["ETag"]})
+    assert again[0] == 304
+
+
+def sitemap(url: str, schema: str) -> etree._Element:
+    """The sitemap at `url`, fetched over HTTP, once the published `schema` has passed it."""
+    status, headers, body = fetch(url)
+    assert status == 200 and headers["Content-Type"] == "application/xml; charset=utf-8", url
+    document = etree.fromstring(body)
+    checker = etree.XMLSchema(etree.parse(str(SCHEMAS / schema)))
+    assert checker.validate(document), (url, checker.error_log)
+    return document
