@@ -53,6 +53,9 @@ EXTERNAL = (
     "http://www.rssboard.org/rss-specification",
     "https://jsonfeed.org/version/1.1",
     "http://opml.org/spec2.opml",
+    "http://www.sitemaps.org/schemas/sitemap/0.9",
+    "http://www.google.com/schemas/sitemap-news/0.9",
+    "http://www.google.com/schemas/sitemap-image/1.1",
     "https://example.org/report",
     "https://news.example.com/articles/w1",
 )
@@ -67,6 +70,7 @@ VALUES = {
     "year": ["2020"],
     "month": ["01"],
     "part": ["1", "9"],
+    "number": ["1", "2"],  # an article sitemap, and one past the last
     "filename": ["rss.xml", "atom.xml", "feed.json", "other.txt"],
 }
 HTML_BODY = (
