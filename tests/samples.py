@@ -1,12 +1,13 @@
-"""Fixed inputs: a document of two articles, for the format tests and their golden files, and
-an article as the publishing API takes it."""
+"""Fixed inputs: a document of two articles (the first with a lead image, every field of it
+set, text that looks like markup and a URL that XML escapes), for the format tests and their
+golden files, and an article as the publishing API takes it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from feeds.formats import FORMATS
-from feeds.model import Article, Entry, FeedDocument, FeedInfo
+from feeds.model import Article, Entry, FeedDocument, FeedInfo, Image
 
 BASE = "https://news.example.com"
 # A body for the publishing API.
@@ -35,6 +36,17 @@ ARTICLES = (
         section="world",
         revision=2,
         modified=utc(2026, 1, 15),
+        authors=("Ann Writer",),
+        image=Image(
+            url=BASE + "/media/summer.jpg?w=1200&h=800",
+            alt="A beach <b>at</b> noon",
+            caption="Sun & sand </p> in July",
+            credit="Photo: Bo Reporter & Co",
+            width=1200,
+            height=800,
+            type="image/jpeg",
+            length=183_402,
+        ),
     ),
     Article(
         id="a-winter",

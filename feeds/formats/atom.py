@@ -13,7 +13,7 @@ class Atom(XmlFormat):
     MEDIA_TYPE = "application/atom+xml; charset=utf-8"
     LABEL = "Atom"
 
-    def serialize(self, doc: FeedDocument) -> bytes:
+    def serialize(self, doc: FeedDocument, media: bool | None = None) -> bytes:
         """The whole document from feedgen, every entry rendered (what `parts` cuts up)."""
-        data: bytes = build(doc, self.NAME).atom_str(pretty=True, encoding="UTF-8")
+        data: bytes = build(doc, self.NAME, media).atom_str(pretty=True, encoding="UTF-8")
         return data

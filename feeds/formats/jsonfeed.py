@@ -5,18 +5,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from feeds.model import Entry, FeedDocument
+from feeds.model import Entry, FeedDocument, Image
 from feeds.text import paragraphs_text, rfc3339
 
-from .escaping import categories
+from .escaping import categories, image_type
 from .parts import EntryParts, keep, key
 
 NAME = "json"
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
+def _attachments(image: Image | None) -> dict[str, Any]:
+    """The lead image as an attachment, when its size and type are known: JSON Feed
+    requires an attachment's mime_type, and its size is what a reader weighs before
+    fetching it."""
+    kind = None if image is None else image_type(image)
+    if image is None or not image.length or kind is None:
+        return {}
+    return {"attachments": [{"url": image.url, "mime_type": kind, "size_in_bytes": image.length}]}
+
+
 def _item(entry: Entry, summary_only: bool) -> dict[str, Any]:
     article = entry.article
+    image = article.lead_image
     if summary_only:
         content = {"content_text": article.summary}
     else:
@@ -30,10 +41,12 @@ def _item(entry: Entry, summary_only: bool) -> dict[str, Any]:
         "title": article.title,
         "summary": article.summary,
         **content,
+        **({"image": image.url} if image is not None else {}),
         "date_published": rfc3339(article.published),
         "date_modified": rfc3339(article.updated),
         **({"authors": [{"name": n} for n in article.authors]} if article.authors else {}),
         **({"tags": categories(article)} if categories(article) else {}),
+        **_attachments(image),
     }
 
 

@@ -15,9 +15,9 @@ class Rss(XmlFormat):
     MEDIA_TYPE = "application/rss+xml; charset=utf-8"
     LABEL = "RSS"
 
-    def serialize(self, doc: FeedDocument) -> bytes:
+    def serialize(self, doc: FeedDocument, media: bool | None = None) -> bytes:
         """The whole document from feedgen, every entry rendered (what `parts` cuts up)."""
-        generator = build(doc, self.NAME)
+        generator = build(doc, self.NAME, media)
         with RENDER_LOCK:
             data: bytes = generator.rss_str(pretty=True, encoding="UTF-8")
         # RSS Best Practices Profile: '&' and '<' in character data as hexadecimal

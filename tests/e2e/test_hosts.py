@@ -50,6 +50,7 @@ EXTERNAL = (
     "http://purl.org/rss/1.0/modules/content/",
     "http://purl.org/syndication/history/1.0",
     "http://purl.org/atompub/tombstones/1.0",
+    "http://search.yahoo.com/mrss/",
     "http://www.rssboard.org/rss-specification",
     "https://jsonfeed.org/version/1.1",
     "http://opml.org/spec2.opml",

@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 
 from feeds.formats import FORMATS
-from feeds.model import Article, Entry, FeedDocument
+from feeds.model import Article, Entry, FeedDocument, Image
 from feeds.text import SUMMARY_LENGTH, shorten
 from tests.samples import ARTICLES, BASE, document
 
@@ -260,3 +260,148 @@ def test_no_article_text_can_break_a_feed() -> None:
     for text in (item["title"], item["content_text"]):
         assert not any(0x80 <= ord(c) <= 0x9F or c == "\ufffd" for c in text)
     html5lib.HTMLParser(strict=True).parseFragment(item["content_html"])
+
+
+IMAGE = ARTICLES[0].image
+MEDIA = "{http://search.yahoo.com/mrss/}"
+
+
+@pytest.mark.parametrize("summary_only", [False, True])
+@pytest.mark.parametrize("name", ["rss", "atom"])
+def test_feedparser_reads_the_lead_image(name: str, summary_only: bool) -> None:
+    assert IMAGE is not None
+    doc = dataclasses.replace(document(), summary_only=summary_only)
+    parsed = feedparser.parse(FORMATS[name].render(doc))
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    first, second = parsed.entries
+    assert first.media_content == [
+        {
+            "url": IMAGE.url,
+            "medium": "image",
+            "type": "image/jpeg",
+            "width": "1200",
+            "height": "800",
+            "filesize": "183402",
+        }
+    ]
+    assert first.media_thumbnail == [{"url": IMAGE.url, "width": "1200", "height": "800"}]
+    assert first.enclosures == [{"href": IMAGE.url, "length": "183402", "type": "image/jpeg"}]
+    assert first.media_credit == [{"content": "Photo: Bo Reporter & Co"}]
+    assert "media_content" not in second and second.enclosures == []
+    # The caption never takes the place of the summary or the text (see xmlfeed._media).
+    assert html.unescape(first.summary) == "a < b && c > d"
+    if summary_only:
+        assert "content" not in first
+    else:
+        assert [c.value for c in first.content] == [ARTICLES[0].html]
+
+
+def _media_description(name: str, doc: FeedDocument) -> tuple[str | None, str | None] | None:
+    root = etree.fromstring(FORMATS[name].render(doc))
+    found = root.find(f".//{MEDIA}content/{MEDIA}description")
+    return None if found is None else (found.get("type"), found.text)
+
+
+@pytest.mark.parametrize("name", ["rss", "atom"])
+def test_media_description_is_the_caption_else_the_alt_text(name: str) -> None:
+    assert IMAGE is not None
+    # Text that looks like markup is declared HTML and escaped once more.
+    assert _media_description(name, document()) == ("html", html.escape(IMAGE.caption or "", False))
+    alt_only = dataclasses.replace(IMAGE, caption=None, alt="A beach at noon & more")
+    article = dataclasses.replace(ARTICLES[0], image=alt_only)
+    doc = dataclasses.replace(document(), entries=(Entry(article, f"{BASE}/articles/x"),))
+    assert _media_description(name, doc) == ("plain", "A beach at noon & more")
+    # Left out of summary-only documents, where feedparser would take it for the text.
+    assert _media_description(name, dataclasses.replace(doc, summary_only=True)) is None
+
+
+def test_every_rss_item_has_a_byline() -> None:
+    items = etree.fromstring(FORMATS["rss"].render(document())).findall("channel/item")
+    creator = "{http://purl.org/dc/elements/1.1/}creator"
+    # The article's authors; the site's author for an article that names none.
+    assert [[c.text for c in item.iter(creator)] for item in items] == [
+        ["Ann Writer"],
+        ["The Newsroom"],
+    ]
+    assert all(item.find("author") is None for item in items)  # RSS author is an e-mail
+
+
+def _only(image: Image | None, body_html: str | None = None) -> FeedDocument:
+    article = dataclasses.replace(ARTICLES[0], image=image, body_html=body_html)
+    return dataclasses.replace(document(), entries=(Entry(article, f"{BASE}/articles/x"),))
+
+
+def _enclosures(doc: FeedDocument) -> dict[str, object]:
+    """The enclosure of each format: RSS enclosure, Atom link, JSON Feed attachment."""
+    rss = etree.fromstring(FORMATS["rss"].render(doc)).find("channel/item/enclosure")
+    atom = etree.fromstring(FORMATS["atom"].render(doc)).find(
+        "{http://www.w3.org/2005/Atom}entry/{http://www.w3.org/2005/Atom}link[@rel='enclosure']"
+    )
+    item = json.loads(FORMATS["json"].render(doc))["items"][0]
+    jsonschema.validate(item, SCHEMA["$defs"]["item"] | {"$defs": SCHEMA["$defs"]})
+    return {
+        "rss": None if rss is None else dict(rss.attrib),
+        "atom": None if atom is None else dict(atom.attrib),
+        "json": (item.get("image"), item.get("attachments")),
+    }
+
+
+def test_enclosures_say_what_is_known_of_the_image() -> None:
+    url = "https://cdn.example.com/pictures/beach.JPEG"
+    # Nothing but the URL and alt text known: the type is read from the extension, and RSS,
+    # which requires a length, says 0 (the RSS Best Practices Profile); JSON Feed gives an
+    # attachment only for a known size.
+    assert _enclosures(_only(Image(url, "Alt"))) == {
+        "rss": {"url": url, "length": "0", "type": "image/jpeg"},
+        "atom": {"href": url, "rel": "enclosure", "type": "image/jpeg"},
+        "json": (url, None),
+    }
+    sized = Image(url, "Alt", type="image/webp", length=99)
+    assert _enclosures(_only(sized)) == {
+        "rss": {"url": url, "length": "99", "type": "image/webp"},
+        "atom": {"href": url, "rel": "enclosure", "type": "image/webp", "length": "99"},
+        "json": (url, [{"url": url, "mime_type": "image/webp", "size_in_bytes": 99}]),
+    }
+    # No type given nor known from the URL: RSS, which requires one, has no enclosure, and
+    # neither has JSON Feed, whose attachments require one; Media RSS still names the image.
+    unknown = Image("https://cdn.example.com/image?id=5", "Alt", length=99)
+    assert _enclosures(_only(unknown)) == {
+        "rss": None,
+        "atom": {"href": unknown.url, "rel": "enclosure", "length": "99"},
+        "json": (unknown.url, None),
+    }
+    rss = etree.fromstring(FORMATS["rss"].render(_only(unknown)))
+    assert rss.find(f"channel/item/{MEDIA}content").get("url") == unknown.url
+
+
+def test_the_first_image_of_an_html_body_is_the_lead() -> None:
+    body = '<p>Text</p><img src="https://news.example.com/m/a.png" alt="A" width="640">'
+    assert _enclosures(_only(None, body))["json"] == ("https://news.example.com/m/a.png", None)
+    rss = etree.fromstring(FORMATS["rss"].render(_only(None, body)))
+    assert dict(rss.find(f"channel/item/{MEDIA}content").attrib) == {
+        "url": "https://news.example.com/m/a.png",
+        "medium": "image",
+        "type": "image/png",
+        "width": "640",
+    }
+
+
+@pytest.mark.parametrize("name", ["rss", "atom"])
+def test_documents_without_images_declare_no_media_prefix(name: str) -> None:
+    without = dataclasses.replace(document(), entries=document().entries[1:])
+    assert b"xmlns:media" not in FORMATS[name].render(without)
+    assert b'xmlns:media="http://search.yahoo.com/mrss/"' in FORMATS[name].render(document())
+
+
+@pytest.mark.parametrize("summary_only", [False, True])
+def test_json_feed_items_carry_the_image(summary_only: bool) -> None:
+    assert IMAGE is not None
+    doc = dataclasses.replace(document(), summary_only=summary_only)
+    feed = json.loads(FORMATS["json"].render(doc))
+    jsonschema.validate(feed, SCHEMA, format_checker=jsonschema.FormatChecker())
+    first, second = feed["items"]
+    assert first["image"] == IMAGE.url
+    assert first["attachments"] == [
+        {"url": IMAGE.url, "mime_type": "image/jpeg", "size_in_bytes": 183_402}
+    ]
+    assert "image" not in second and "attachments" not in second

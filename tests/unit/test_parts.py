@@ -16,7 +16,7 @@ from feeds.formats import FORMATS, jsonfeed
 from feeds.formats.parts import EntryParts
 from feeds.formats.xmlfeed import XmlFormat
 from feeds.lru import ByteLRU
-from feeds.model import Article, Entry, FeedDocument, FeedInfo, Tombstone
+from feeds.model import Article, Entry, FeedDocument, FeedInfo, Image, Tombstone
 from tests.samples import document as formats_document
 
 BASE = "https://news.example.com"
@@ -44,6 +44,9 @@ def article(number: int, rng: random.Random) -> Article:
         authors=tuple(rng.sample(["Ann Lee", "Bo Kim", "Zoë O'Brien"], rng.randrange(0, 3))),
         tags=tuple(rng.sample(["Brexit", "EU", "Tax"], rng.randrange(0, 3))),
         body_html=rng.choice([None, None, "<p>Given as <em>HTML</em> ]]> &amp; more</p>"]),
+        # Some have a lead image: the media prefix their entries use is declared on the root
+        # of every document that shows one, whichever entries are kept.
+        image=rng.choice([None, None, Image(f"{BASE}/media/{number}.jpg?a&b", "Alt & <i>x</i>")]),
     )
 
 
@@ -110,10 +113,13 @@ def rendered(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         module = cast(XmlFormat, FORMATS[name])
 
         def serialize(
-            document: FeedDocument, _name: str = name, _serialize: object = module.serialize
+            document: FeedDocument,
+            media: bool | None = None,
+            _name: str = name,
+            _serialize: object = module.serialize,
         ) -> bytes:
             counted[_name] += len(document.entries)
-            return _serialize(document)  # type: ignore[operator, no-any-return]
+            return _serialize(document, media)  # type: ignore[operator, no-any-return]
 
         monkeypatch.setattr(module, "serialize", serialize)
     item = jsonfeed._item
