@@ -57,6 +57,13 @@ class Group(click.Group):
             raise click.ClickException(shown(_message(e, ctx.invoked_subcommand))) from e
 
 
+class Unusable(click.ClickException):
+    """A command cannot do what was asked (a name or path it cannot use): exit status 2, as
+    for click's own usage errors, so that a script tells it from a finding (1)."""
+
+    exit_code = 2
+
+
 def _message(error: FeedsError, command: str | None) -> str:
     if isinstance(error, ConfigError):
         return f"bad setting {error}"
@@ -292,18 +299,34 @@ def partner() -> None:
     help="Full text, or only summaries.",
 )
 @click.option("--rights", default="", help="Rights statement shown in every format.")
-def partner_add(name: str, sections: str, content: str, rights: str) -> None:
+@click.option(
+    "--profile",
+    default=None,
+    help="A consumer profile (see `feeds check`), e.g. msn: the feeds leave out the articles "
+    "it would reject.",
+)
+def partner_add(name: str, sections: str, content: str, rights: str, profile: str | None) -> None:
     """Add partner NAME and print its feed token, once.
 
     The partner's feeds are /partners/NAME/rss.xml, atom.xml and feed.json, read with
     ?token=TOKEN, Authorization: Bearer TOKEN, or HTTP Basic with TOKEN as the password.
     """
+    from .syndication.profiles import check_partner_profile
+
     bought = [s.strip() for s in sections.split(",") if s.strip()]
     rights = credentials.check_partner(name, bought, content, rights)
+    check_partner_profile(profile, content)
     secret = credentials.new_secret()
     with _opened() as (settings, store), store.write() as writer:
         terms = Partner(
-            name, tuple(bought), content, rights, settings.now(), None, credentials.digest(secret)
+            name,
+            tuple(bought),
+            content,
+            rights,
+            settings.now(),
+            None,
+            credentials.digest(secret),
+            profile,
         )
         if not writer.add_partner(terms):
             raise PartnerError(f"a partner named {name!r} exists (see `feeds partner list`)")
@@ -312,13 +335,14 @@ def partner_add(name: str, sections: str, content: str, rights: str) -> None:
 
 @partner.command("list")
 def partner_list() -> None:
-    """List partners: name, sections, content, state (never tokens)."""
+    """List partners: name, sections, content, profile (- for none), state (never tokens)."""
     with _opened(create=False) as (_, store), store.read() as reader:
         listed = reader.partners()
     for entry in listed:
         state = "revoked" if entry.revoked else "active"
         sections = ",".join(shown(section) for section in entry.sections)
-        click.echo("\t".join((shown(entry.name), sections, shown(entry.content), state)))
+        fields = (shown(entry.name), sections, shown(entry.content), shown(entry.profile or "-"))
+        click.echo("\t".join((*fields, state)))
 
 
 @partner.command("revoke")
@@ -340,6 +364,55 @@ def partner_rotate(name: str) -> None:
         if not writer.set_partner_digest(name, credentials.digest(secret)):
             raise PartnerError(f"no active partner named {name!r}")
     click.echo(secret)
+
+
+@main.command("check")
+@click.option("--profile", "name", default=None, help="One profile (default: every one).")
+@click.option(
+    "--feed",
+    "path",
+    default=None,
+    metavar="PATH",
+    help="The document to check, e.g. /feeds/world/atom.xml (default: the one the profile "
+    "reads, /feeds/rss.xml or /sitemaps/news.xml).",
+)
+def check_command(name: str | None, path: str | None) -> None:
+    """Report what each consumer would reject or downgrade in the documents as served.
+
+    One line per broken rule (article, rule, rejected or downgraded, detail, source), the
+    articles withheld from partners with that profile, then one summary line per profile.
+    Exits 0 when nothing would be rejected, 1 otherwise, 2 for a profile or document that
+    cannot be used.
+    """
+    from .check_site import check, withheld
+    from .syndication.profiles import PROFILES
+    from .web import create_app
+    from .web.service import Service
+
+    if name is not None and name not in PROFILES:
+        raise Unusable(shown(f"no profile {name!r}; choose one of {', '.join(PROFILES)}"))
+    if path is not None and not path.startswith("/"):
+        raise Unusable(shown(f"--feed {path!r}: give a path on the site, e.g. /feeds/rss.xml"))
+    profiles = [PROFILES[name]] if name is not None else list(PROFILES.values())
+    _migrated()
+    app = create_app()
+    try:
+        reports = check(app, profiles, path)
+        left_out = {p.name: withheld(app, p) for p in profiles if p.feeds}
+    except FeedsError as e:
+        raise Unusable(shown(str(e))) from e
+    finally:
+        Service.of(app).store.close()
+    for report in reports:
+        for f in report.findings:
+            click.echo(_line(f.subject, f.rule.id, f.rule.outcome, f.detail, f.rule.source))
+        for held in left_out.get(report.profile.name, []):
+            rules = ",".join(f.rule.id for f in held.findings)
+            click.echo(_line(held.subject, rules, f"withheld from partner {held.partner}"))
+    for report in reports:
+        click.echo(shown(report.summary()))
+    if any(report.refused for report in reports):
+        sys.exit(1)
 
 
 @main.command("audit")

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from feeds import __version__
 from feeds.config import Settings
 from feeds.errors import NoSchema
 from feeds.formats import FORMATS
-from feeds.model import Article, Entry, FeedDocument, FeedInfo, Head
+from feeds.model import Entry, FeedDocument, FeedInfo
 from feeds.store import Reader
 
-from .plan import Plan
+from .plan import Load, Plan
 from .urls import DocKey, article_path, feed_title, home_path
-
-Load = Callable[[Reader, list[Head]], list[Article]]
 
 
 def _urls(settings: Settings, key: DocKey | None, query: str = "") -> dict[str, str] | None:

@@ -15,24 +15,33 @@ document plus archive documents.
   archive's entries change only when one of its own articles changes.
 
 A plan is decided from cheap queries of ids, revisions and times, so a conditional request
-is answered without rendering anything.
+is answered without rendering anything. A partner with a consumer profile is the exception:
+its documents leave out the articles that profile's rules reject (profiles.py), so those
+rules read its articles while the plan is made, and the subscription document takes the
+next ones that changed last in their place, up to FEEDS_PAGE_SIZE.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from feeds.config import Settings
-from feeds.model import Head, Partner, Tombstone
+from feeds.model import Article, Head, Partner, Tombstone
 from feeds.store import Reader, Scope
 
-from .urls import DocKey, Month
+from .profiles import PROFILES, item_of
+from .urls import DocKey, Month, article_path
 
 MICROSECOND = timedelta(microseconds=1)
+# How many times more articles than a page a profile's partner document looks through to
+# fill its page when the profile rejects some.
+SEARCHED_PAGES = 8
+
+Load = Callable[[Reader, list[Head]], list[Article]]
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class Plan:
     query: str = ""  # added to the self link: a partner's ?token=, which readers re-use
     author_name: str | None = None  # an author's feed is titled with the author's name
     created: datetime | None = None  # the store's creation
+    turns: datetime | None = None  # when time alone changes what a partner's profile keeps
 
     @property
     def updated(self) -> datetime | None:
@@ -94,6 +104,55 @@ def _last_part(
     return dataclasses.replace(key.subscription, month=month, part=part)
 
 
+@dataclass(frozen=True)
+class _Profiled:
+    """What a partner's profile keeps of some heads, read with `load`."""
+
+    partner: Partner | None
+    load: Load | None
+
+    def kept(
+        self, reader: Reader, settings: Settings, heads: list[Head], now: datetime
+    ) -> tuple[list[Head], datetime | None]:
+        """The heads whose articles the profile does not reject at `now`, and when time
+        alone may change that (None: never, or no profile)."""
+        partner = self.partner
+        profile = (
+            None if partner is None or partner.profile is None else PROFILES.get(partner.profile)
+        )
+        if partner is None or profile is None or not heads:
+            return heads, None
+        loaded = self.load(reader, heads) if self.load else reader.articles([h.id for h in heads])
+        articles = {article.id: article for article in loaded}
+        kept, turns = [], []
+        for head in heads:
+            article = articles.get(head.id)
+            if article is None:
+                continue
+            item = item_of(
+                article, settings.url(article_path(article.id)), partner.content == "summary"
+            )
+            if not profile.rejects(item, now):
+                kept.append(head)
+            turn = profile.turns(item, now)
+            if turn is not None:
+                turns.append(turn)
+        return kept, min(turns, default=None)
+
+    def changed(
+        self, reader: Reader, settings: Settings, scope: Scope, now: datetime
+    ) -> tuple[list[Head], datetime | None]:
+        """The FEEDS_PAGE_SIZE visible articles that changed last and that the profile keeps
+        (looking through at most SEARCHED_PAGES pages of them)."""
+        size = limit = settings.page_size
+        while True:
+            heads = reader.changed_heads(scope, limit)
+            kept, turns = self.kept(reader, settings, heads, now)
+            if len(kept) >= size or len(heads) < limit or limit >= size * SEARCHED_PAGES:
+                return kept[:size], turns
+            limit *= 2
+
+
 def plan(
     reader: Reader,
     settings: Settings,
@@ -101,13 +160,16 @@ def plan(
     now: datetime,
     partner: Partner | None = None,
     query: str = "",
+    load: Load | None = None,
 ) -> Plan | None:
     """The plan of the document named by `key` (a partner's when `partner` is given) as of
-    `now`, or None if there is no such document."""
+    `now`, or None if there is no such document. A partner's profile reads articles with
+    `load` (default: from `reader`)."""
     scope = _scope(key, now, partner)
+    profiled = _Profiled(partner, load)
     if key.month is not None:
-        return _archive_plan(reader, settings, key, scope, partner, query)
-    heads = reader.changed_heads(scope, settings.page_size)
+        return _archive_plan(reader, settings, key, scope, profiled, query)
+    heads, turns = profiled.changed(reader, settings, scope, now)
     latest = reader.placed_before(scope, now + MICROSECOND)
     if partner is None and (key.section or key.author) and latest is None and not heads:
         return None  # no article was ever seen there
@@ -136,6 +198,7 @@ def plan(
         query,
         name,
         created_at(reader),
+        turns,
     )
 
 
@@ -153,16 +216,19 @@ def _archive_plan(
     settings: Settings,
     key: DocKey,
     scope: Scope,
-    partner: Partner | None,
+    profiled: _Profiled,
     query: str,
 ) -> Plan | None:
     assert key.month is not None
+    partner = profiled.partner
     size, span, now = settings.archive_size, key.month.span, scope.now
     parts = math.ceil(reader.count_placed(scope, span) / size)
     if not 1 <= key.part <= parts:
         return None
     rows = reader.placed(scope, span, (key.part - 1) * size, size)
-    heads = [row.head for row in rows if row.shown(now)]
+    heads, turns = profiled.kept(
+        reader, settings, [row.head for row in rows if row.shown(now)], now
+    )
     if key.part > 1:
         prev: DocKey | None = dataclasses.replace(key, part=key.part - 1)
     else:
@@ -192,5 +258,17 @@ def _archive_plan(
     # A withdrawn article leaves a gap; tombstones live in subscription documents.
     name = _author_name(reader, key)
     return Plan(
-        key, scope, heads, prev, nxt, [], moments, closed, partner, query, name, created_at(reader)
+        key,
+        scope,
+        heads,
+        prev,
+        nxt,
+        [],
+        moments,
+        closed,
+        partner,
+        query,
+        name,
+        created_at(reader),
+        turns,
     )

@@ -54,21 +54,24 @@ def article_validators(settings: Settings, article: Article) -> Validators:
 
 def next_time_change(settings: Settings, plan: Plan, now: datetime) -> datetime | None:
     """The first instant after `now` at which time alone (not the data) may change the
-    document or its headers: its oldest tombstone expires, or its month ends. Embargo
-    releases are the store's (Reader.next_release)."""
+    document or its headers: its oldest tombstone expires, its month ends, or a partner's
+    profile stops keeping an article (it grows too old). Embargo releases are the store's
+    (Reader.next_release)."""
     moments = [
         stone.when.replace(microsecond=0) + timedelta(days=settings.tombstone_days, seconds=1)
         for stone in plan.tombstones
     ]
     if plan.key.month is not None and not plan.closed:
         moments.append(plan.key.month.span[1])
+    if plan.turns is not None:
+        moments.append(plan.turns)
     return min((m for m in moments if m > now), default=None)
 
 
 def lifetime(settings: Settings, plan: Plan | None = None) -> int:
     """Seconds a cache may keep the answer, before `clamp`: FEEDS_MAX_AGE, or a day or more
-    for a closed archive."""
-    if plan is not None and plan.closed:
+    for a closed archive (unless time alone changes what its partner's profile keeps)."""
+    if plan is not None and plan.closed and plan.turns is None:
         return max(settings.max_age, CLOSED_MAX_AGE)
     return settings.max_age
 

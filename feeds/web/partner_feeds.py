@@ -93,7 +93,7 @@ def _serve(name: str, key: DocKey, filename: str) -> Response:
     kept = f"partner:{path}" + (f":{credentials.digest(query)[:16]}" if query else "")
 
     def build(reader: Reader, now: datetime) -> Built | None:
-        planned = plan(reader, settings, key, now, partner, query)
+        planned = plan(reader, settings, key, now, partner, query, svc.cache.articles.load)
         return None if planned is None else feed_built(svc, reader, planned, fmt, now, True)
 
     def limit() -> None:  # 304s and HEAD requests are free

@@ -151,8 +151,8 @@ def test_token_and_partner_lists_show_stored_values_escaped(server: Served) -> N
     engine.dispose()
     tokens = assert_safe(server.feeds("token", "list"), 4)
     assert tokens[0].startswith("evil\\n2020-01-04T18:09:00Z\\tcms\\tPUT")
-    partners = assert_safe(server.feeds("partner", "list"), 4)
-    assert partners == ["globe\\u202e\\r\tw\\torld,uk\\n\tfull\tactive"]
+    partners = assert_safe(server.feeds("partner", "list"), 5)
+    assert partners == ["globe\\u202e\\r\tw\\torld,uk\\n\tfull\t-\tactive"]
 
 
 def test_import_and_delete_show_file_names_and_ids_escaped(

@@ -82,3 +82,23 @@ def test_a_feed_reader_subscribed_with_the_token_url_sees_what_was_bought(
     assert sorted(e.title or "" for e in reader.get_entries()) == ["Story u1", "Story w1"]
     assert reader.get_feed(address).title == "Newsroom"
     reader.close()
+
+
+def test_a_partner_with_a_profile_is_not_sent_what_it_would_reject(newsroom: Served) -> None:
+    """The module's articles break MSN's rules (short titles, no image, years old): a
+    partner given that profile gets none of them, one without it both, and `feeds check`
+    names them as withheld."""
+    result = newsroom.feeds(
+        "partner", "add", "choosy", "--sections", "world,uk", "--content", "full",
+        "--profile", "msn",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    plain = add_partner(newsroom, "plain")
+    for name, secret, count in (("choosy", token, 0), ("plain", plain, 2)):
+        status, _, body = fetch(newsroom.url(f"/partners/{name}/atom.xml?token={secret}"))
+        assert status == 200 and body.count(b"<entry>") == count, name
+    check = newsroom.feeds("check", "--profile", "msn")
+    withheld = [line for line in check.stdout.splitlines() if line.endswith("partner choosy")]
+    assert sorted(line.split("\t")[0].rsplit("/", 1)[1] for line in withheld) == ["u1", "w1"]
+    assert check.returncode == 1

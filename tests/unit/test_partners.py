@@ -135,7 +135,7 @@ def test_revoke_and_rotate(partners: Partners) -> None:
     assert site.feeds("partner", "revoke", "globe").returncode == 0
     assert site.fetch(partners.url("globe", "rss.xml", new))[0] == 401
     listing = site.feeds("partner", "list").stdout
-    assert "globe\tuk,world\tfull\trevoked" in listing and new not in listing
+    assert "globe\tuk,world\tfull\t-\trevoked" in listing and new not in listing
 
 
 def test_private_caching_conditional_get_and_the_polling_limit(partners: Partners) -> None:
