@@ -55,7 +55,8 @@ class Report:
             else ""
         )
         return (
-            f"{self.profile.name}: {self.path}: {self.items} articles, {document}"
+            f"{self.profile.name}: {self.path}: {self.items} "
+            f"{'article' if self.items == 1 else 'articles'}, {document}"
             f"{len(self.rejected)} would be rejected, {len(self.downgraded)} downgraded"
         )
 
@@ -113,7 +114,10 @@ def _withheld(
     found = []
     for article in reader.articles([h.id for h in planned.heads]):
         item = item_of(
-            article, settings.url(article_path(article.id)), partner.content == "summary"
+            article,
+            settings.url(article_path(article.id)),
+            partner.content == "summary",
+            settings.author,
         )
         rejections = [f for f in profile.item_findings(item, now) if f.rule.outcome == REJECTED]
         if rejections:

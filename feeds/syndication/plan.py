@@ -130,7 +130,10 @@ class _Profiled:
             if article is None:
                 continue
             item = item_of(
-                article, settings.url(article_path(article.id)), partner.content == "summary"
+                article,
+                settings.url(article_path(article.id)),
+                partner.content == "summary",
+                settings.author,
             )
             if not profile.rejects(item, now):
                 kept.append(head)

@@ -144,8 +144,9 @@ def _findings(subject: str, rules: tuple[Rule[T], ...], record: T, now: datetime
     return found
 
 
-def item_of(article: Article, link: str, summary_only: bool) -> Item:
-    """A stored article as a feed of the service carries it (`link`: its page's URL)."""
+def item_of(article: Article, link: str, summary_only: bool, byline: str) -> Item:
+    """A stored article as a feed of the service carries it (`link`: its page's URL). An
+    article without authors is bylined `byline` (FEEDS_AUTHOR), as its RSS item is."""
     lead = article.lead_image
     image = None
     if lead is not None:
@@ -157,7 +158,7 @@ def item_of(article: Article, link: str, summary_only: bool) -> Item:
         content=None if summary_only else len(article.html),
         description=len(article.summary),
         image=image,
-        authors=article.authors,
+        authors=article.authors or (byline,),
         published=article.published,
         updated=article.updated,
     )

@@ -74,11 +74,6 @@ MSN_BROKEN = {
 }  # fmt: skip
 
 
-# Until the formats carry lead images (Media RSS, enclosures, JSON Feed `image`), every
-# served article lacks one: strict, so that these fail once images are served, to be unmarked.
-NO_IMAGES_SERVED = pytest.mark.xfail(strict=True, reason="feeds carry no lead images yet")
-
-
 @pytest.fixture
 def site_env(site_env: dict[str, str], clock: Path) -> dict[str, str]:
     return site_env | {"FEEDS_CLOCK": str(clock), "FEEDS_PARTNER_MIN_INTERVAL": "0"}
@@ -101,7 +96,6 @@ def findings(stdout: str) -> set[tuple[str, str, str]]:
     return found
 
 
-@NO_IMAGES_SERVED
 def test_check_names_exactly_the_rules_each_article_breaks(
     msn_store: Store, site: InProcess
 ) -> None:
@@ -116,7 +110,6 @@ def test_check_names_exactly_the_rules_each_article_breaks(
         assert line.split("\t")[4] == PROFILES["msn"].rule(line.split("\t")[1]).source
 
 
-@NO_IMAGES_SERVED
 def test_check_passes_a_store_that_keeps_the_rules(
     store: Store, settings: Settings, site: InProcess
 ) -> None:
@@ -129,7 +122,6 @@ def test_check_passes_a_store_that_keeps_the_rules(
         )
 
 
-@NO_IMAGES_SERVED
 def test_a_plain_http_base_url_is_rejected_as_a_document(
     store: Store, settings: Settings, site_env: dict[str, str]
 ) -> None:
