@@ -5,6 +5,7 @@ article's stored paragraphs (content_text)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
@@ -58,6 +59,17 @@ URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _BLIND_IMAGE = re.compile(r'<img(?![^>]*\salt="[^"]*[^"\s])[^>]*>|<img(?![^>]*\ssrc=")[^>]*>')
 
 
+def absolute_url(value: str, base_url: str, schemes: Collection[str] = SCHEMES) -> str | None:
+    """`value` made absolute against `base_url` and percent-encoded (URL_SAFE kept as
+    written); None when it is no URL (`http://[x`) or its scheme is not one of `schemes`."""
+    try:
+        joined = quote(urljoin(base_url + "/", value.strip()), safe=URL_SAFE)
+        scheme = urlsplit(joined).scheme
+    except ValueError:  # also a lone surrogate, which has no UTF-8 to percent-encode
+        return None
+    return joined if scheme in schemes else None
+
+
 def sanitize(html: str, base_url: str) -> str:
     """Keep only TAGS and ATTRIBUTES; no script, style, event handler, iframe, object,
     javascript: or data: URL survives; relative links and sources become absolute (and
@@ -66,13 +78,8 @@ def sanitize(html: str, base_url: str) -> str:
     What it returns parses back, by the HTML standard, into the tree it was written from."""
 
     def absolute(element: str, attribute: str, value: str) -> str | None:
-        if attribute in ("href", "src", "cite"):
-            try:
-                joined = quote(urljoin(base_url + "/", value.strip()), safe=URL_SAFE)
-                scheme = urlsplit(joined).scheme
-            except ValueError:  # no URL at all (`http://[x`): dropped, as nh3 drops others
-                return None
-            return joined if scheme in SCHEMES else None
+        if attribute in ("href", "src", "cite"):  # no URL at all is dropped, as nh3 drops others
+            return absolute_url(value, base_url)
         return value
 
     def clean(html: str) -> str:
