@@ -19,6 +19,17 @@ ARTICLE = {
     "tags": ["economy"],
     "text": "First paragraph.\nSecond paragraph.",
 }
+# A lead image for the publishing API: a relative URL, and every optional field.
+LEAD_IMAGE = {
+    "url": "/images/budget box.jpg",
+    "alt": "The chancellor  holds\nthe red box",
+    "caption": "Outside No. 11 this morning",
+    "credit": "Photo: Ann Writer",
+    "width": 1200,
+    "height": 800,
+    "type": "image/jpeg",
+    "length": 183204,
+}
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -16,11 +16,11 @@ from feeds.errors import InvalidFields
 from feeds.model import Article, ParsedArticle
 from feeds.text import ID_PATTERN, clean_line, drop_forbidden, paragraphs_text, rfc3339, slug
 
-from . import limits
+from . import imagejson, limits
 from .sanitize import sanitize, text_blocks
 from .textfile import EARLIEST, LATEST, MAX_ARTICLE_BYTES, UPDATED_SLACK
 
-FIELDS = {"title", "published", "updated", "section", "authors", "tags", "text", "html"}
+FIELDS = {"title", "published", "updated", "section", "authors", "tags", "text", "html", "image"}
 # RFC 3339 date-time; the offset may be left out (then FEEDS_TIMEZONE's wall clock is meant).
 _DATETIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
@@ -170,6 +170,7 @@ def parse(
     _one_feed_each(authors, errors)
     tags = _names(body.get("tags"), "tags", limits.MAX_TAGS, errors)
     paragraphs, html = _body(body, base_url, errors)
+    image = imagejson.parse(body.get("image"), base_url, errors)
     if errors:
         raise InvalidFields(errors)
     assert isinstance(title, str) and published is not None and updated is not None
@@ -183,6 +184,7 @@ def parse(
         authors=authors,
         tags=tags,
         body_html=html,
+        image=image,
         source=json.dumps(body, sort_keys=True),
     )
 
@@ -201,6 +203,8 @@ def show(article: Article, url: str) -> dict[str, Any]:
         "tags": list(article.tags),
         "revision": article.revision,
     }
+    if article.image is not None:  # given with the article; one found in the body is not
+        shown["image"] = article.image.as_json()
     if article.body_html is not None:
         shown["html"] = article.html
     else:

@@ -18,6 +18,13 @@ MAX_TITLE_LENGTH = 300  # characters, once white space is folded
 MAX_AUTHORS = 20
 MAX_TAGS = 30
 MAX_NAME_LENGTH = 100  # characters of an author's name or a tag
+# A lead image's fields: its URL once absolute and percent-encoded (2,000 characters is what
+# every browser and CDN takes), its texts once white space is folded, and its size in bytes.
+MAX_IMAGE_URL_LENGTH = 2000
+MAX_ALT_LENGTH = 500
+MAX_CAPTION_LENGTH = 1000
+MAX_CREDIT_LENGTH = 200
+MAX_IMAGE_BYTES = 1_000_000_000
 # Bytes the body takes in the largest form a feed gives it: its HTML (sanitised, or made of
 # the text's paragraphs) escaped once more for XML (Atom `content`, and RSS `content:encoded`
 # when CDATA cannot hold it), or its HTML and its text as JSON strings (JSON Feed
@@ -45,6 +52,15 @@ def length(value: str, most: int, what: str) -> str | None:
         f"is {_thousands(len(value))} characters long, more than the {most} "
         f"{what} may have; shorten it"
     )
+
+
+def number(value: int, most: int, unit: str) -> str | None:
+    """Whether a whole number of `unit` (pixels, bytes) is at least 1 and at most `most`."""
+    if 0 < value <= most:
+        return None
+    if value <= 0:
+        return f"is {value}: give a positive whole number of {unit}"
+    return f"is {_thousands(value)}, more than the {_thousands(most)} {unit} it may be"
 
 
 def title(value: str) -> str | None:

@@ -6,7 +6,8 @@ from typing import Any
 
 from feeds import __version__
 from feeds.config import Settings
-from feeds.ingest import limits
+from feeds.ingest import imagejson, limits
+from feeds.text import MAX_IMAGE_SIDE
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 NAME = {"type": "string", "minLength": 1, "maxLength": limits.MAX_NAME_LENGTH, "pattern": r"\S"}
@@ -15,6 +16,7 @@ ID = {
     "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~-]*$",
     "maxLength": limits.MAX_ID_LENGTH,
 }
+SIDE = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_IMAGE_SIDE}
 BODY = (
     f"At most {limits.MAX_BODY_BYTES // 1024} KiB as a feed carries it: the HTML escaped for "
     "XML, or the HTML and its text as JSON strings."
@@ -38,6 +40,66 @@ def _problems(*statuses: int) -> dict[str, Any]:
             "content": {"application/problem+json": {"schema": PROBLEM}},
         }
         for s in statuses
+    }
+
+
+def _text(most: int, description: str) -> dict[str, Any]:
+    return {"type": ["string", "null"], "maxLength": most, "description": description}
+
+
+def _image_input() -> dict[str, Any]:
+    """The lead image a request body may give (feeds.ingest.imagejson)."""
+    return {
+        "type": "object",
+        "required": ["url", "alt"],
+        "additionalProperties": False,
+        "properties": {
+            "url": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": limits.MAX_IMAGE_URL_LENGTH,
+                "description": "http or https; a relative URL is read against the site's "
+                "base URL. Percent-encoded as stored.",
+            },
+            "alt": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": limits.MAX_ALT_LENGTH,
+                "pattern": r"\S",
+                "description": "What the image shows, for who cannot see it.",
+            },
+            "caption": _text(limits.MAX_CAPTION_LENGTH, "Shown under the image."),
+            "credit": _text(limits.MAX_CREDIT_LENGTH, "Who made or owns the image."),
+            "width": SIDE | {"description": "Pixels."},
+            "height": SIDE | {"description": "Pixels."},
+            "type": {
+                "type": ["string", "null"],
+                "pattern": imagejson.MEDIA_TYPE.pattern.removesuffix(r"\Z") + "$",
+                "description": "The media type, such as image/jpeg.",
+            },
+            "length": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": limits.MAX_IMAGE_BYTES,
+                "description": "Bytes.",
+            },
+        },
+        "description": "The article's lead image. Text is stored with its white space "
+        "folded; a blank caption or credit is none.",
+    }
+
+
+def _image_shown() -> dict[str, Any]:
+    """The lead image as an answer shows it: only the members that are set."""
+    string, count = {"type": "string"}, {"type": "integer", "minimum": 1}
+    return {
+        "type": "object",
+        "required": ["url", "alt"],
+        "properties": {
+            "url": {"type": "string", "format": "uri"},
+            **dict.fromkeys(("alt", "caption", "credit", "type"), string),
+            **dict.fromkeys(("width", "height", "length"), count),
+        },
     }
 
 
@@ -146,6 +208,14 @@ def document(settings: Settings) -> dict[str, Any]:
                             "type": "string",
                             "description": "HTML, sanitised to an allow-list for news. " + BODY,
                         },
+                        "image": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/ImageInput"},
+                                {"type": "null"},
+                            ],
+                            "description": "The lead image; without it, an HTML body's first "
+                            "image with alt text serves in feeds and pages.",
+                        },
                     },
                     "description": "The body is exactly one of text and html.",
                 },
@@ -175,8 +245,11 @@ def document(settings: Settings) -> dict[str, Any]:
                         "text": {"type": "string"},
                         "html": {"type": "string"},
                         "revision": {"type": "integer", "minimum": 1},
+                        "image": {"$ref": "#/components/schemas/Image"},
                     },
                 },
+                "ImageInput": _image_input(),
+                "Image": _image_shown(),
                 "Problem": {
                     "type": "object",
                     "required": ["type", "title", "status", "detail"],

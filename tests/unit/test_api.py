@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from feeds.errors import InvalidFields
 from feeds.ingest import apijson
-from tests.samples import ARTICLE
+from tests.samples import ARTICLE, LEAD_IMAGE
 from tests.support import IMPORT_TIME, Answer, InProcess
 
 HTML_ARTICLE = {k: v for k, v in ARTICLE.items() if k != "text"}
@@ -398,6 +398,104 @@ def test_images_need_alt_text_and_urls_are_encoded(api: Api) -> None:
     assert "a.jpg" not in shown and "b.jpg" not in shown
     assert f'src="{base}/c.jpg" alt="C"' in shown
     assert f'href="{base}/a%20b"' in shown
+
+
+def test_a_lead_image_is_made_absolute_folded_and_shown(api: Api) -> None:
+    status, _, shown = api.call("PUT", "pic", {**ARTICLE, "image": LEAD_IMAGE})
+    assert status == 201, shown
+    assert shown["image"] == {
+        **LEAD_IMAGE,
+        "url": f"{api.site.base_url}/images/budget%20box.jpg",
+        "alt": "The chancellor holds the red box",
+    }
+    assert api.call("GET", "pic")[2] == shown
+    bare = {"url": "https://cdn.example/x.jpg", "alt": "X", "caption": "  ", "width": None}
+    assert api.call("PUT", "bare", {**ARTICLE, "image": bare})[2]["image"] == {
+        "url": "https://cdn.example/x.jpg",
+        "alt": "X",
+    }
+
+
+def test_the_lead_image_is_part_of_the_revision(api: Api) -> None:
+    body = {**ARTICLE, "image": LEAD_IMAGE}
+    assert api.call("PUT", "pic", body)[2]["revision"] == 1
+    # The same image, its members in another order and its alt text spaced otherwise.
+    again = dict(reversed(LEAD_IMAGE.items())) | {"alt": " The chancellor holds the red box"}
+    status, headers, same = api.call("PUT", "pic", {**ARTICLE, "image": again})
+    assert status == 200 and same["revision"] == 1 and headers["ETag"] == '"r1"'
+    recaptioned = {**ARTICLE, "image": {**LEAD_IMAGE, "caption": "Later that day"}}
+    assert api.call("PUT", "pic", recaptioned)[2]["revision"] == 2
+    status, _, removed = api.call("PUT", "pic", {**ARTICLE, "image": None})
+    assert status == 200 and removed["revision"] == 3 and "image" not in removed
+    assert api.call("PUT", "pic", ARTICLE)[2]["revision"] == 3  # absent is null
+
+
+def test_an_image_found_in_the_body_is_not_shown_as_given(api: Api) -> None:
+    html = '<p>Text</p><img src="/in-body.jpg" alt="In the body">'
+    shown = api.call("PUT", "body", {**HTML_ARTICLE, "html": html})[2]
+    assert "image" not in shown and 'alt="In the body"' in shown["html"]
+
+
+@pytest.mark.parametrize(
+    ("image", "field", "says"),
+    [
+        ("pic.jpg", "image", "must be an object"),
+        ([LEAD_IMAGE], "image", "must be an object"),
+        ({"alt": "A"}, "image.url", "is required"),
+        ({**LEAD_IMAGE, "url": 7}, "image.url", "is required"),
+        ({**LEAD_IMAGE, "url": "ftp://example.com/a.jpg"}, "image.url", "http or https"),
+        ({**LEAD_IMAGE, "url": "javascript:alert(1)"}, "image.url", "http or https"),
+        ({**LEAD_IMAGE, "url": "data:image/png;base64,AAAA"}, "image.url", "http or https"),
+        ({**LEAD_IMAGE, "url": "http:no-host.jpg"}, "image.url", "http or https"),
+        ({**LEAD_IMAGE, "url": "http://[bad/a.jpg"}, "image.url", "http or https"),
+        ({**LEAD_IMAGE, "url": "/" + "é" * 500}, "image.url", "once percent-encoded"),
+        ({"url": "a.jpg"}, "image.alt", "is required"),
+        ({**LEAD_IMAGE, "alt": " \n\t"}, "image.alt", "is required"),
+        ({**LEAD_IMAGE, "alt": "a" * 501}, "image.alt", "more than the 500"),
+        ({**LEAD_IMAGE, "caption": 3}, "image.caption", "must be a string"),
+        ({**LEAD_IMAGE, "caption": "c" * 1001}, "image.caption", "more than the 1000"),
+        ({**LEAD_IMAGE, "credit": ["AP"]}, "image.credit", "must be a string"),
+        ({**LEAD_IMAGE, "credit": "c" * 201}, "image.credit", "more than the 200"),
+        ({**LEAD_IMAGE, "width": "1200"}, "image.width", "whole number of pixels"),
+        ({**LEAD_IMAGE, "width": 12.5}, "image.width", "whole number of pixels"),
+        ({**LEAD_IMAGE, "width": True}, "image.width", "whole number of pixels"),
+        ({**LEAD_IMAGE, "height": 0}, "image.height", "positive whole number"),
+        ({**LEAD_IMAGE, "height": 100_001}, "image.height", "more than the 100,000 pixels"),
+        ({**LEAD_IMAGE, "type": "jpeg"}, "image.type", "such as image/jpeg"),
+        ({**LEAD_IMAGE, "type": "text/html"}, "image.type", "such as image/jpeg"),
+        ({**LEAD_IMAGE, "type": "image/jpeg; q=1"}, "image.type", "without parameters"),
+        ({**LEAD_IMAGE, "type": "image/"}, "image.type", "such as image/jpeg"),
+        ({**LEAD_IMAGE, "length": -1}, "image.length", "positive whole number of bytes"),
+        ({**LEAD_IMAGE, "length": 10**9 + 1}, "image.length", "1,000,000,000 bytes"),
+        ({**LEAD_IMAGE, "colour": "red"}, "image.colour", "is not a field of an image"),
+    ],
+)
+def test_an_invalid_lead_image_is_422_naming_its_field(
+    api: Api, image: Any, field: str, says: str
+) -> None:
+    status, _, problem = api.call("PUT", "pic", {**ARTICLE, "image": image})
+    assert status == 422, problem
+    (error,) = problem["errors"]
+    assert error["field"] == field and says in error["detail"], error
+    assert api.call("GET", "pic")[0] == 404  # nothing stored
+
+
+def test_every_bad_member_of_an_image_is_named_at_once(api: Api) -> None:
+    image = {"url": "", "alt": "", "width": 0, "type": "x", "extra": 1}
+    problem = api.call("PUT", "pic", {**ARTICLE, "title": "", "image": image})[2]
+    assert [e["field"] for e in problem["errors"]] == [
+        "title",
+        "image.extra",
+        "image.url",
+        "image.alt",
+        "image.width",
+        "image.type",
+    ]
+
+
+def test_a_media_type_is_kept_in_lower_case(api: Api) -> None:
+    image = {**LEAD_IMAGE, "type": "Image/WebP"}
+    assert api.call("PUT", "pic", {**ARTICLE, "image": image})[2]["image"]["type"] == "image/webp"
 
 
 def test_pre_keeps_its_lines_and_headings_map_to_allowed_levels(api: Api) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from feeds.ingest import limits
 from feeds.ingest.limits import MAX_ENTRY_BYTES
+from feeds.text import MAX_IMAGE_SIDE
 from feeds.web.service import Service
 from tests.samples import ARTICLE
 from tests.support import GZIP, Content, InProcess, article_text, counted_rebuilds
@@ -47,6 +48,17 @@ def names(stem: str, count: int) -> list[str]:
     return [stem * (limits.MAX_NAME_LENGTH - 2) + f"{n:02d}" for n in range(count)]
 
 
+# The largest lead image: `&` wherever it may be, the longest media type RFC 6838 allows.
+LARGEST_IMAGE: dict[str, Any] = {
+    "url": "https://i.example/" + "&" * (limits.MAX_IMAGE_URL_LENGTH - 18),
+    "alt": "&" * limits.MAX_ALT_LENGTH,
+    "caption": "&" * limits.MAX_CAPTION_LENGTH,
+    "credit": "&" * limits.MAX_CREDIT_LENGTH,
+    "width": MAX_IMAGE_SIDE,
+    "height": MAX_IMAGE_SIDE,
+    "type": "image/a" + "+" * 126,
+    "length": limits.MAX_IMAGE_BYTES,
+}
 LARGEST: dict[str, Any] = {
     "title": "</b>" + "<" * (limits.MAX_TITLE_LENGTH - 4),
     "published": "2020-01-01T10:00:00Z",
@@ -54,6 +66,7 @@ LARGEST: dict[str, Any] = {
     "authors": names("&", limits.MAX_AUTHORS),
     "tags": names('"', limits.MAX_TAGS),
     "text": "&" * AMPERSANDS,
+    "image": LARGEST_IMAGE,
 }
 
 
@@ -144,6 +157,10 @@ def _dense(rng: random.Random) -> dict[str, Any]:
         "authors": [draw(limits.MAX_NAME_LENGTH) for _ in range(limits.MAX_AUTHORS)],
         "tags": [draw(limits.MAX_NAME_LENGTH) for _ in range(limits.MAX_TAGS)],
         "text": draw(LETTERS),
+        "image": {
+            "url": "https://i.example/" + draw(limits.MAX_IMAGE_URL_LENGTH - 18),
+            **{k: draw(len(LARGEST_IMAGE[k])) for k in ("alt", "caption", "credit")},
+        },
     }
 
 

@@ -65,3 +65,14 @@ def test_the_document_is_openapi_3_1(site: InProcess) -> None:
     assert document["openapi"] == "3.1.0"
     assert document["servers"] == [{"url": site.url("/api/v1")}]
     assert set(document["paths"]["/articles/{id}"]) == {"parameters", "put", "get", "delete"}
+    schemas = document["components"]["schemas"]
+    given = schemas["ArticleInput"]["properties"]["image"]["anyOf"]
+    assert given == [{"$ref": "#/components/schemas/ImageInput"}, {"type": "null"}]
+    assert schemas["Article"]["properties"]["image"] == {"$ref": "#/components/schemas/Image"}
+    image = schemas["ImageInput"]
+    assert image["required"] == ["url", "alt"] and image["additionalProperties"] is False
+    assert (
+        set(image["properties"])
+        == set(schemas["Image"]["properties"])
+        == {*("url", "alt", "caption", "credit", "width", "height", "type", "length")}
+    )
