@@ -7,9 +7,11 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from xml.etree.ElementTree import Element
 from zoneinfo import ZoneInfo
 
 import feedparser
+import html5lib
 import pytest
 import sqlalchemy as sa
 
@@ -496,6 +498,80 @@ def test_every_bad_member_of_an_image_is_named_at_once(api: Api) -> None:
 def test_a_media_type_is_kept_in_lower_case(api: Api) -> None:
     image = {**LEAD_IMAGE, "type": "Image/WebP"}
     assert api.call("PUT", "pic", {**ARTICLE, "image": image})[2]["image"]["type"] == "image/webp"
+
+
+def page(api: Api, path: str) -> Element:
+    """The page at `path`, read by a strict HTML parser (which raises on any parse error)."""
+    status, _, data = api.get(path)
+    assert status == 200, path
+    html5lib.HTMLParser(strict=True).parse(data)
+    tree: Element = html5lib.parse(data, treebuilder="etree", namespaceHTMLElements=False)
+    return tree
+
+
+def test_a_given_lead_image_is_a_figure_on_its_page(api: Api) -> None:
+    image = {**LEAD_IMAGE, "caption": "Outside <script>alert(1)</script>", "credit": "AP & Co"}
+    api.call("PUT", "pic", {**ARTICLE, "image": image})
+    (figure,) = page(api, "/articles/pic").iter("figure")
+    img, caption = list(figure)
+    assert img.tag == "img" and img.attrib == {
+        "src": f"{api.site.base_url}/images/budget%20box.jpg",
+        "alt": "The chancellor holds the red box",
+        "width": "1200",
+        "height": "800",
+    }
+    assert caption.tag == "figcaption" and caption.text == "Outside <script>alert(1)</script> "
+    assert [(e.tag, e.text) for e in caption] == [("small", "AP & Co")]
+    assert b"<script>" not in api.get("/articles/pic")[2]
+    api.call("PUT", "pic", {**ARTICLE, "image": {"url": "/a.png", "alt": "A", "credit": "AP"}})
+    (figure,) = page(api, "/articles/pic").iter("figure")
+    assert [e.tag for e in figure] == ["img", "figcaption"]
+    assert set(figure[0].attrib) == {"src", "alt"}  # no size when none is known
+    assert not figure[1].text and figure[1][0].text == "AP"
+    api.call("PUT", "pic", {**ARTICLE, "image": {"url": "/a.png", "alt": "A"}})
+    (figure,) = page(api, "/articles/pic").iter("figure")
+    assert [e.tag for e in figure] == ["img"]  # nothing to caption
+    api.call("PUT", "pic", ARTICLE)
+    assert not list(page(api, "/articles/pic").iter("figure"))
+
+
+def test_an_image_from_the_body_is_the_figure_of_a_page_showing_its_text(api: Api) -> None:
+    html = '<p>Text</p><img src="https://cdn.example/b.jpg" alt="In the body" width="600">'
+    api.call("PUT", "body", {**HTML_ARTICLE, "html": html})
+    (figure,) = page(api, "/articles/body").iter("figure")
+    assert [(e.tag, e.attrib) for e in figure] == [
+        ("img", {"src": "https://cdn.example/b.jpg", "alt": "In the body", "width": "600"})
+    ]
+
+
+def test_listings_show_a_thumbnail_beside_each_headline_with_a_lead_image(api: Api) -> None:
+    given = {"url": "/g.jpg", "alt": "Given <b>alt</b>", "width": 640, "height": 480}
+    api.call("PUT", "given", {**ARTICLE, "title": "Given", "image": given})
+    html = '<p>Text</p><img src="/b.jpg" alt="From the body">'
+    api.call("PUT", "body", {**HTML_ARTICLE, "title": "Body", "html": html})
+    api.call("PUT", "none", {**ARTICLE, "title": "None"})
+    base = api.site.base_url
+    for path in ("/", "/sections/uk"):
+        items = {
+            li.find("a").text: li.find("img")  # type: ignore[union-attr]
+            for li in page(api, path).iter("li")
+        }
+        assert set(items) == {"Given", "Body", "None"}, path
+        assert items["None"] is None
+        assert items["Given"] is not None and items["Given"].attrib == {
+            "class": "thumb",
+            "src": f"{base}/g.jpg",
+            "alt": "Given <b>alt</b>",
+            "width": "640",
+            "height": "480",
+            "loading": "lazy",
+        }
+        assert items["Body"] is not None and items["Body"].attrib == {
+            "class": "thumb",
+            "src": f"{base}/b.jpg",
+            "alt": "From the body",
+            "loading": "lazy",
+        }
 
 
 def test_pre_keeps_its_lines_and_headings_map_to_allowed_levels(api: Api) -> None:
