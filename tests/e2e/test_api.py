@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import feedparser
 import pytest
 
-from tests.samples import ARTICLE
+from tests.samples import ARTICLE, LEAD_IMAGE
 from tests.support import Answer, Served, fetch, start_server
 
 MAX_BODY = 16384
@@ -182,3 +182,23 @@ def test_a_write_through_the_api_reaches_a_feed_reader_at_once(api: Api) -> None
         assert [a.name for a in entry.authors] == ["Ann Writer", "Bo Reporter"]
         assert [t.term for t in entry.tags] == ["uk", "economy"]
     assert fetch(link)[0] == 200
+
+
+def test_a_lead_image_keeps_its_revision_until_it_changes(api: Api) -> None:
+    body = {**ARTICLE, "title": "Pictured", "image": LEAD_IMAGE}
+    status, headers, answer = api.send("PUT", "pictured", json.dumps(body).encode())
+    assert status == 201 and headers["ETag"] == '"r1"', answer
+    image = json.loads(answer)["image"]
+    assert image["url"] == api.server.url("/images/budget%20box.jpg")
+    again = api.send("PUT", "pictured", json.dumps(body).encode())
+    assert again[0] == 200 and again[1]["ETag"] == '"r1"'
+    moved = {**body, "image": {**LEAD_IMAGE, "url": "https://cdn.example/box.jpg"}}
+    changed = api.send("PUT", "pictured", json.dumps(moved).encode())
+    assert changed[0] == 200 and changed[1]["ETag"] == '"r2"'
+    status, _, shown = api.send("GET", "pictured")
+    assert status == 200 and json.loads(shown)["image"]["url"] == "https://cdn.example/box.jpg"
+    page = fetch(api.server.url("/articles/pictured"))[2].decode()
+    assert '<figure class="lead">\n<img src="https://cdn.example/box.jpg"' in page
+    assert "<figcaption>Outside No. 11 this morning " in page
+    home = fetch(api.server.url("/"))[2].decode()
+    assert '<img class="thumb" src="https://cdn.example/box.jpg"' in home
