@@ -198,6 +198,13 @@ def behind_nginx(tmp_path: Path, env: dict[str, str]) -> Iterator[int]:
         yield port
 
 
+@pytest.fixture
+def nginx_installed() -> None:
+    """For a test that starts gunicorn before nginx: skipped (or failed on CI) before any
+    server starts when nginx is missing, so none is left running."""
+    find_nginx()
+
+
 def find_nginx() -> str:
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
@@ -259,6 +266,7 @@ def _through(url: str, headers: dict[str, str] | None = None, timeout: float = 1
         return e.code, dict(e.headers), e.read()
 
 
+@pytest.mark.usefixtures("nginx_installed")
 def test_nginx_spreads_requests_over_app_servers_of_one_database(
     tmp_path: Path, content: Content
 ) -> None:
@@ -498,6 +506,7 @@ def _signal_all(process: subprocess.Popen[bytes], signal_number: int) -> None:
         os.kill(pid, signal_number)
 
 
+@pytest.mark.usefixtures("nginx_installed")
 def test_no_log_holds_a_partner_token(tmp_path: Path, content: Content) -> None:
     """Whatever goes wrong with a partner's request (a bad or too large header, a client
     that stalls, leaves or asks too often at once, an app server that hangs or is down),
@@ -563,6 +572,7 @@ def test_no_log_holds_a_partner_token(tmp_path: Path, content: Content) -> None:
     assert sum(" 502 " in line for line in failed) == len(ways)
 
 
+@pytest.mark.usefixtures("nginx_installed")
 def test_nginx_fails_over_from_a_hung_app_server(tmp_path: Path, content: Content) -> None:
     """Of two app servers, one hangs: the requests nginx hands it are answered by the other
     well within a client's patience."""
@@ -621,6 +631,7 @@ def _served(address: tuple[str, int], expected: dict[str, bytes], rounds: int) -
 SLOW_HEAD = b"GET /feeds/world/rss.xml HTTP/1.1\r\nHost: news.example.com\r\n"
 
 
+@pytest.mark.usefixtures("nginx_installed")
 def test_nginx_serves_other_clients_while_one_sends_slowly(
     tmp_path: Path, content: Content
 ) -> None:
