@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import feedparser
 import pytest
@@ -202,3 +204,37 @@ def test_a_lead_image_keeps_its_revision_until_it_changes(api: Api) -> None:
     assert "<figcaption>Outside No. 11 this morning " in page
     home = fetch(api.server.url("/"))[2].decode()
     assert '<img class="thumb" src="https://cdn.example/box.jpg"' in home
+
+
+def test_an_article_published_with_a_lead_image_shows_it_everywhere(api: Api) -> None:
+    """Published through the API, the image reaches every format, as feed readers parse
+    them, and the sitemaps; its page is listed too."""
+    published = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {**ARTICLE, "title": "Pictured today", "published": published, "image": LEAD_IMAGE}
+    status, _, answer = api.send("PUT", "pictured-today", json.dumps(body).encode())
+    assert status == 201, answer
+    image, page = (
+        api.server.url("/images/budget%20box.jpg"),
+        api.server.url("/articles/pictured-today"),
+    )
+    for name in ("rss.xml", "atom.xml"):
+        entry = next(
+            e
+            for e in feedparser.parse(fetch(api.server.url(f"/feeds/{name}"))[2]).entries
+            if e.link == page
+        )
+        assert [m["url"] for m in entry.media_content] == [image], name
+        assert entry.media_content[0]["width"] == "1200", name
+        assert [t["url"] for t in entry.media_thumbnail] == [image], name
+        assert [(e.href, e.length) for e in entry.enclosures] == [(image, "183204")], name
+    items = json.loads(fetch(api.server.url("/feeds/feed.json"))[2])["items"]
+    item = next(i for i in items if i["url"] == page)
+    assert item["image"] == image
+    assert item["attachments"] == [
+        {"url": image, "mime_type": "image/jpeg", "size_in_bytes": 183204}
+    ]
+    news = fetch(api.server.url("/sitemaps/news.xml"))[2].decode()
+    assert f"<loc>{page}</loc>" in news and f"<image:loc>{image}</image:loc>" in news
+    index = fetch(api.server.url("/sitemap.xml"))[2].decode()
+    listed = [fetch(url)[2].decode() for url in re.findall(r"<loc>([^<]+)</loc>", index)]
+    assert sum(f"<loc>{page}</loc>" in sitemap for sitemap in listed) == 1
