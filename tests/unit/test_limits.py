@@ -218,3 +218,23 @@ def test_two_spellings_of_one_author_in_an_article_are_422(site: InProcess, toke
     assert site.client.get("/articles/a").status_code == 200
     feed = site.client.get("/feeds/authors/ann-writer/feed.json").get_json()
     assert [item["authors"] for item in feed["items"]] == [[{"name": "Ann Writer"}]]
+
+
+def test_an_entry_whose_lead_image_comes_from_its_body_stays_within_its_bound(
+    site: InProcess, token: str
+) -> None:
+    """A body's first image serves as the lead image, whose URL each format repeats (Atom's
+    enclosure link, media:content, media:thumbnail): it is bounded like a given image's, so
+    the entry keeps within MAX_ENTRY_BYTES."""
+    source = "/" + "&" * 14_000  # within the body's limit, past the image URL's
+    body = {
+        "title": "An image as long as the body may hold",
+        "published": "2020-01-01T10:00:00Z",
+        "section": "world",
+        "html": f'<p>x</p><img src="{source}" alt="a">',
+    }
+    assert put(site, token, "long-image", body).status_code == 201
+    for name in ("rss.xml", "atom.xml", "feed.json"):
+        path = f"/feeds/world/{name}"
+        sizes = _entries(site.client.get(path).data, path)
+        assert sizes and max(sizes) <= MAX_ENTRY_BYTES, (path, max(sizes))
