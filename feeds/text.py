@@ -143,6 +143,8 @@ class _FirstImage(HTMLParser):
         src, alt = named.get("src", "").strip(), " ".join(named.get("alt", "").split())
         if not src.startswith(("http://", "https://")) or not alt:
             return
+        if len(src) > MAX_IMAGE_URL or len(alt) > MAX_IMAGE_ALT:
+            return  # a lead image given so would be refused: not taken from the body either
         found: dict[str, str | int] = {"url": src, "alt": alt}
         for size in ("width", "height"):
             value = named.get(size, "").strip()
@@ -153,11 +155,16 @@ class _FirstImage(HTMLParser):
 
 
 MAX_IMAGE_SIDE = 100_000  # pixels: the largest width or height taken as an image's size
+# Characters of a lead image's URL (absolute, percent-encoded: what every browser and CDN
+# takes) and of its alt text, white space folded; each feed entry repeats them.
+MAX_IMAGE_URL = 2000
+MAX_IMAGE_ALT = 500
 
 
 def first_image(html: str) -> dict[str, str | int] | None:
     """The url, alt text and (when given as whole numbers) width and height of the first
-    <img> of an HTML body with an http(s) source and alt text; None when there is none."""
+    <img> of an HTML body with an http(s) source and alt text, within the bounds a lead image
+    given through the API keeps (MAX_IMAGE_URL, MAX_IMAGE_ALT); None when there is none."""
     if "<img" not in html:
         return None
     parser = _FirstImage()

@@ -11,17 +11,18 @@ import json
 from collections.abc import Sequence
 from html import escape
 
-from feeds.text import paragraphs_html, paragraphs_text
+from feeds.text import MAX_IMAGE_ALT, MAX_IMAGE_URL, paragraphs_html, paragraphs_text
 
 MAX_ID_LENGTH = 200  # characters of an id, or of a section's name
 MAX_TITLE_LENGTH = 300  # characters, once white space is folded
 MAX_AUTHORS = 20
 MAX_TAGS = 30
 MAX_NAME_LENGTH = 100  # characters of an author's name or a tag
-# A lead image's fields: its URL once absolute and percent-encoded (2,000 characters is what
-# every browser and CDN takes), its texts once white space is folded, and its size in bytes.
-MAX_IMAGE_URL_LENGTH = 2000
-MAX_ALT_LENGTH = 500
+# A lead image's fields: its URL once absolute and percent-encoded, its texts once white
+# space is folded (the URL's and alt text's bounds are feeds.text's: a lead image found in an
+# HTML body keeps them too), and its size in bytes.
+MAX_IMAGE_URL_LENGTH = MAX_IMAGE_URL
+MAX_ALT_LENGTH = MAX_IMAGE_ALT
 MAX_CAPTION_LENGTH = 1000
 MAX_CREDIT_LENGTH = 200
 MAX_IMAGE_BYTES = 1_000_000_000

@@ -17,7 +17,7 @@ from lxml import etree
 
 from feeds.formats import FORMATS
 from feeds.model import Article, Entry, FeedDocument, Image
-from feeds.text import SUMMARY_LENGTH, shorten
+from feeds.text import MAX_IMAGE_ALT, MAX_IMAGE_URL, SUMMARY_LENGTH, shorten
 from tests.samples import ARTICLES, BASE, document
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -405,3 +405,20 @@ def test_json_feed_items_carry_the_image(summary_only: bool) -> None:
         {"url": IMAGE.url, "mime_type": "image/jpeg", "size_in_bytes": 183_402}
     ]
     assert "image" not in second and "attachments" not in second
+
+
+def test_the_lead_image_from_a_body_is_its_first_image_within_a_given_ones_bounds() -> None:
+    """The first <img> with an http(s) source and alt text, skipping those whose URL or alt
+    text a lead image given through the API could not have."""
+    long_url = f'<img src="https://cdn.example/{"a" * MAX_IMAGE_URL}.jpg" alt="Too long a URL">'
+    long_alt = f'<img src="https://cdn.example/b.jpg" alt="{"b" * (MAX_IMAGE_ALT + 1)}">'
+    body = (
+        '<p>x</p><img src="https://cdn.example/none.jpg" alt=""><img src="/rel.jpg" alt="Rel">'
+        f'{long_url}{long_alt}<img src="https://cdn.example/c.jpg?w=1&amp;h=2" alt=" The '
+        ' harbour " width="640" height="4.5">'
+    )
+    article = dataclasses.replace(ARTICLES[1], body_html=body, image=None)
+    assert article.lead_image == Image(
+        url="https://cdn.example/c.jpg?w=1&h=2", alt="The harbour", width=640
+    )
+    assert article.image_in_body
