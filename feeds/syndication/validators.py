@@ -3,7 +3,7 @@
 The ETag is a digest of everything that shapes the document's bytes. Last-Modified is the
 latest instant its content changed as caches see it, kept moving with the ETag by the ledger
 policy (`stable_last_modified`). The lifetime is FEEDS_MAX_AGE (longer for closed archives),
-never past the next embargo release (`clamp`).
+never past the next embargo release or the instant time alone changes the document (`clamp`).
 """
 
 from __future__ import annotations
@@ -76,11 +76,12 @@ def lifetime(settings: Settings, plan: Plan | None = None) -> int:
     return settings.max_age
 
 
-def clamp(seconds: int, release: datetime | None, now: datetime) -> int:
-    """`seconds` of lifetime from `now`, never past the next embargo release."""
-    if release is None:
+def clamp(seconds: int, until: datetime | None, now: datetime) -> int:
+    """`seconds` of lifetime from `now`, never past `until`: the next embargo release, or the
+    instant time alone changes the document."""
+    if until is None:
         return seconds
-    return max(0, min(seconds, math.ceil((release - now).total_seconds())))
+    return max(0, min(seconds, math.ceil((until - now).total_seconds())))
 
 
 def stable_last_modified(

@@ -49,7 +49,7 @@ class Built:
     validators: Validators
     media_type: str
     render: Callable[[], Sequence[bytes]]  # the document in parts (formats/parts.py)
-    max_age: int  # before the clamp to the next embargo release
+    max_age: int  # before the clamp to the next change (Rendered.changes)
     links: str  # the Link header
     valid_until: datetime | None = None  # when time alone may change the document
     ledger: bool = True  # keep Last-Modified moving with the ETag (see the module)
@@ -80,7 +80,9 @@ class Rendered:
     body: bytes | None  # None until a request needs it (a 304 never renders)
     gzipped: bytes | None
     max_age: int
-    release: datetime | None  # the next embargo release, when max-age must end
+    # When max-age must end: the next embargo release, or the instant time alone changes the
+    # document (Built.valid_until: an article ages out, a tombstone expires), whichever first.
+    changes: datetime | None
     links: str
     private: bool = False
     size: int = field(init=False)
@@ -118,7 +120,7 @@ class Rendered:
         return self.validators.last_modified if self.dated else None
 
     def cache_control(self, now: datetime) -> tuple[str, str]:
-        seconds = clamp(self.max_age, self.release, now)
+        seconds = clamp(self.max_age, self.changes, now)
         return ("Cache-Control", f"{'private' if self.private else 'public'}, max-age={seconds}")
 
     def fresh(self, version: int, now: datetime, needs_body: NeedsBody) -> bool:
@@ -241,8 +243,8 @@ class RenderCache:
                 parts = built.render()
                 body = b"".join(parts)
                 gzipped = self.compressed.gzip(parts)
-        limits = [now + (RECHECK if recorded else RETRY)]
-        limits += [t for t in (built.valid_until, release) if t is not None]
+        changes = min((t for t in (built.valid_until, release) if t is not None), default=None)
+        limits = [now + (RECHECK if recorded else RETRY)] + ([changes] if changes else [])
         return Rendered(
             version=version,
             built_at=now,
@@ -254,7 +256,7 @@ class RenderCache:
             body=body,
             gzipped=gzipped,
             max_age=built.max_age,
-            release=release,
+            changes=changes,
             links=built.links,
             private=built.private,
         )
