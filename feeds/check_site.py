@@ -15,9 +15,19 @@ from feeds.model import Partner
 from feeds.store import Reader
 from feeds.syndication.plan import partner_plan
 from feeds.syndication.profiles import REJECTED, Finding, Profile, item_of
-from feeds.syndication.reading import read
+from feeds.syndication.reading import Unreadable, read
 from feeds.syndication.urls import article_path
 from feeds.web.service import Service
+
+# The media types of what `feeds check` reads: the feeds' and the sitemaps'.
+READABLE = {
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/feed+json",
+    "application/json",
+    "application/xml",
+    "text/xml",
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,18 @@ def check(app: Flask, profiles: list[Profile], path: str | None = None) -> list[
                 f"{where} answered {response.status_code}: give --feed the path of a feed "
                 "(e.g. /feeds/rss.xml) or of a sitemap"
             )
-        doc, items = read(response.get_data(), svc.settings.base_url)
+        if response.mimetype not in READABLE:
+            raise FeedsError(
+                f"{where} is {response.mimetype or 'untyped'}, not a feed or a sitemap: give "
+                "--feed the path of a feed (e.g. /feeds/rss.xml) or of a sitemap"
+            )
+        try:
+            doc, items = read(response.get_data(), svc.settings.base_url)
+        except Unreadable as e:
+            raise FeedsError(
+                f"{where}: {e}; give --feed the path of a feed (e.g. /feeds/rss.xml) or of a "
+                "sitemap of articles (e.g. /sitemaps/news.xml)"
+            ) from e
         findings = profile.document_findings(doc, now)
         for item in items:
             findings += profile.item_findings(item, now)

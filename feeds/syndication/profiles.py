@@ -167,12 +167,16 @@ def item_of(article: Article, link: str, summary_only: bool, byline: str) -> Ite
 # What the rules share.
 
 
+def _many(count: int, thing: str) -> str:
+    return f"{count:,} {thing}" + ("" if count == 1 else "s")
+
+
 def _length(low: int, high: int | None) -> Callable[[Item, datetime], str | None]:
     def broken(item: Item, now: datetime) -> str | None:
         size = len(item.title.strip())
         if size < low or (high is not None and size > high):
             bounds = f"{low} to {high}" if high is not None else f"at least {low}"
-            return f"the title has {size} characters ({bounds} wanted)"
+            return f"the title has {_many(size, 'character')} ({bounds} wanted)"
         return None
 
     return broken
@@ -263,9 +267,9 @@ def _channel(doc: Document, now: datetime) -> str | None:
 def _count(low: int | None, high: int | None) -> Callable[[Document, datetime], str | None]:
     def broken(doc: Document, now: datetime) -> str | None:
         if low is not None and doc.items < low:
-            return f"the document holds {doc.items} items (at least {low} wanted)"
+            return f"the document holds {_many(doc.items, 'item')} (at least {low} wanted)"
         if high is not None and doc.items > high:
-            return f"the document holds {doc.items} items (at most {high} read)"
+            return f"the document holds {_many(doc.items, 'item')} (at most {high} read)"
         return None
 
     return broken
@@ -338,7 +342,7 @@ def _byline(item: Item, now: datetime) -> str | None:
 def _flipboard_description(item: Item, now: datetime) -> str | None:
     if item.description >= 300:
         return None
-    return f"the description has {item.description} characters (at least 300 wanted)"
+    return f"the description has {_many(item.description, 'character')} (at least 300 wanted)"
 
 
 FLIPBOARD = Profile(
@@ -441,7 +445,7 @@ def _short_description(doc: Document, now: datetime) -> str | None:
     size = len(doc.description)
     if doc.description.strip() and size <= 30:
         return None
-    return f"the channel description has {size} characters (1 to 30 wanted)"
+    return f"the channel description has {_many(size, 'character')} (1 to 30 wanted)"
 
 
 def _one_megabyte(doc: Document, now: datetime) -> str | None:

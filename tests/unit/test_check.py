@@ -152,6 +152,9 @@ def test_each_profile_reports_in_one_summary_line(msn_store: Store, site: InProc
         (["--profile", "myspace"], "no profile 'myspace'; choose one of msn, flipboard"),
         (["--profile", "msn", "--feed", "/feeds/nothing.xml"], "/feeds/nothing.xml answered 404"),
         (["--feed", "feeds/rss.xml"], "give a path on the site"),
+        (["--profile", "msn", "--feed", "/healthz"], "/healthz is text/plain, not a feed"),
+        (["--profile", "msn", "--feed", "/feeds.opml"], "/feeds.opml is text/x-opml, not a"),
+        (["--profile", "msn", "--feed", "/sitemap.xml"], "/sitemap.xml: the document is not"),
     ],
 )
 def test_a_profile_or_document_that_cannot_be_used_is_exit_status_2(
