@@ -87,3 +87,31 @@ def document() -> FeedDocument:
         generator_version="0.2.0",
     )
     return FeedDocument(info, tuple(Entry(a, f"{BASE}/articles/{a.id}") for a in ARTICLES))
+
+
+# URLs a feed validator refuses as given, each with what it is stored as: the host IDNA-encoded
+# and in lower case, brackets outside an IPv6 host and lone percent signs percent-encoded.
+NORMALISED_URLS = {
+    "https://bücher.example/a.jpg": "https://xn--bcher-kva.example/a.jpg",
+    "HTTPS://Photos.Example/a.jpg": "https://photos.example/a.jpg",
+    "https://x.example/a.jpg?a=[1]": "https://x.example/a.jpg?a=%5B1%5D",
+    "https://x.example/a.jpg#f[1]": "https://x.example/a.jpg#f%5B1%5D",
+    "https://x.example/a.jpg?q=]]>": "https://x.example/a.jpg?q=%5D%5D%3E",
+    "https://x.example/a%zz.jpg": "https://x.example/a%25zz.jpg",
+    "https://x.example/a%.jpg": "https://x.example/a%25.jpg",
+    "https://x.example/a%20b.jpg": "https://x.example/a%20b.jpg",
+    "https://x.example:8080/a[1].jpg": "https://x.example:8080/a%5B1%5D.jpg",
+}
+# URLs that cannot be made valid, each with what the publishing API says of them.
+INVALID_URLS = {
+    "https://x .example/a.jpg": "host name that is not valid",
+    "https://x%20.example/a.jpg": "host name that is not valid",
+    "https://x..example/a.jpg": "host name that is not valid",
+    "https://x_y.example/a.jpg": "host name that is not valid",
+    "https://" + "x" * 64 + ".example/a.jpg": "host name that is not valid",
+    "https://x.example:abc/a.jpg": "port that is not valid",
+    "https://x.example:99999/a.jpg": "port that is not valid",
+    "https://@x.example/a.jpg": "user name or password",
+    "https://user:pass@x.example/a.jpg": "user name or password",
+    "https://[2001:db8::1]/a.jpg": "IP address",
+}

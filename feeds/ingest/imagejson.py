@@ -8,13 +8,12 @@ is wrong (then `errors` holds why).
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from feeds.model import Image
 from feeds.text import MAX_IMAGE_SIDE, clean_line
 
 from . import limits
-from .sanitize import absolute_url
+from .sanitize import BadURL, normal_url
 
 TEXTS = {  # member -> (most characters, what it is)
     "alt": (limits.MAX_ALT_LENGTH, "an image's alt text"),
@@ -44,15 +43,10 @@ def _url(value: object, base_url: str, errors: Errors) -> str | None:
     if problem := limits.length(value, limits.MAX_IMAGE_URL_LENGTH, "an image's URL"):
         errors.append({"field": "image.url", "detail": problem})
         return None
-    url = absolute_url(value, base_url, _SCHEMES)
-    if url is None or not urlsplit(url).hostname:
-        errors.append(
-            {
-                "field": "image.url",
-                "detail": "must be an http or https URL (or one relative to the site's), "
-                "such as https://images.example.com/photo.jpg",
-            }
-        )
+    try:
+        url = normal_url(value, base_url, _SCHEMES)
+    except BadURL as bad:
+        errors.append({"field": "image.url", "detail": str(bad)})
         return None
     what = "an image's URL once percent-encoded"
     if problem := limits.length(url, limits.MAX_IMAGE_URL_LENGTH, what):

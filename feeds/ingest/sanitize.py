@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import nh3
 
@@ -54,20 +54,89 @@ ATTRIBUTES = {
 SCHEMES = {"http", "https", "mailto"}
 _HEADING = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
 _LEVELS = {"1": "2", "2": "2", "3": "3", "4": "4", "5": "4", "6": "4"}
-URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+# What RFC 3986 lets a path, and a query or fragment, hold as written (besides letters,
+# digits and "-._~"): everything else is percent-encoded, "[" and "]" too (only an IPv6 host
+# would hold them), and "%" unless it begins an escape.
+_PATH_SAFE = "!$&'()*+,;=:@/%"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# A host name's label (RFC 1123 §2.1) once IDNA-encoded: letters, digits and inner hyphens.
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_EXAMPLE = "https://images.example.com/photo.jpg"
+_WEB = ("http", "https")  # schemes whose URLs name a host
 # An <img> lacking a non-blank alt, or lacking a src, after sanitising (nh3 quotes with ").
 _BLIND_IMAGE = re.compile(r'<img(?![^>]*\salt="[^"]*[^"\s])[^>]*>|<img(?![^>]*\ssrc=")[^>]*>')
 
 
-def absolute_url(value: str, base_url: str, schemes: Collection[str] = SCHEMES) -> str | None:
-    """`value` made absolute against `base_url` and percent-encoded (URL_SAFE kept as
-    written); None when it is no URL (`http://[x`) or its scheme is not one of `schemes`."""
+class BadURL(ValueError):
+    """Why a URL cannot be made valid: a phrase that completes "the URL ..."."""
+
+
+def _encode(part: str, safe: str) -> str:
+    return quote(_LONE_PERCENT.sub("%25", part), safe=safe)
+
+
+def _host(value: str) -> str:
+    """A host name IDNA-encoded and in lower case (`bücher.example` is
+    `xn--bcher-kva.example`, as browsers send it)."""
+    name = unquote(value, errors="strict")
     try:
-        joined = quote(urljoin(base_url + "/", value.strip()), safe=URL_SAFE)
-        scheme = urlsplit(joined).scheme
-    except ValueError:  # also a lone surrogate, which has no UTF-8 to percent-encode
+        # The standard library's IDNA (RFC 3490), which also bounds each label's length.
+        encoded = name.encode("idna").decode("ascii").lower() if name else ""
+    except UnicodeError:
+        encoded = ""
+    labels = encoded.removesuffix(".").split(".")  # a last dot names the root, as DNS does
+    if not all(_LABEL.match(label) for label in labels) or len(encoded) > 253:
+        raise BadURL(
+            f"has a host name that is not valid ({value!r}): letters, digits and hyphens "
+            f"between dots, as in {_EXAMPLE}"
+        )
+    return encoded
+
+
+def _port(value: str) -> str:
+    if value and (not value.isascii() or not value.isdigit() or not 0 < int(value) < 65536):
+        raise BadURL(f"has a port that is not valid ({value!r}): give a number from 1 to 65535")
+    return f":{value}" if value else ""
+
+
+def normal_url(value: str, base_url: str, schemes: Collection[str] = SCHEMES) -> str:
+    """`value` made absolute against `base_url`, with what can be made valid without loss
+    made so (an IDNA host name in lower case, characters percent-encoded), as feed
+    validators want it. Raises BadURL when that cannot be done: no URL at all (`http://[x`),
+    a scheme not in `schemes`, a web URL without a valid host name or port, or with a user
+    name or password (which public feeds would show)."""
+    *others, last = sorted(schemes)
+    kinds = f"{', '.join(others)} or {last}" if others else last
+    no_url = BadURL(f"must be an {kinds} URL (or one relative to the site's), such as {_EXAMPLE}")
+    try:
+        parts = urlsplit(urljoin(base_url + "/", value.strip()))
+    except ValueError:
+        raise no_url from None
+    scheme, netloc = parts.scheme.lower(), ""
+    if scheme not in schemes or (scheme in _WEB and not parts.netloc):
+        raise no_url
+    try:
+        if scheme in _WEB:  # mailto: and the like have only a path and a query
+            if "@" in parts.netloc:
+                raise BadURL("has a user name or password, which feeds would show: leave them out")
+            if parts.netloc.startswith("["):  # an IPv6 address: feed validators refuse it
+                raise BadURL("has an IP address for its host: give the host's name")
+            host, _, port = parts.netloc.partition(":")
+            netloc = _host(host) + _port(port)
+        path = _encode(parts.path, _PATH_SAFE)
+        query, fragment = (_encode(p, _QUERY_SAFE) for p in (parts.query, parts.fragment))
+    except UnicodeError:  # a lone surrogate, which has no UTF-8 to percent-encode
+        raise BadURL("is not a URL: it holds a character that is not text") from None
+    return urlunsplit((scheme, netloc, path, query, fragment))
+
+
+def absolute_url(value: str, base_url: str, schemes: Collection[str] = SCHEMES) -> str | None:
+    """normal_url's URL, or None when there is none."""
+    try:
+        return normal_url(value, base_url, schemes)
+    except BadURL:
         return None
-    return joined if scheme in schemes else None
 
 
 def sanitize(html: str, base_url: str) -> str:

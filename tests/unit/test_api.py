@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from feeds.errors import InvalidFields
 from feeds.ingest import apijson
-from tests.samples import ARTICLE, LEAD_IMAGE
+from tests.samples import ARTICLE, INVALID_URLS, LEAD_IMAGE, NORMALISED_URLS
 from tests.support import IMPORT_TIME, Answer, InProcess
 
 HTML_ARTICLE = {k: v for k, v in ARTICLE.items() if k != "text"}
@@ -480,6 +480,22 @@ def test_an_invalid_lead_image_is_422_naming_its_field(
     (error,) = problem["errors"]
     assert error["field"] == field and says in error["detail"], error
     assert api.call("GET", "pic")[0] == 404  # nothing stored
+
+
+@pytest.mark.parametrize(("url", "says"), INVALID_URLS.items())
+def test_an_image_url_that_cannot_be_made_valid_is_422(api: Api, url: str, says: str) -> None:
+    status, _, problem = api.call("PUT", "pic", {**ARTICLE, "image": {**LEAD_IMAGE, "url": url}})
+    assert status == 422, problem
+    assert [(e["field"], says in e["detail"]) for e in problem["errors"]] == [
+        ("image.url", True)
+    ], problem
+
+
+@pytest.mark.parametrize(("url", "stored"), NORMALISED_URLS.items())
+def test_an_image_url_is_stored_as_feed_validators_want_it(api: Api, url: str, stored: str) -> None:
+    status, _, shown = api.call("PUT", "pic", {**ARTICLE, "image": {**LEAD_IMAGE, "url": url}})
+    assert status == 201, shown
+    assert shown["image"]["url"] == stored
 
 
 def test_every_bad_member_of_an_image_is_named_at_once(api: Api) -> None:

@@ -37,7 +37,7 @@ from feeds.ingest.sanitize import ATTRIBUTES, TAGS, sanitize, text_blocks
 from feeds.ingest.textfile import EARLIEST, LATEST, parse_article
 from feeds.model import Article, Entry, ParsedArticle
 from feeds.text import ID_PATTERN, SUMMARY_LENGTH, XML_FORBIDDEN
-from tests.samples import BASE, document
+from tests.samples import BASE, INVALID_URLS, NORMALISED_URLS, document
 from tests.support import IMPORT_TIME, InProcess, new_database
 from tests.unit.test_validity import (
     ACCEPTED,
@@ -896,6 +896,28 @@ def test_a_link_that_is_no_url_is_dropped_quietly(monkeypatch: pytest.MonkeyPatc
     fragment = '<a href="http://[::1">a</a><q cite="//[x">q</q><img src="http://[" alt="i">'
     assert sanitize(fragment, BASE) == '<a rel="noopener noreferrer">a</a><q>q</q>'
     assert reported == []
+
+
+@pytest.mark.parametrize(("url", "stored"), NORMALISED_URLS.items())
+def test_links_and_images_are_written_as_feed_validators_want_them(url: str, stored: str) -> None:
+    fragment = f'<a href="{html.escape(url)}">a</a><img src="{html.escape(url)}" alt="i">'
+    written = html.escape(stored)
+    assert sanitize(fragment, BASE) == (
+        f'<a href="{written}" rel="noopener noreferrer">a</a><img src="{written}" alt="i">'
+    )
+
+
+@pytest.mark.parametrize("url", INVALID_URLS)
+def test_a_link_or_image_that_cannot_be_made_valid_is_dropped(url: str) -> None:
+    fragment = f'<p><a href="{html.escape(url)}">a</a><img src="{html.escape(url)}" alt="i"></p>'
+    assert sanitize(fragment, BASE) == '<p><a rel="noopener noreferrer">a</a></p>'
+
+
+def test_a_mailto_link_is_kept() -> None:
+    fragment = '<a href="mailto:desk@news.example?subject=[Tip]">Tell us</a>'
+    assert sanitize(fragment, BASE) == (
+        '<a href="mailto:desk@news.example?subject=%5BTip%5D" rel="noopener noreferrer">Tell us</a>'
+    )
 
 
 @pytest.mark.parametrize(
