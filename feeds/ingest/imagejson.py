@@ -8,6 +8,7 @@ is wrong (then `errors` holds why).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from feeds.model import Image
 from feeds.text import MAX_IMAGE_SIDE, clean_line
@@ -31,6 +32,32 @@ FIELDS = {"url", "type", *TEXTS, *NUMBERS}
 # them. Written without flags, so that the OpenAPI document states the same pattern.
 MEDIA_TYPE = re.compile(r"^[Ii][Mm][Aa][Gg][Ee]/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\Z")
 _SCHEMES = ("http", "https")
+# Characters that show nothing: white space, controls and format characters (U+200B, U+FEFF,
+# U+202E). Alt text made only of them says nothing to who cannot see the image.
+_INVISIBLE = ("Zs", "Zl", "Zp", "Cc", "Cf")
+
+
+def visible(text: str) -> bool:
+    """Whether `text` has a character that shows (not of an _INVISIBLE category)."""
+    return any(unicodedata.category(c) not in _INVISIBLE for c in text)
+
+
+def _visible_pattern() -> str:
+    """A regular expression that matches a visible character of the Basic Multilingual
+    Plane, in the syntax Python and JSON Schema (ECMA-262 without flags) share, so that the
+    OpenAPI document states the rule: `\\uXXXX` escapes of the invisible ones, in ranges."""
+    invisible = [c for c in range(0x10000) if not visible(chr(c)) and not 0xD800 <= c < 0xE000]
+    ranges: list[list[int]] = []
+    for c in invisible:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    written = "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+    return f"[^{written}]"
+
+
+VISIBLE = re.compile(_visible_pattern())
 
 Errors = list[dict[str, str]]
 
@@ -60,9 +87,10 @@ def _text(image: dict[str, object], member: str, errors: Errors) -> str | None:
     value = image.get(member)
     if value is None and member != "alt":
         return None
-    if not isinstance(value, str) or (member == "alt" and not clean_line(value)):
+    if not isinstance(value, str) or (member == "alt" and not visible(clean_line(value))):
         detail = (
-            "is required: a non-empty text saying what the image shows, for who cannot see it"
+            "is required: a text saying what the image shows, for who cannot see it, with "
+            "a visible character (not only white space, control or format characters)"
             if member == "alt"
             else "must be a string, or null"
         )
