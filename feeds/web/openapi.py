@@ -65,8 +65,11 @@ def _image_input() -> dict[str, Any]:
                 "type": "string",
                 "minLength": 1,
                 "maxLength": limits.MAX_ALT_LENGTH,
-                "pattern": r"\S",
-                "description": "What the image shows, for who cannot see it.",
+                "pattern": imagejson.VISIBLE.pattern,
+                "description": "What the image shows, for who cannot see it: it must have "
+                "a visible character, not only white space, control or format characters "
+                "(such as U+200B); the pattern states this for the Basic Multilingual Plane, "
+                "and the server holds format characters beyond it (U+E0041) invisible too.",
             },
             "caption": _text(limits.MAX_CAPTION_LENGTH, "Shown under the image."),
             "credit": _text(limits.MAX_CREDIT_LENGTH, "Who made or owns the image."),

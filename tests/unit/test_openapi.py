@@ -4,6 +4,7 @@ answer's status, media type and body conform, and nothing answers 5xx."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from feeds import __version__
+from feeds.ingest import imagejson
 from tests.support import Content, InProcess, article_text
 
 
@@ -76,3 +78,9 @@ def test_the_document_is_openapi_3_1(site: InProcess) -> None:
         == set(schemas["Image"]["properties"])
         == {*("url", "alt", "caption", "credit", "width", "height", "type", "length")}
     )
+    # The server's rule for alt text, as JSON Schema states it: every character of the Basic
+    # Multilingual Plane but surrogates (which JSON Schema's UTF-16 pattern sees in pairs).
+    pattern = re.compile(image["properties"]["alt"]["pattern"])
+    plane = (chr(c) for c in range(0x10000) if not 0xD800 <= c < 0xE000)
+    assert [c for c in plane if bool(pattern.search(c)) != imagejson.visible(c)] == []
+    assert not any(pattern.search(c) for c in "\x00\t \u200b\ufeff\u202e\u2060\u3000")
