@@ -59,7 +59,9 @@ def _image_input() -> dict[str, Any]:
                 "minLength": 1,
                 "maxLength": limits.MAX_IMAGE_URL_LENGTH,
                 "description": "http or https; a relative URL is read against the site's "
-                "base URL. Percent-encoded as stored.",
+                "base URL. Stored with its host IDNA-encoded and the rest percent-encoded, "
+                "and at most maxLength characters so too: a character outside ASCII takes 6 "
+                "to 12 once encoded, which a schema cannot state (past it, a 422).",
             },
             "alt": {
                 "type": "string",
