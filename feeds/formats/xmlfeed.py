@@ -201,9 +201,11 @@ class _AtomEntry(BaseEntryExtension):  # type: ignore[misc]
         _atom_text(entry, "title")
         image = self.image
         if image is not None:
-            # Unqualified, like feedgen's own children: the root's default xmlns covers them.
-            link = etree.SubElement(entry, "link", href=image.url, rel="enclosure")
-            _attributes(link, type=image_type(image), length=image.length)
+            kind = image_type(image)
+            if kind is not None:  # without a type, feedparser takes it for text/html
+                # Unqualified, like feedgen's own children: the root's default xmlns covers them.
+                link = etree.SubElement(entry, "link", href=image.url, rel="enclosure")
+                _attributes(link, type=kind, length=image.length)
             _media(entry, image, self.describe)
         return entry
 
