@@ -51,7 +51,7 @@ def length(value: str, most: int, what: str) -> str | None:
     if len(value) <= most:
         return None
     return (
-        f"is {_thousands(len(value))} characters long, more than the {most} "
+        f"is {_thousands(len(value))} characters long, more than the {_thousands(most)} "
         f"{what} may have; shorten it"
     )
 
@@ -60,8 +60,12 @@ def number(value: int, most: int, unit: str) -> str | None:
     """Whether a whole number of `unit` (pixels, bytes) is at least 1 and at most `most`."""
     if 0 < value <= most:
         return None
+    # A number of more than about 20 digits is not echoed: it would fill the answer.
     if value <= 0:
-        return f"is {value}: give a positive whole number of {unit}"
+        shown = "too small:" if value.bit_length() > 64 else f"{value}:"
+        return f"is {shown} give a positive whole number of {unit}"
+    if value.bit_length() > 64:
+        return f"is too large: at most {_thousands(most)} {unit}"
     return f"is {_thousands(value)}, more than the {_thousands(most)} {unit} it may be"
 
 
@@ -77,7 +81,7 @@ def names(values: Sequence[str], most: int, what: str) -> str | None:
     """Whether a list of `what` (authors, tags) has at most `most` items, each of at most
     MAX_NAME_LENGTH characters."""
     if len(values) > most:
-        return f"has {len(values)} {what}, more than the {most} an article may have"
+        return f"has {_thousands(len(values))} {what}, more than the {most} an article may have"
     longest = max(values, key=len, default="")
     if len(longest) > MAX_NAME_LENGTH:
         return (

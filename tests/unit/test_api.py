@@ -459,7 +459,11 @@ def test_an_image_found_in_the_body_is_not_shown_as_given(api: Api) -> None:
         ({**LEAD_IMAGE, "alt": "\U000e0041"}, "image.alt", "a visible character"),
         ({**LEAD_IMAGE, "alt": "a" * 501}, "image.alt", "more than the 500"),
         ({**LEAD_IMAGE, "caption": 3}, "image.caption", "must be a string"),
-        ({**LEAD_IMAGE, "caption": "c" * 1001}, "image.caption", "more than the 1000"),
+        (
+            {**LEAD_IMAGE, "caption": "c" * 1001},
+            "image.caption",
+            "is 1,001 characters long, more than the 1,000",
+        ),
         ({**LEAD_IMAGE, "credit": ["AP"]}, "image.credit", "must be a string"),
         ({**LEAD_IMAGE, "credit": "c" * 201}, "image.credit", "more than the 200"),
         ({**LEAD_IMAGE, "width": "1200"}, "image.width", "whole number of pixels"),
@@ -473,6 +477,8 @@ def test_an_image_found_in_the_body_is_not_shown_as_given(api: Api) -> None:
         ({**LEAD_IMAGE, "type": "image/"}, "image.type", "such as image/jpeg"),
         ({**LEAD_IMAGE, "length": -1}, "image.length", "positive whole number of bytes"),
         ({**LEAD_IMAGE, "length": 10**9 + 1}, "image.length", "1,000,000,000 bytes"),
+        ({**LEAD_IMAGE, "length": 10**400}, "image.length", "is too large: at most 1,000,000,000"),
+        ({**LEAD_IMAGE, "width": -(10**400)}, "image.width", "is too small: give a positive"),
         ({**LEAD_IMAGE, "colour": "red"}, "image.colour", "is not a field of an image"),
     ],
 )
