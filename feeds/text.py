@@ -131,6 +131,16 @@ class _Blocks(HTMLParser):
         self.current.append(data)
 
 
+# Characters that show nothing: white space, controls and format characters (U+200B, U+FEFF,
+# U+202E). Alt text made only of them says nothing to who cannot see the image.
+_INVISIBLE = ("Zs", "Zl", "Zp", "Cc", "Cf")
+
+
+def visible(text: str) -> bool:
+    """Whether `text` has a character that shows (not of an _INVISIBLE category)."""
+    return any(unicodedata.category(c) not in _INVISIBLE for c in text)
+
+
 class _FirstImage(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -141,7 +151,7 @@ class _FirstImage(HTMLParser):
             return
         named = {k: v for k, v in attrs if v is not None}
         src, alt = named.get("src", "").strip(), " ".join(named.get("alt", "").split())
-        if not src.startswith(("http://", "https://")) or not alt:
+        if not src.startswith(("http://", "https://")) or not visible(alt):
             return
         if len(src) > MAX_IMAGE_URL or len(alt) > MAX_IMAGE_ALT:
             return  # a lead image given so would be refused: not taken from the body either
@@ -163,8 +173,9 @@ MAX_IMAGE_ALT = 500
 
 def first_image(html: str) -> dict[str, str | int] | None:
     """The url, alt text and (when given as whole numbers) width and height of the first
-    <img> of an HTML body with an http(s) source and alt text, within the bounds a lead image
-    given through the API keeps (MAX_IMAGE_URL, MAX_IMAGE_ALT); None when there is none."""
+    <img> of an HTML body with an http(s) source and alt text that shows (`visible`), within
+    the bounds a lead image given through the API keeps (MAX_IMAGE_URL, MAX_IMAGE_ALT); None
+    when there is none."""
     if "<img" not in html:
         return None
     parser = _FirstImage()

@@ -8,10 +8,9 @@ is wrong (then `errors` holds why).
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from feeds.model import Image
-from feeds.text import MAX_IMAGE_SIDE, clean_line
+from feeds.text import MAX_IMAGE_SIDE, clean_line, visible
 
 from . import limits
 from .sanitize import BadURL, normal_url
@@ -32,14 +31,6 @@ FIELDS = {"url", "type", *TEXTS, *NUMBERS}
 # them. Written without flags, so that the OpenAPI document states the same pattern.
 MEDIA_TYPE = re.compile(r"^[Ii][Mm][Aa][Gg][Ee]/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\Z")
 _SCHEMES = ("http", "https")
-# Characters that show nothing: white space, controls and format characters (U+200B, U+FEFF,
-# U+202E). Alt text made only of them says nothing to who cannot see the image.
-_INVISIBLE = ("Zs", "Zl", "Zp", "Cc", "Cf")
-
-
-def visible(text: str) -> bool:
-    """Whether `text` has a character that shows (not of an _INVISIBLE category)."""
-    return any(unicodedata.category(c) not in _INVISIBLE for c in text)
 
 
 def _visible_pattern() -> str:

@@ -412,7 +412,8 @@ def test_the_lead_image_from_a_body_is_its_first_image_within_a_given_ones_bound
     long_url = f'<img src="https://cdn.example/{"a" * MAX_IMAGE_URL}.jpg" alt="Too long a URL">'
     long_alt = f'<img src="https://cdn.example/b.jpg" alt="{"b" * (MAX_IMAGE_ALT + 1)}">'
     body = (
-        '<p>x</p><img src="https://cdn.example/none.jpg" alt=""><img src="/rel.jpg" alt="Rel">'
+        '<p>x</p><img src="https://cdn.example/none.jpg" alt="">'
+        '<img src="https://cdn.example/blank.jpg" alt="\u200b\ufeff"><img src="/rel.jpg" alt="Rel">'
         f'{long_url}{long_alt}<img src="https://cdn.example/c.jpg?w=1&amp;h=2" alt=" The '
         ' harbour " width="640" height="4.5">'
     )

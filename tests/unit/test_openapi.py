@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from feeds import __version__
-from feeds.ingest import imagejson
+from feeds import __version__, text
 from tests.support import Content, InProcess, article_text
 
 
@@ -82,5 +81,5 @@ def test_the_document_is_openapi_3_1(site: InProcess) -> None:
     # Multilingual Plane but surrogates (which JSON Schema's UTF-16 pattern sees in pairs).
     pattern = re.compile(image["properties"]["alt"]["pattern"])
     plane = (chr(c) for c in range(0x10000) if not 0xD800 <= c < 0xE000)
-    assert [c for c in plane if bool(pattern.search(c)) != imagejson.visible(c)] == []
+    assert [c for c in plane if bool(pattern.search(c)) != text.visible(c)] == []
     assert not any(pattern.search(c) for c in "\x00\t \u200b\ufeff\u202e\u2060\u3000")
