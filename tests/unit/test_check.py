@@ -346,3 +346,18 @@ def test_a_profile_must_be_one_partner_feeds_can_keep_to(site: InProcess) -> Non
     )
     assert summary.returncode == 1 and "--profile msn needs --content full" in summary.stderr
     assert site.feeds("partner", "list").stdout == ""
+
+
+def test_an_article_leaves_a_partners_feed_the_second_after_it_turns_too_old(
+    msn_store: Store, site: InProcess, clock: Path
+) -> None:
+    """A request in the very second an article turns 365 days old must not make the answer
+    (and the render cache's entry) outlive that article's leaving."""
+    token = add_choosy(site, "--profile", "msn")
+    turn = RECENT + timedelta(days=365)
+    clock.write_text(turn.isoformat())
+    status, headers, _ = site.fetch(site.url(f"/partners/choosy/rss.xml?token={token}"))
+    assert status == 200
+    assert headers["Cache-Control"] == "private, max-age=1"
+    clock.write_text((turn + timedelta(seconds=1)).isoformat())
+    assert partner_feed(site, token)[0] == set()
