@@ -361,3 +361,14 @@ def test_an_article_leaves_a_partners_feed_the_second_after_it_turns_too_old(
     assert headers["Cache-Control"] == "private, max-age=1"
     clock.write_text((turn + timedelta(seconds=1)).isoformat())
     assert partner_feed(site, token)[0] == set()
+
+
+def test_check_of_a_store_never_made_says_so_and_makes_none(site: InProcess) -> None:
+    """A mistyped FEEDS_DATABASE must not pass a CI gate by checking an empty store that
+    `feeds check` made itself (as audit, token list and partner list refuse to)."""
+    ran = site.feeds("check", "--profile", "msn")
+    assert ran.returncode == 2
+    assert "Error: there is no store at FEEDS_DATABASE=" in ran.stderr
+    if "sqlite" in site.env["FEEDS_DATABASE"]:
+        path = Path(site.env["FEEDS_DATABASE"].split("sqlite:///", 1)[1])
+        assert not path.exists()
