@@ -224,13 +224,15 @@ def _smallest_side(low: int, unknown: bool) -> Callable[[Item, datetime], str | 
 
 
 def _age(id: str, days: int, what: str, source: str) -> Rule[Item]:
-    """A rule on the publication date: present, and at most `days` old."""
+    """A rule on the publication date: present, and less than `days` old. The verdict turns
+    at the instant the item is `days` old, which `turns` names: a document that holds the
+    item is valid until then, and not one instant past it."""
 
     def broken(item: Item, now: datetime) -> str | None:
         if item.published is None:
             return "the item has no publication date"
-        if item.published < now - timedelta(days=days):
-            return f"published {item.published:%Y-%m-%d}, more than {days} days ago"
+        if item.published <= now - timedelta(days=days):
+            return f"published {item.published:%Y-%m-%d}, {days} days ago or more"
         return None
 
     def turns(item: Item) -> datetime | None:
