@@ -393,8 +393,18 @@ def check_command(name: str | None, path: str | None) -> None:
         raise Unusable(shown(f"no profile {name!r}; choose one of {', '.join(PROFILES)}"))
     if path is not None and not path.startswith("/"):
         raise Unusable(shown(f"--feed {path!r}: give a path on the site, e.g. /feeds/rss.xml"))
+    if path is not None and path.startswith("/partners/"):
+        # Not fetched: the check would print the partner's token and count as its poll.
+        raise Unusable(
+            "--feed: a partner's feed is checked through its profile; `feeds check --profile "
+            "NAME` names the articles withheld from each partner given that profile"
+        )
     profiles = [PROFILES[name]] if name is not None else list(PROFILES.values())
-    _migrated()
+    try:  # a store never made is not made: an empty one would pass every check
+        with _opened(create=False):
+            pass
+    except NoSchema as e:
+        raise Unusable(shown(str(e))) from e
     app = create_app()
     try:
         reports = check(app, profiles, path)

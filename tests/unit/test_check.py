@@ -155,6 +155,7 @@ def test_each_profile_reports_in_one_summary_line(msn_store: Store, site: InProc
         (["--profile", "msn", "--feed", "/healthz"], "/healthz is text/plain, not a feed"),
         (["--profile", "msn", "--feed", "/feeds.opml"], "/feeds.opml is text/x-opml, not a"),
         (["--profile", "msn", "--feed", "/sitemap.xml"], "/sitemap.xml: the document is not"),
+        (["--feed", "/partners/p/rss.xml?token=SECRET"], "checked through its profile"),
     ],
 )
 def test_a_profile_or_document_that_cannot_be_used_is_exit_status_2(
@@ -163,6 +164,7 @@ def test_a_profile_or_document_that_cannot_be_used_is_exit_status_2(
     result = site.feeds("check", *args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert "SECRET" not in result.stdout + result.stderr
 
 
 # The documents read back: what each format says of an item.
