@@ -33,7 +33,7 @@ from lxml import etree
 from feeds.errors import InvalidArticle, InvalidFields
 from feeds.formats import FORMATS
 from feeds.ingest import apijson, limits, textfile
-from feeds.ingest.sanitize import ATTRIBUTES, TAGS, sanitize, text_blocks
+from feeds.ingest.sanitize import ATTRIBUTES, TAGS, BadURL, normal_url, sanitize, text_blocks
 from feeds.ingest.textfile import EARLIEST, LATEST, parse_article
 from feeds.model import Article, Entry, ParsedArticle
 from feeds.text import ID_PATTERN, SUMMARY_LENGTH, XML_FORBIDDEN
@@ -938,3 +938,41 @@ def test_what_a_dropped_element_leaves_reads_back_as_written(fragment: str, clea
     # as feed validators use, refuses).
     assert sanitize(fragment, BASE) == cleaned
     strict_html(cleaned)
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        # IDNA 2008 (UTS 46, non-transitional), as browsers and registries use it: the
+        # standard library's IDNA 2003 maps these to other, differently owned, names
+        # (fass.de, and a final sigma made a medial one).
+        ("https://faß.de/a.jpg", "https://xn--fa-hia.de/a.jpg"),
+        ("https://βόλος.gr/a.jpg", "https://xn--nxasmm1c.gr/a.jpg"),
+    ],
+)
+def test_a_host_name_is_encoded_as_browsers_encode_it(url: str, stored: str) -> None:
+    assert normal_url(url, BASE) == stored
+
+
+# The W3C feed validator's test of an enclosure's URL (feedvalidator/validators.py,
+# httpURL and addr_spec.domain_re): a host of at least two labels, or an IPv4 address.
+VALIDATOR_HTTP_URL = re.compile(
+    r"(http|https)://(([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([A-Z0-9\-]+\.)+))"
+    r"([A-Z0-9][-A-Z0-9]*)(?::\d+)?(/|$)",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("url", ["https://img.example.com./a.jpg", "https://localhost/a.jpg"])
+def test_an_image_url_is_refused_or_written_as_the_validator_takes_it(url: str) -> None:
+    try:
+        stored = normal_url(url, BASE, ("http", "https"))
+    except BadURL:
+        return
+    assert VALIDATOR_HTTP_URL.match(stored), stored
+
+
+def test_sanitised_html_sanitised_again_is_the_same() -> None:
+    # What GET returns, sent back by a CMS, must make no new revision.
+    once = sanitize('<p><a href="mailto://a//b//c//d//e">x</a></p>', BASE)
+    assert sanitize(once, BASE) == once
