@@ -8,6 +8,7 @@ import re
 from collections.abc import Collection
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
+import idna
 import nh3
 
 from feeds.text import drop_forbidden, html_blocks
@@ -77,14 +78,21 @@ def _encode(part: str, safe: str) -> str:
 
 
 def _host(value: str) -> str:
-    """A host name IDNA-encoded and in lower case (`bücher.example` is
-    `xn--bcher-kva.example`, as browsers send it)."""
+    """A host name IDNA-encoded and in lower case, as browsers send it: by UTS 46,
+    non-transitional (`bücher.example` is `xn--bcher-kva.example`, `faß.de` is
+    `xn--fa-hia.de`; the standard library's IDNA 2003 makes that `fass.de`, another
+    domain). A name IDNA refuses (a joiner out of context, a malformed `xn--` label) is
+    not valid; an ASCII name passes on the label rule alone, as browsers let it
+    (`r4---sn-x.example` has hyphens where IDNA forbids them in a name it encodes)."""
     name = unquote(value, errors="strict")
     try:
-        # The standard library's IDNA (RFC 3490), which also bounds each label's length.
-        encoded = name.encode("idna").decode("ascii").lower() if name else ""
-    except UnicodeError:
-        encoded = ""
+        # idna also bounds each label's length.
+        encoded = idna.encode(name, uts46=True).decode("ascii") if name else ""
+    except UnicodeError:  # idna.IDNAError is one
+        plain = name.isascii() and not any(
+            label.lower().startswith("xn--") for label in name.split(".")
+        )
+        encoded = name.lower() if plain else ""
     labels = encoded.removesuffix(".").split(".")  # a last dot names the root, as DNS does
     if not all(_LABEL.match(label) for label in labels) or len(encoded) > 253:
         raise BadURL(

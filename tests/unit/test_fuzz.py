@@ -948,10 +948,26 @@ def test_what_a_dropped_element_leaves_reads_back_as_written(fragment: str, clea
         # (fass.de, and a final sigma made a medial one).
         ("https://faß.de/a.jpg", "https://xn--fa-hia.de/a.jpg"),
         ("https://βόλος.gr/a.jpg", "https://xn--nxasmm1c.gr/a.jpg"),
+        # Browsers pass ASCII names by the label rule alone: hyphens where IDNA forbids
+        # them in a name it encodes are kept (video hosts are named so).
+        ("https://r4---sn-abc.example.com/a.jpg", "https://r4---sn-abc.example.com/a.jpg"),
+        ("https://Bücher.Example/a.jpg", "https://xn--bcher-kva.example/a.jpg"),
     ],
 )
 def test_a_host_name_is_encoded_as_browsers_encode_it(url: str, stored: str) -> None:
     assert normal_url(url, BASE) == stored
+
+
+# A joiner out of the context IDNA allows it in (browsers refuse it; IDNA 2003 dropped it,
+# naming another host), and an xn-- label that decodes to nothing.
+@pytest.mark.parametrize("host", ["a\u200db.example.com", "a\u200cb.example.com", "xn--zz.example"])
+def test_a_host_name_idna_refuses_is_refused(host: str) -> None:
+    with pytest.raises(BadURL, match="host name that is not valid"):
+        normal_url(f"https://{host}/a.jpg", BASE)
+    assert (
+        sanitize(f'<p><a href="https://{host}/">x</a></p>', BASE)
+        == '<p><a rel="noopener noreferrer">x</a></p>'
+    )
 
 
 # The W3C feed validator's test of an enclosure's URL (feedvalidator/validators.py,
