@@ -93,8 +93,10 @@ def _host(value: str) -> str:
             label.lower().startswith("xn--") for label in name.split(".")
         )
         encoded = name.lower() if plain else ""
-    labels = encoded.removesuffix(".").split(".")  # a last dot names the root, as DNS does
-    if not all(_LABEL.match(label) for label in labels) or len(encoded) > 253:
+    # A last dot names the root, as DNS does: the same host, which feed validators refuse
+    # written so.
+    encoded = encoded.removesuffix(".")
+    if not all(_LABEL.match(label) for label in encoded.split(".")) or len(encoded) > 253:
         raise BadURL(
             f"has a host name that is not valid ({value!r}): letters, digits and hyphens "
             f"between dots, as in {_EXAMPLE}"
@@ -112,8 +114,9 @@ def normal_url(value: str, base_url: str, schemes: Collection[str] = SCHEMES) ->
     """`value` made absolute against `base_url`, with what can be made valid without loss
     made so (an IDNA host name in lower case, characters percent-encoded), as feed
     validators want it. Raises BadURL when that cannot be done: no URL at all (`http://[x`),
-    a scheme not in `schemes`, a web URL without a valid host name or port, or with a user
-    name or password (which public feeds would show)."""
+    a scheme not in `schemes`, a web URL without a valid host name of two labels or more
+    (besides the site's own) or port, or with a user name or password (which public feeds
+    would show)."""
     *others, last = sorted(schemes)
     kinds = f"{', '.join(others)} or {last}" if others else last
     no_url = BadURL(f"must be an {kinds} URL (or one relative to the site's), such as {_EXAMPLE}")
@@ -131,7 +134,16 @@ def normal_url(value: str, base_url: str, schemes: Collection[str] = SCHEMES) ->
             if parts.netloc.startswith("["):  # an IPv6 address: feed validators refuse it
                 raise BadURL("has an IP address for its host: give the host's name")
             host, _, port = parts.netloc.partition(":")
-            netloc = _host(host) + _port(port)
+            name = _host(host)
+            # A name of one label (localhost, com) is no host a reader can reach, and feed
+            # validators refuse it; an IPv4 address has four. The site's own host is
+            # whatever FEEDS_BASE_URL names.
+            if "." not in name and name != urlsplit(base_url).hostname:
+                raise BadURL(
+                    f"has a host name of one label ({host!r}), which no reader can reach: "
+                    f"give the host's full name, as in {_EXAMPLE}"
+                )
+            netloc = name + _port(port)
         path = _encode(parts.path, _PATH_SAFE)
         query, fragment = (_encode(p, _QUERY_SAFE) for p in (parts.query, parts.fragment))
     except UnicodeError:  # a lone surrogate, which has no UTF-8 to percent-encode

@@ -988,6 +988,32 @@ def test_an_image_url_is_refused_or_written_as_the_validator_takes_it(url: str) 
     assert VALIDATOR_HTTP_URL.match(stored), stored
 
 
+def test_a_host_name_s_root_dot_is_dropped() -> None:
+    assert normal_url("https://IMG.example.com./a.jpg", BASE) == "https://img.example.com/a.jpg"
+
+
+@pytest.mark.parametrize("host", ["localhost", "com", "com.", "xn--fa-hia"])
+def test_a_host_name_of_one_label_is_refused(host: str) -> None:
+    with pytest.raises(BadURL, match="one label"):
+        normal_url(f"https://{host}/a.jpg", BASE)
+    assert sanitize(f'<p><a href="https://{host}/">x</a></p>', BASE) == (
+        '<p><a rel="noopener noreferrer">x</a></p>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "stored"),
+    [
+        ("https://192.0.2.1/a.jpg", BASE, "https://192.0.2.1/a.jpg"),
+        # The site's own host is the operator's to choose.
+        ("/a.jpg", "http://localhost:8000", "http://localhost:8000/a.jpg"),
+        ("http://localhost:8000/a.jpg", "http://localhost:8000", "http://localhost:8000/a.jpg"),
+    ],
+)
+def test_an_ip_address_or_the_site_s_own_host_is_kept(url: str, base: str, stored: str) -> None:
+    assert normal_url(url, base) == stored
+
+
 def test_sanitised_html_sanitised_again_is_the_same() -> None:
     # What GET returns, sent back by a CMS, must make no new revision.
     once = sanitize('<p><a href="mailto://a//b//c//d//e">x</a></p>', BASE)
