@@ -121,29 +121,36 @@ def normal_url(value: str, base_url: str, schemes: Collection[str] = SCHEMES) ->
     kinds = f"{', '.join(others)} or {last}" if others else last
     no_url = BadURL(f"must be an {kinds} URL (or one relative to the site's), such as {_EXAMPLE}")
     try:
-        parts = urlsplit(urljoin(base_url + "/", value.strip()))
+        joined = urljoin(base_url + "/", value.strip())
+        parts = urlsplit(joined)
     except ValueError:
         raise no_url from None
-    scheme, netloc = parts.scheme.lower(), ""
+    scheme = parts.scheme.lower()
     if scheme not in schemes or (scheme in _WEB and not parts.netloc):
         raise no_url
     try:
-        if scheme in _WEB:  # mailto: and the like have only a path and a query
-            if "@" in parts.netloc:
-                raise BadURL("has a user name or password, which feeds would show: leave them out")
-            if parts.netloc.startswith("["):  # an IPv6 address: feed validators refuse it
-                raise BadURL("has an IP address for its host: give the host's name")
-            host, _, port = parts.netloc.partition(":")
-            name = _host(host)
-            # A name of one label (localhost, com) is no host a reader can reach, and feed
-            # validators refuse it; an IPv4 address has four. The site's own host is
-            # whatever FEEDS_BASE_URL names.
-            if "." not in name and name != urlsplit(base_url).hostname:
-                raise BadURL(
-                    f"has a host name of one label ({host!r}), which no reader can reach: "
-                    f"give the host's full name, as in {_EXAMPLE}"
-                )
-            netloc = name + _port(port)
+        if scheme not in _WEB:
+            # mailto: and the like have no host: what follows the scheme is kept whole
+            # (urlsplit would read `mailto://a//b` as a host and a path, and the host is
+            # lost), so that a URL made valid is made so again unchanged.
+            rest, _, fragment = joined.partition(":")[2].partition("#")
+            ending = f"#{_encode(fragment, _QUERY_SAFE)}" if fragment else ""
+            return f"{scheme}:{_encode(rest, _QUERY_SAFE)}{ending}"
+        if "@" in parts.netloc:
+            raise BadURL("has a user name or password, which feeds would show: leave them out")
+        if parts.netloc.startswith("["):  # an IPv6 address: feed validators refuse it
+            raise BadURL("has an IP address for its host: give the host's name")
+        host, _, port = parts.netloc.partition(":")
+        name = _host(host)
+        # A name of one label (localhost, com) is no host a reader can reach, and feed
+        # validators refuse it; an IPv4 address has four. The site's own host is
+        # whatever FEEDS_BASE_URL names.
+        if "." not in name and name != urlsplit(base_url).hostname:
+            raise BadURL(
+                f"has a host name of one label ({host!r}), which no reader can reach: "
+                f"give the host's full name, as in {_EXAMPLE}"
+            )
+        netloc = name + _port(port)
         path = _encode(parts.path, _PATH_SAFE)
         query, fragment = (_encode(p, _QUERY_SAFE) for p in (parts.query, parts.fragment))
     except UnicodeError:  # a lone surrogate, which has no UTF-8 to percent-encode
