@@ -114,4 +114,11 @@ INVALID_URLS = {
     "https://@x.example/a.jpg": "user name or password",
     "https://user:pass@x.example/a.jpg": "user name or password",
     "https://[2001:db8::1]/a.jpg": "IP address",
+    # No host given: urljoin would take the site's, and store its home page.
+    "//": "no host name",
+    "https:": "no host name",
+    "https://?x": "no host name",
+    "https:///a.jpg": "no host name",
+    "///a.jpg": "no host name",
+    "https:a.jpg": "no host name",
 }

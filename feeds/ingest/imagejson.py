@@ -54,7 +54,10 @@ Errors = list[dict[str, str]]
 
 
 def _url(value: object, base_url: str, errors: Errors) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        errors.append({"field": "image.url", "detail": "must be a string: the image's URL"})
+        return None
+    if not value or not value.strip():
         errors.append({"field": "image.url", "detail": "is required: the image's URL"})
         return None
     # As given (the OpenAPI document's maxLength), and as it will be stored, below.

@@ -114,17 +114,24 @@ def normal_url(value: str, base_url: str, schemes: Collection[str] = SCHEMES) ->
     """`value` made absolute against `base_url`, with what can be made valid without loss
     made so (an IDNA host name in lower case, characters percent-encoded), as feed
     validators want it. Raises BadURL when that cannot be done: no URL at all (`http://[x`),
-    a scheme not in `schemes`, a web URL without a valid host name of two labels or more
-    (besides the site's own) or port, or with a user name or password (which public feeds
-    would show)."""
+    no host where one is due (`//`, `https:`), a scheme not in `schemes`, a web URL without
+    a valid host name of two labels or more (besides the site's own) or port, or with a
+    user name or password (which public feeds would show)."""
     *others, last = sorted(schemes)
     kinds = f"{', '.join(others)} or {last}" if others else last
     no_url = BadURL(f"must be an {kinds} URL (or one relative to the site's), such as {_EXAMPLE}")
     try:
+        given = urlsplit(value.strip())
         joined = urljoin(base_url + "/", value.strip())
         parts = urlsplit(joined)
     except ValueError:
         raise no_url from None
+    # `//`, `https:` and `https://?x` give no host, and urljoin takes the site's for it:
+    # what was meant is not known, and the site's home page is not an image.
+    if not given.netloc and (given.scheme.lower() in _WEB or value.strip().startswith("//")):
+        raise BadURL(
+            f"has no host name: give one, as in {_EXAMPLE}, or a path on the site, as /photo.jpg"
+        )
     scheme = parts.scheme.lower()
     if scheme not in schemes or (scheme in _WEB and not parts.netloc):
         raise no_url
