@@ -101,6 +101,11 @@ NORMALISED_URLS = {
     "https://x.example/a%.jpg": "https://x.example/a%25.jpg",
     "https://x.example/a%20b.jpg": "https://x.example/a%20b.jpg",
     "https://x.example:8080/a[1].jpg": "https://x.example:8080/a%5B1%5D.jpg",
+    # As browsers encode host names (UTS 46, non-transitional), not as IDNA 2003 does.
+    "https://faß.de/a.jpg": "https://xn--fa-hia.de/a.jpg",
+    "https://βόλος.gr/a.jpg": "https://xn--nxasmm1c.gr/a.jpg",
+    "https://img.example.com./a.jpg": "https://img.example.com/a.jpg",  # the root's dot
+    "https://192.0.2.1/a.jpg": "https://192.0.2.1/a.jpg",
 }
 # URLs that cannot be made valid, each with what the publishing API says of them.
 INVALID_URLS = {
@@ -114,6 +119,10 @@ INVALID_URLS = {
     "https://@x.example/a.jpg": "user name or password",
     "https://user:pass@x.example/a.jpg": "user name or password",
     "https://[2001:db8::1]/a.jpg": "IP address",
+    "https://a\u200db.example/a.jpg": "host name that is not valid",  # a joiner out of context
+    "https://xn--zz.example/a.jpg": "host name that is not valid",
+    "https://localhost/a.jpg": "one label",
+    "https://com/a.jpg": "one label",
     # No host given: urljoin would take the site's, and store its home page.
     "//": "no host name",
     "https:": "no host name",
