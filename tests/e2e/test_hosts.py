@@ -38,8 +38,9 @@ HOSTILE_HEADERS = {
     "X-Original-Host": "evil-original-host.example",
     "Forwarded": "for=203.0.113.66;host=evil-forwarded.example;proto=https",
 }
-# What a hostile header could bring into an answer.
-MARKERS = ("evil", "6666", "203.0.113")
+# What a hostile header could bring into an answer: each as it would appear there (a port
+# after its colon), never as random ETags and tokens may spell it by chance (hex "6666").
+MARKERS = ("evil-", ":6666", "203.0.113")
 # Documents the answers name that are not the site's: XML namespaces and format specifications,
 # and the links of the article body the API was sent that lead out of the site: one to
 # another site, and one to its host's root ("/articles/w1" is there by RFC 3986 §5.2).
