@@ -27,6 +27,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
 # HOST:PORT, unix:PATH, or fd://N: a listening socket the server inherits (socket activation).
 _BIND = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$|^unix:/.+$|^fd://[0-9]+$")
 _DATABASE = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
+_HUB_SEPARATORS = re.compile(r"[\s,]+")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
 
@@ -65,6 +66,17 @@ class Settings:
     # Rendered documents kept by each worker.
     cache_bytes: int = _setting(128 * 1024 * 1024, shapes=False, low=0, high=1 << 40)
     clock: str = _setting("", shapes=False)  # a file holding the current instant
+    # WebSub (feeds.push): external hubs named in every subscription document beside the
+    # built-in one at /hub, separated by spaces or commas.
+    hubs: str = _setting("", shapes=True)
+    hub_lease: int = _setting(864_000, shapes=False, low=60, high=31_536_000)  # 10 days
+    hub_lease_min: int = _setting(3600, shapes=False, low=1, high=31_536_000)
+    hub_lease_max: int = _setting(2_592_000, shapes=False, low=60, high=31_536_000)
+    hub_retry: int = _setting(30, shapes=False, low=1, high=86_400)  # the first; doubling
+    hub_timeout: int = _setting(10, shapes=False, low=1, high=300)  # per request, all told
+    hub_allow_loopback: int = _setting(0, shapes=False, low=0, high=1)  # for tests
+    hub_rate: int = _setting(60, shapes=False, low=1, high=100_000)  # requests/min/client
+    hub_concurrency: int = _setting(200, shapes=False, low=1, high=10_000)
 
     def now(self) -> datetime:
         """The current instant (whole seconds, UTC): FEEDS_CLOCK's if set, else the system's."""
@@ -78,6 +90,24 @@ class Settings:
     def url(self, path: str) -> str:
         """The absolute public URL of an app path such as '/feeds/rss.xml'."""
         return self.base_url + path
+
+    @property
+    def hub_url(self) -> str:
+        """The built-in WebSub hub's public URL."""
+        return self.url("/hub")
+
+    @property
+    def external_hubs(self) -> tuple[str, ...]:
+        return (
+            tuple(dict.fromkeys(_HUB_SEPARATORS.split(self.hubs.strip())))
+            if self.hubs.strip()
+            else ()
+        )
+
+    @property
+    def all_hubs(self) -> tuple[str, ...]:
+        """Every hub a subscription document names: the built-in one first."""
+        return (self.hub_url, *(h for h in self.external_hubs if h != self.hub_url))
 
     def shaping(self) -> Settings:
         """These settings with every one that does not shape documents blanked (empty, or
@@ -150,6 +180,19 @@ def _check(settings: Settings) -> Settings:
         )
     if settings.clock:
         read_clock(settings.clock)
+    for hub in settings.external_hubs:
+        parts = urlsplit(hub)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+            raise ConfigError(
+                "FEEDS_HUBS",
+                f"{hub!r} is not an absolute http(s) URL (e.g. https://pubsubhubbub.appspot.com/)",
+            )
+    if not settings.hub_lease_min <= settings.hub_lease <= settings.hub_lease_max:
+        raise ConfigError(
+            "FEEDS_HUB_LEASE",
+            f"{settings.hub_lease} must lie between FEEDS_HUB_LEASE_MIN "
+            f"({settings.hub_lease_min}) and FEEDS_HUB_LEASE_MAX ({settings.hub_lease_max})",
+        )
     return dataclasses.replace(settings, base_url=base, tag_authority=authority.lower())
 
 
