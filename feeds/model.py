@@ -300,3 +300,59 @@ class AuditEntry:
     @property
     def refused(self) -> bool:
         return self.status >= 400
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A verified WebSub subscription of `callback` to `topic` (a subscription document's
+    self URL) until `expires`; `partner` names the partner whose private topic it is."""
+
+    id: int
+    topic: str
+    callback: str
+    secret: str | None = field(repr=False)
+    lease_seconds: int
+    expires: datetime
+    partner: str | None
+    created: datetime
+    renewed: datetime
+
+
+@dataclass(frozen=True)
+class HubRequest:
+    """A subscribe or unsubscribe request the hub answered 202 and has yet to verify, or a
+    denial (mode "denied", with its reason) it has yet to send."""
+
+    id: int
+    mode: str
+    topic: str
+    callback: str
+    secret: str | None = field(repr=False)
+    lease_seconds: int
+    partner: str | None
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """A topic as the hub last saw it: what subscribers get, and when time alone may change
+    it next (in the documents' time)."""
+
+    topic: str
+    etag: str
+    media_type: str
+    links: str
+    body: bytes = field(repr=False)
+    changed: datetime
+    recheck: datetime | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery claimed by a hub worker: the subscription and the topic's latest bytes."""
+
+    subscription: Subscription
+    topic: TopicState
+    attempts: int
+    made: datetime  # when the change it carries was found

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from feeds.model import AuditEntry, Partner, Token
 
+from .hub import end_partner_subscriptions
 from .schema import AUDIT_REFUSED, audit, partner_polls, partners, tokens
 
 # What the audit log keeps of each value, in characters: every valid article id whole
@@ -168,6 +169,7 @@ class AccountWrites(AccountReads, RefusedCounts):
             .where(tokens.c.name == name, tokens.c.revoked.is_(None))
             .values(revoked=now)
         )
+        end_partner_subscriptions(self.conn, name)
         return bool(done.rowcount)
 
     def record_audit(self, entry: AuditEntry) -> None:
@@ -198,6 +200,7 @@ class AccountWrites(AccountReads, RefusedCounts):
             .where(partners.c.name == name, partners.c.revoked.is_(None))
             .values(digest=digest)
         )
+        end_partner_subscriptions(self.conn, name)  # they were made with the old token
         return bool(done.rowcount)
 
     def revoke_partner(self, name: str, now: datetime) -> bool:

@@ -22,6 +22,7 @@ from feeds.errors import StoreBusy, StoreUnavailable, StoreUnwritable
 
 from . import migrate
 from .engine import (
+    HUB_LOCK,
     RECORD_WAIT_MS,
     Renewal,
     make_engine,
@@ -30,6 +31,7 @@ from .engine import (
     sqlite_unwritable,
     translated,
 )
+from .hub import HubWrites, note_change
 from .reader import FIXED_META, Reader
 from .schema import meta
 from .version import VersionChannel
@@ -127,6 +129,8 @@ class Store:
                     yield writer
                     if writer.changed:
                         writer.bump_version()
+                        if writer.touched:
+                            note_change(conn, datetime.now(UTC), writer.touched)
             finally:
                 # The connection goes back to the pool as it was (unless a fault ended it).
                 if usual is not None and not conn.invalidated:
@@ -173,6 +177,35 @@ class Store:
         except StoreBusy:
             self._busy = (time.monotonic() + BUSY_HOLD_S, self.data_version())
             raise
+
+    @contextmanager
+    def hub(self) -> Iterator[HubWrites]:
+        """A transaction of the hub's own tables (feeds.push): it never changes what a
+        document shows, so it bumps nothing. On SQLite it takes turns with writers; on
+        PostgreSQL it runs beside them (rows are claimed with SKIP LOCKED)."""
+        self._renew()
+        with translated(self.url), self.engine.connect() as conn:
+            with self._writing(conn, "hub").begin():
+                yield HubWrites(conn, postgres=not self.sqlite)
+
+    @contextmanager
+    def hub_dispatch(self) -> Iterator[bool]:
+        """Whether this process may turn the outbox into deliveries now: one process at a
+        time, so that topics are compared with what was last sent in the order changes
+        happen. PostgreSQL: a session advisory lock, let go when the process dies; SQLite:
+        always (only one hub worker runs per SQLite store, see feeds.push)."""
+        if self.sqlite:
+            yield True
+            return
+        with translated(self.url), self.engine.connect() as conn:
+            got = bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({HUB_LOCK})").scalar())
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got and not conn.invalidated:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({HUB_LOCK})")
+                    conn.commit()
 
     def _writing(self, conn: Connection, mode: str) -> Connection:
         conn = conn.execution_options(feeds_write=mode)

@@ -38,6 +38,7 @@ BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for the writers' lock, on bo
 RECORD_WAIT_MS = 20
 WRITERS_LOCK = 7260517  # PostgreSQL advisory lock keys
 RECORDERS_LOCK = 7260518
+HUB_LOCK = 7260519  # the hub dispatcher (Store.hub_dispatch)
 # SQLite primary result codes (sqlite3 errors carry them as sqlite_errorcode).
 SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT = 5, 8, 10, 11
 SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 13, 14, 26

@@ -14,6 +14,7 @@ from feeds.model import Article, Head, Stored, Tombstone
 
 from . import queries as q
 from .accounts import AccountReads
+from .hub import HubReads
 from .ledger import LedgerReads
 from .queries import Scope
 from .schema import article_authors, articles
@@ -46,7 +47,7 @@ class Placed:
         return Head(self.id, self.revision, self.published, self.modified)
 
 
-class Reader(AccountReads, LedgerReads):
+class Reader(AccountReads, LedgerReads, HubReads):
     """Queries on one consistent snapshot of the store."""
 
     def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:

@@ -260,3 +260,96 @@ partner_polls = sa.Table(
     sa.Column("document", sa.String(512), primary_key=True),
     sa.Column("at", UTCDateTime, nullable=False),
 )
+
+# The built-in WebSub hub (feeds.push). Its times are the wall clock's, never FEEDS_CLOCK's:
+# they schedule work (retries, leases, claims), not what a document shows.
+
+# Verified subscriptions, one per (topic, callback) as WebSub §5.1 asks: a topic is the self
+# URL of a subscription document, a partner's named by `partner` (private to it).
+hub_subscriptions = sa.Table(
+    "hub_subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(512), nullable=False),
+    sa.Column("callback", sa.String(2048), nullable=False),
+    sa.Column("secret", sa.String(255)),
+    sa.Column("lease_seconds", sa.Integer, nullable=False),
+    sa.Column("expires", UTCDateTime, nullable=False),
+    sa.Column("partner", sa.String(128)),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("renewed", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("topic", "callback", name="uq_hub_subscriptions_topic_callback"),
+)
+sa.Index("ix_hub_subscriptions_expires", hub_subscriptions.c.expires)
+sa.Index("ix_hub_subscriptions_partner", hub_subscriptions.c.partner)
+
+# Subscribe and unsubscribe requests answered 202 and not yet verified (or denied).
+hub_requests = sa.Table(
+    "hub_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("mode", sa.String(16), nullable=False),  # subscribe, unsubscribe, denied
+    sa.Column("topic", sa.String(2048), nullable=False),  # as given: a denial names it so
+    sa.Column("callback", sa.String(2048), nullable=False),
+    sa.Column("secret", sa.String(255)),
+    sa.Column("lease_seconds", sa.Integer, nullable=False),
+    sa.Column("partner", sa.String(128)),
+    sa.Column("reason", sa.Text),  # of a denial
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("due", UTCDateTime, nullable=False),
+    sa.Column("claimed_until", UTCDateTime),
+)
+sa.Index("ix_hub_requests_due", hub_requests.c.due)
+
+# What each topic was when last looked at: its ETag and the bytes and headers subscribers get,
+# and when time alone may change it next (an embargo ends, a tombstone expires).
+hub_topics = sa.Table(
+    "hub_topics",
+    metadata,
+    sa.Column("topic", sa.String(512), primary_key=True),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("media_type", sa.String(128), nullable=False),
+    sa.Column("links", sa.Text, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("changed", UTCDateTime, nullable=False),
+    sa.Column("recheck", UTCDateTime),  # in the documents' time (FEEDS_CLOCK)
+)
+sa.Index("ix_hub_topics_recheck", hub_topics.c.recheck)
+
+# The outbox: every write transaction that changed what documents show leaves a row, in that
+# transaction, naming the articles it touched (JSON array; null: too many to name, look at
+# every topic). The hub's dispatcher turns them into deliveries and pings.
+hub_changes = sa.Table(
+    "hub_changes",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("articles", sa.Text),
+)
+
+# One pending delivery per subscription, of its topic's latest bytes (hub_topics): a change
+# that comes while one waits makes it send the newer bytes, never two deliveries out of order.
+hub_deliveries = sa.Table(
+    "hub_deliveries",
+    metadata,
+    sa.Column("subscription_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("etag", sa.String(64), nullable=False),  # the topic's ETag it was made for
+    sa.Column("due", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_until", UTCDateTime),
+    sa.Column("made", UTCDateTime, nullable=False),  # when the change was found
+    sa.Column("error", sa.Text),  # why the last attempt failed
+)
+sa.Index("ix_hub_deliveries_due", hub_deliveries.c.due)
+
+# Pings of external hubs (FEEDS_HUBS): one per (hub, topic) until sent; sent ten a request.
+hub_pings = sa.Table(
+    "hub_pings",
+    metadata,
+    sa.Column("hub", sa.String(2048), primary_key=True),
+    sa.Column("topic", sa.String(512), primary_key=True),
+    sa.Column("due", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_until", UTCDateTime),
+)
+sa.Index("ix_hub_pings_due", hub_pings.c.due)

@@ -26,6 +26,8 @@ class Writer(Reader, AccountWrites):
     def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:
         super().__init__(conn, fixed)
         self.changed = False
+        # The articles this transaction touched, for the hub's outbox (hub.note_change).
+        self.touched: set[str] = set()
         # The last numbers handed out, and as stored (see `number`).
         self._numbers: dict[str, int] = {}
         self._stored_numbers: dict[str, int] = {}
@@ -49,6 +51,7 @@ class Writer(Reader, AccountWrites):
         rows = []
         for entered, article_id, places in entering:
             seq = self.number()
+            self.touched.add(article_id)
             rows += [
                 {"place": p, "seq": seq, "article_id": article_id, "entered": entered}
                 for p in places
@@ -75,6 +78,7 @@ class Writer(Reader, AccountWrites):
                 placements.c.article_id == article_id, placements.c.left_at.is_(None)
             )
         ).all()
+        self.touched.add(article_id)
         places = places_of(section, author_slugs)
         seen = {row.place for row in current if row.entered <= now}
         for row in current:
@@ -96,10 +100,12 @@ class Writer(Reader, AccountWrites):
     def insert(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             self.changed = True
+            self.touched.update(row["id"] for row in rows)
             self.conn.execute(articles.insert(), rows)
 
     def update(self, article_id: str, values: dict[str, Any]) -> None:
         self.changed = True
+        self.touched.add(article_id)
         self.conn.execute(articles.update().where(articles.c.id == article_id).values(**values))
 
     def bump_version(self) -> int:
@@ -161,6 +167,7 @@ class Writer(Reader, AccountWrites):
     def set_authors(self, article_id: str, names: tuple[str, ...]) -> list[str]:
         """Store who wrote the article; their slugs, in the order given."""
         self.changed = True
+        self.touched.add(article_id)
         self.conn.execute(
             article_authors.delete().where(article_authors.c.article_id == article_id)
         )
