@@ -462,11 +462,20 @@ def _audit_line(entry: AuditEntry) -> str:
     metavar="HOST:PORT",
     help="Address to listen on (default: FEEDS_BIND, 127.0.0.1:8000).",
 )
-def serve(bind: str | None) -> None:
-    """Serve the feeds and pages with gunicorn (threaded workers).
+@click.option(
+    "--no-hub",
+    is_flag=True,
+    help="Run no hub worker beside the server (run `feeds hub run` elsewhere).",
+)
+def serve(bind: str | None, no_hub: bool) -> None:
+    """Serve the feeds and pages with gunicorn (threaded workers), and the built-in WebSub
+    hub's worker beside them (unless --no-hub).
 
     Workers and threads come from FEEDS_WORKERS and FEEDS_THREADS.
     """
+    import os
+    import subprocess
+
     from .server import Server, gunicorn_options
     from .web import create_app
     from .web.service import Service
@@ -476,10 +485,73 @@ def serve(bind: str | None) -> None:
     svc = Service.of(app)
     svc.store.dispose()  # no connection may cross the fork into the workers
     address = bind or svc.settings.bind
+    command = [sys.executable, "-m", "feeds.cli", "hub", "run", "--parent", str(os.getpid())]
+    hub = None if no_hub else subprocess.Popen(command, stdin=subprocess.DEVNULL)
     try:
         Server(app, gunicorn_options(svc.settings, address)).run()
     except OSError as e:  # gunicorn reports the addresses it cannot bind; an fd it cannot use
         raise FeedsError(f"cannot serve on {address}: {e.strerror or e}") from e
+    finally:
+        if hub is not None:
+            hub.terminate()
+            try:
+                hub.wait(svc.settings.hub_timeout + 5)
+            except subprocess.TimeoutExpired:
+                hub.kill()
+
+
+@main.group()
+def hub() -> None:
+    """The built-in WebSub hub: its worker, its subscriptions."""
+
+
+@hub.command("run")
+@click.option("--parent", type=int, default=None, hidden=True)
+def hub_run(parent: int | None) -> None:
+    """Verify subscription requests, deliver changes to subscribers and ping external hubs,
+    until stopped (SIGTERM, Ctrl-C).
+
+    On PostgreSQL any number may run, on any machines; on SQLite one (`feeds serve` runs
+    one unless given --no-hub).
+    """
+    from .push.runner import run
+    from .web import create_app
+
+    _migrated()
+    counts = run(create_app(), parent)
+    click.echo(
+        f"hub worker stopped: {counts.delivered} delivered, {counts.failed} failed, "
+        f"{counts.verified} verified, {counts.pings} pings",
+        err=True,
+    )
+
+
+@hub.command("list")
+def hub_list() -> None:
+    """Print each subscription: topic, callback, partner, lease end, and the delivery that
+    waits for it (attempts, last error), a tab between fields; then the queues' lengths."""
+    with _opened(create=False) as (_, store), store.read() as reader:
+        subscriptions = reader.subscriptions()
+        waiting = reader.waiting_deliveries()
+        backlog = reader.backlog()
+    for sub in subscriptions:
+        attempts, error = waiting.get(sub.id, (None, None))
+        pending = "-" if attempts is None else f"waiting ({attempts} failed)"
+        click.echo(
+            _line(
+                sub.topic,
+                sub.callback,
+                sub.partner or "-",
+                f"{sub.expires:%Y-%m-%dT%H:%M:%SZ}",
+                pending,
+                error or "",
+            )
+        )
+    queues = ", ".join(f"{n} {name}" for name, n in backlog.items())
+    topics = len({sub.topic for sub in subscriptions})
+    click.echo(
+        f"{len(subscriptions)} subscriptions to {topics} topics; waiting: {queues}", err=True
+    )
 
 
 @main.command()
@@ -509,3 +581,7 @@ def render(out: Path) -> None:
     finally:
         Service.of(app).store.close()
     click.echo(f"wrote {written} files to {shown(out)}")
+
+
+if __name__ == "__main__":  # `python -m feeds.cli`: how `feeds serve` starts the hub worker
+    main()

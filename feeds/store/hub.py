@@ -164,13 +164,23 @@ class HubReads:
             )
         return places
 
-    def next_due(self) -> datetime | None:
-        """When the next delivery, ping or request falls due, claimed or not."""
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the next delivery, ping or request not claimed at `now` falls due."""
         moments = [
-            self.conn.scalar(sa.select(sa.func.min(table.c.due)))
+            self.conn.scalar(
+                sa.select(sa.func.min(table.c.due)).where(
+                    sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)
+                )
+            )
             for table in (hub_deliveries, hub_pings, hub_requests)
         ]
         return min((m for m in moments if m is not None), default=None)
+
+    def waiting_deliveries(self) -> dict[int, tuple[int, str | None]]:
+        """Subscription id -> (failed attempts, last error) of each waiting delivery."""
+        d = hub_deliveries
+        rows = self.conn.execute(sa.select(d.c.subscription_id, d.c.attempts, d.c.error))
+        return {row.subscription_id: (row.attempts, row.error) for row in rows}
 
     def backlog(self) -> dict[str, int]:
         """How many rows wait in each queue."""
