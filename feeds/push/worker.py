@@ -154,7 +154,7 @@ class Worker:
         if time.monotonic() - self._expired_at > EXPIRE_S:
             self._expired_at = time.monotonic()
             with self.store.hub() as hub:
-                hub.expire(wall())
+                hub.expire(wall(), keep_topics=bool(self.settings.external_hubs))
         return worked
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -180,17 +180,17 @@ class Worker:
     def _dispatch(self) -> bool:
         now, at = self.settings.now(), wall()
         external = self.settings.external_hubs
+        full, self._full = self._full, False
         with self.store.read() as reader:
             pending = reader.pending_changes()
-            subscribed = reader.subscribed_topics(at)
             due = reader.due_rechecks(now)
+            if pending is None and not due and not full:
+                return False
+            subscribed = reader.subscribed_topics(at)
             places = None
             if pending is not None and pending[1] is not None:
                 places = reader.places_of_articles(pending[1])
             sections = reader.sections(now) if pending and pending[1] is None else []
-        full, self._full = self._full, False
-        if pending is None and not due and not full:
-            return False
         changed: dict[str, topics.Topic] = {}  # topics a change may have touched
         if pending is not None:
             if places is None:  # too many articles to name: every document

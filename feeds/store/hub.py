@@ -317,15 +317,24 @@ class HubWrites(HubReads):
         """End a subscription (its callback answered 410 Gone)."""
         self._end(subscription_id)
 
-    def expire(self, now: datetime) -> int:
-        """End the subscriptions whose lease has ended; how many."""
+    def expire(self, now: datetime, keep_topics: bool = False) -> int:
+        """End the subscriptions whose lease has ended; how many. Unless `keep_topics`
+        (external hubs are pinged for every topic), topics no one subscribes to any more
+        are forgotten: nothing looks at them again until a subscription asks."""
         ended = sa.select(hub_subscriptions.c.id).where(hub_subscriptions.c.expires <= now)
         self.conn.execute(
             hub_deliveries.delete().where(hub_deliveries.c.subscription_id.in_(ended))
         )
-        return self.conn.execute(
+        count = self.conn.execute(
             hub_subscriptions.delete().where(hub_subscriptions.c.expires <= now)
         ).rowcount
+        if not keep_topics:
+            self.conn.execute(
+                hub_topics.delete().where(
+                    hub_topics.c.topic.not_in(sa.select(hub_subscriptions.c.topic))
+                )
+            )
+        return int(count)
 
     # The outbox and topics
 
