@@ -26,10 +26,11 @@ bp = Blueprint("partners", __name__)
 CHALLENGE = 'Bearer realm="partners", Basic realm="partners"'
 
 
-def _secret() -> str:
-    """The feed token from ?token=, Authorization: Bearer, or Basic (any user name)."""
-    if request.args.get("token"):
-        return request.args["token"]
+def request_token(given: str | None) -> str:
+    """The feed token: `given` (a ?token= value) when set, else the request's Authorization:
+    Bearer, or Basic's password (any user name); "" when there is none."""
+    if given:
+        return given
     auth = request.authorization
     if auth is not None and auth.type == "bearer" and auth.token:
         return auth.token
@@ -38,16 +39,24 @@ def _secret() -> str:
     return ""
 
 
-def _authenticate(svc: Service, name: str) -> Partner:
-    """The active partner `name` if the request carries its token; raises Unauthorized, in
-    about the same time and with the same answer for an unknown partner (or a name none can
-    have), a wrong token and a revoked one."""
+def active_partner(svc: Service, name: str, token: str) -> Partner | None:
+    """The active partner `name` if `token` is its feed token, else None: in about the same
+    time for an unknown partner (or a name none can have), a wrong token and a revoked one."""
     partner: Partner | None = None
     if credentials.PARTNER_NAME.fullmatch(name):  # no lookup of a name no partner can have
         with svc.store.read() as reader:
             partner = reader.partner(name)
-    matches = credentials.matches(partner.digest if partner else credentials.NOBODY, _secret())
+    matches = credentials.matches(partner.digest if partner else credentials.NOBODY, token)
     if partner is None or not matches or partner.revoked is not None:
+        return None
+    return partner
+
+
+def _authenticate(svc: Service, name: str) -> Partner:
+    """The active partner `name` if the request carries its token (?token=, Bearer or
+    Basic); raises Unauthorized, with the same answer whatever is wrong (active_partner)."""
+    partner = active_partner(svc, name, request_token(request.args.get("token")))
+    if partner is None:
         raise Unauthorized("A valid partner feed token is needed.", CHALLENGE)
     return partner
 
