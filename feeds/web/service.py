@@ -1,10 +1,10 @@
 """What the views need, kept on the app: its settings, store, render cache and this worker's
-memory of partner polls."""
+memory of partner polls and of hub requests."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -14,6 +14,7 @@ from feeds.config import Settings
 from feeds.store import Store
 
 from .cache import RenderCache
+from .ratelimit import TokenBuckets
 
 
 class LocalPolls:
@@ -47,6 +48,7 @@ class Service:
     store: Store
     cache: RenderCache
     polls: LocalPolls
+    hub_clients: TokenBuckets = field(default_factory=TokenBuckets)  # by address
 
     @staticmethod
     def of(app: Flask) -> Service:
