@@ -15,6 +15,9 @@ FeedsError
 ├── AccountError
 │   ├── TokenError         a token cannot be created or revoked as asked
 │   └── PartnerError       a partner cannot be added, rotated or revoked as asked
+├── NetError (feeds.push.net)  a request of the hub to another machine got no answer
+│   ├── Refused            its URL, or an address its host resolves to, may not be reached
+│   └── Failed             no full answer: name, connection, TLS, deadline, size
 └── Refused                a request turned down; web/errors.py gives each its status
     ├── BadRequest           the body is not JSON
     ├── Unauthorized         no valid credentials (carries the challenge to send)
