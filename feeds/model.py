@@ -181,6 +181,8 @@ class FeedInfo:
     next_archive: dict[str, str] | None = None
     current: dict[str, str] | None = None
     rights: str | None = None  # a rights statement (partner feeds)
+    # The WebSub hubs it names (W3C WebSub §4), in order: subscription documents only.
+    hubs: tuple[str, ...] = ()
 
     @property
     def archive(self) -> bool:

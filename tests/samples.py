@@ -1,6 +1,6 @@
 """Fixed inputs: a document of two articles (the first with a lead image, every field of it
-set, text that looks like markup and a URL that XML escapes), for the format tests and their
-golden files, and an article as the publishing API takes it."""
+set, text that looks like markup and a URL that XML escapes) naming two WebSub hubs, for the
+format tests and their golden files, and an article as the publishing API takes it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from feeds.formats import FORMATS
 from feeds.model import Article, Entry, FeedDocument, FeedInfo, Image
 
 BASE = "https://news.example.com"
+# The WebSub hubs of the sample subscription document: the built-in one, then an external one.
+HUBS = (BASE + "/hub", "https://hub.example.net/?a=1&b=2")
 # A body for the publishing API.
 ARTICLE = {
     "title": "Budget day",
@@ -85,6 +87,7 @@ def document() -> FeedDocument:
         updated=utc(2019, 7, 2, 8, 30),
         generator="feeds",
         generator_version="0.2.0",
+        hubs=HUBS,
     )
     return FeedDocument(info, tuple(Entry(a, f"{BASE}/articles/{a.id}") for a in ARTICLES))
 

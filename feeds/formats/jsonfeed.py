@@ -78,6 +78,8 @@ def parts(doc: FeedDocument, kept: EntryParts | None = None) -> list[bytes]:
         "language": info.language,
         "authors": [{"name": info.author}],
     }
+    if info.hubs:  # JSON Feed 1.1: endpoints for real-time notifications (WebSub)
+        before["hubs"] = [{"type": "WebSub", "url": hub} for hub in info.hubs]
     after: dict[str, Any] = {}
     if info.rights:  # an extension (JSON Feed 1.1 §4): names start with an underscore
         after["_rights"] = {

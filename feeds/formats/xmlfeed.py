@@ -2,8 +2,9 @@
 
 Handles feedgen's quirks in one place: feed times are always set from the data (never the
 current time; `updated()` sets RSS lastBuildDate too), entries are appended in order, the RSS
-channel link is the home page, and RSS items get pubDate and `atom:updated` through a small
-extension that formats dates itself.
+channel link is the home page, the WebSub hub links it drops in RSS are added as `atom:link`,
+and RSS items get pubDate and `atom:updated` through a small extension that formats dates
+itself.
 
 feedgen formats lastBuildDate by switching the process-wide locale around strftime;
 RENDER_LOCK keeps two threads from doing that at once.
@@ -116,9 +117,9 @@ def _history_links(info: FeedInfo, fmt: str) -> list[tuple[str, str]]:
 
 
 class _RssChannel(BaseExtension):  # type: ignore[misc]
-    """Channel fields feedgen has no setter for: publisher, RFC 5005 paging links (feedgen
-    drops every atom:link but self in RSS) and fh:archive; the media prefix when an entry
-    of the document has an image."""
+    """Channel fields feedgen has no setter for: WebSub hub links and RFC 5005 paging links
+    (feedgen drops every atom:link but self in RSS), publisher and fh:archive; the media
+    prefix when an entry of the document has an image."""
 
     info: FeedInfo
     media: bool
@@ -129,6 +130,10 @@ class _RssChannel(BaseExtension):  # type: ignore[misc]
 
     def extend_rss(self, rss: Any) -> Any:
         channel = rss[0]
+        # W3C WebSub §4: atom:link rel="hub" in the channel, beside the self link.
+        at = channel.find(f"{{{ATOM_NS}}}link[@rel='self']")
+        for hub in reversed(self.info.hubs):
+            at.addnext(etree.Element(f"{{{ATOM_NS}}}link", href=hub, rel="hub"))
         etree.SubElement(channel, f"{{{DC_NS}}}publisher").text = self.info.author
         for rel, url in _history_links(self.info, "rss"):
             etree.SubElement(
@@ -247,6 +252,8 @@ def build(doc: FeedDocument, fmt: str, media: bool | None = None) -> Any:
         fg.author({"name": info.author})
         fg.link(href=info.urls[fmt], rel="self", type="application/atom+xml")
         fg.link(href=info.home_url, rel="alternate", type="text/html")
+        for hub in info.hubs:  # W3C WebSub §4
+            fg.link(href=hub, rel="hub")
         for rel, url in _history_links(info, fmt):
             fg.link(href=url, rel=rel, type="application/atom+xml")
     else:

@@ -12,7 +12,7 @@ from feeds.model import Entry, FeedDocument, FeedInfo
 from feeds.store import Reader
 
 from .plan import Load, Plan
-from .urls import DocKey, article_path, feed_title, home_path
+from .urls import DocKey, article_path, feed_title, home_path, hubs_of
 
 
 def _urls(settings: Settings, key: DocKey | None, query: str = "") -> dict[str, str] | None:
@@ -60,6 +60,7 @@ def document(
         next_archive=_urls(settings, plan.next, plan.query),
         current=_urls(settings, plan.key.subscription, plan.query) if plan.key.month else None,
         rights=partner.rights or None if partner else None,
+        hubs=hubs_of(settings, plan.key),
     )
     entries = tuple(Entry(a, settings.url(article_path(a.id))) for a in articles)
     return FeedDocument(

@@ -1,5 +1,6 @@
 """Where documents live and what they are called: document names (DocKey), their paths, and
-the titles and lists of feeds that pages, the OPML directory and Link headers show."""
+the titles and lists of feeds that pages, the OPML directory and Link headers show, and the
+hubs that subscription documents name."""
 
 from __future__ import annotations
 
@@ -55,6 +56,12 @@ class DocKey:
     @property
     def subscription(self) -> DocKey:
         return DocKey(self.section, author=self.author, partner=self.partner)
+
+
+def hubs_of(settings: Settings, key: DocKey) -> tuple[str, ...]:
+    """The WebSub hubs the document named by `key` names (W3C WebSub §4): every hub, the
+    built-in one first, for a subscription document; none for an archive, which is no topic."""
+    return () if key.month is not None else settings.all_hubs
 
 
 @functools.lru_cache(maxsize=4096)  # a document asks for the same ones with every rebuild

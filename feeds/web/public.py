@@ -23,6 +23,7 @@ from feeds.syndication.urls import (
     article_path,
     feed_links,
     home_path,
+    hubs_of,
     section_label,
 )
 from feeds.syndication.validators import (
@@ -83,7 +84,9 @@ def feed_built(
             document(reader, settings, planned, svc.cache.articles.load), svc.cache.entry_parts
         ),
         max_age=lifetime(settings, planned),
-        links=self_link(settings.url(planned.key.path(fmt.NAME))),
+        # The self URL without a partner's ?token= (the document's own self link keeps it):
+        # the WebSub topic, as the hub knows it.
+        links=self_link(settings.url(planned.key.path(fmt.NAME)), hubs_of(settings, planned.key)),
         valid_until=next_time_change(settings, planned, now),
         private=private,
     )

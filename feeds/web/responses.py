@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -62,8 +62,10 @@ def text(body: str, status: int = 200, headers: dict[str, str] | None = None) ->
     )
 
 
-def self_link(url: str) -> str:
-    return f'<{url}>; rel="self"'
+def self_link(url: str, hubs: Sequence[str] = ()) -> str:
+    """A Link header value naming a document's URL and, for a subscription document, its
+    WebSub hubs (W3C WebSub §4: a subscriber discovers both from the headers alone)."""
+    return ", ".join([*(f'<{hub}>; rel="hub"' for hub in hubs), f'<{url}>; rel="self"'])
 
 
 def alternate_links(settings: Settings, section: str | None = None) -> list[str]:

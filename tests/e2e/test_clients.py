@@ -53,9 +53,15 @@ def test_feedparser_reads_rss_and_atom_with_true_instants(seeded: Served, path: 
     assert entry.title.startswith("Multiple US bases in Iraq")
     assert entry.published_parsed[:6] == PUBLISHED.timetuple()[:6]
     assert entry.updated_parsed[:6] == UPDATED.timetuple()[:6]
+    # WebSub discovery, from the document and from the headers of its 200 and its 304.
+    hub, self_url = seeded.url("/hub"), seeded.url(path)
+    assert [x.href for x in parsed.feed.links if x.rel == "hub"] == [hub]
+    link = f'<{hub}>; rel="hub", <{self_url}>; rel="self"'
+    assert parsed.headers["link"] == link
     # feedparser revalidates with what it was given: a 304, no body.
     again = feedparser.parse(seeded.url(path), etag=parsed.etag, modified=parsed.modified)
     assert again.status == 304 and not again.entries
+    assert again.headers["link"] == link
 
 
 @pytest.mark.parametrize("path", ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json"])

@@ -699,7 +699,8 @@ def test_authors_get_their_own_feeds(api: Api) -> None:
     for fmt in ("rss.xml", "atom.xml", "feed.json"):
         status, headers, body = api.get(f"/feeds/authors/ann-writer/{fmt}")
         assert status == 200 and b"Budget day" in body and b"Solo" not in body
-        assert headers["Link"] == f'<{api.url(f"/feeds/authors/ann-writer/{fmt}")}>; rel="self"'
+        url, hub = api.url(f"/feeds/authors/ann-writer/{fmt}"), api.url("/hub")
+        assert headers["Link"] == f'<{hub}>; rel="hub", <{url}>; rel="self"'
     parsed = feedparser.parse(api.get("/feeds/authors/zoe-o-brien/atom.xml")[2])
     assert parsed.feed.title == "Newsroom — Zoë O'Brien"
     assert [e.title for e in parsed.entries] == ["Solo"]

@@ -158,9 +158,11 @@ def test_archive_documents_are_marked_linked_and_cached_long_when_closed(history
     documents = walk(history, feed_url(history, "atom"), "atom")
     subscription = history.fetch(documents[0][0])[1]
     assert subscription["Cache-Control"] == "public, max-age=300"
-    assert subscription["Link"] == f'<{documents[0][0]}>; rel="self"'
+    hub = history.url("/hub")
+    assert subscription["Link"] == f'<{hub}>; rel="hub", <{documents[0][0]}>; rel="self"'
     for index, (url, _) in enumerate(documents[1:], start=1):
         status, headers, body = history.fetch(url)
+        assert headers["Link"] == f'<{url}>; rel="self"'  # an archive is no WebSub topic
         root = etree.fromstring(body)
         assert root.find(f"{FH}archive") is not None
         links = {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
@@ -429,8 +431,10 @@ def test_every_page_and_feed_names_its_feeds_in_a_link_header(history: History) 
     assert f'<{feed_url(history, "atom", "world")}>; rel="alternate"' in article
     index = history.fetch(history.url("/"))[1]["Link"]
     assert index.count('rel="alternate"') == 3
-    for url in (feed_url(history, "json", "uk"), history.url("/feeds.opml")):
-        assert history.fetch(url)[1]["Link"] == f'<{url}>; rel="self"'
+    uk = feed_url(history, "json", "uk")
+    assert history.fetch(uk)[1]["Link"] == f'<{history.url("/hub")}>; rel="hub", <{uk}>; rel="self"'
+    opml = history.url("/feeds.opml")
+    assert history.fetch(opml)[1]["Link"] == f'<{opml}>; rel="self"'
 
 
 def archive_layout(history: History, section: str = "") -> dict[str, list[str]]:

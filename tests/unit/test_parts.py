@@ -73,7 +73,8 @@ def documents() -> list[FeedDocument]:
         doc(pool[5:25]),  # shares entries with the one before, at other places
         doc(pool[:20], summary_only=True),
         doc(pool[10:30], tombstones=stones),
-        doc(pool[20:40], info=info(prev_archive=archive, current=archive, rights="© Us")),
+        # An archive: no hubs (the others name two), entries shared with the one before.
+        doc(pool[20:40], info=info(prev_archive=archive, current=archive, rights="© Us", hubs=())),
     ]
     found += [doc(rng.sample(pool, rng.randrange(1, 15))) for _ in range(10)]
     return found
