@@ -28,6 +28,9 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
 _BIND = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$|^unix:/.+$|^fd://[0-9]+$")
 _DATABASE = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
 _HUB_SEPARATORS = re.compile(r"[\s,]+")
+# What a URL in a Link header (RFC 8288 §3: <URI-Reference>) may hold: printable ASCII but
+# '"', '<' and '>'.
+_LINK_URL = re.compile(r"^[!#-;=?-~]+$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
 
@@ -186,6 +189,12 @@ def _check(settings: Settings) -> Settings:
             raise ConfigError(
                 "FEEDS_HUBS",
                 f"{hub!r} is not an absolute http(s) URL (e.g. https://pubsubhubbub.appspot.com/)",
+            )
+        if not _LINK_URL.match(hub):
+            raise ConfigError(
+                "FEEDS_HUBS",
+                f"{hub!r} holds characters a Link header cannot carry ('\"', '<', '>' or any "
+                "outside ASCII): percent-encode them, and give a host name in its xn-- form",
             )
     if not settings.hub_lease_min <= settings.hub_lease <= settings.hub_lease_max:
         raise ConfigError(

@@ -49,6 +49,10 @@ def test_environment_variables_are_read() -> None:
         ("FEEDS_LANGUAGE", "english please"),
         ("FEEDS_TAG_AUTHORITY", "not a host"),
         ("FEEDS_TITLE", "  "),
+        ("FEEDS_HUBS", "https://hub.example.net/ hub.example.org"),
+        ("FEEDS_HUBS", "https://bücher.example/hub"),
+        ("FEEDS_HUBS", "https://hub.example.net/<x>"),
+        ("FEEDS_HUBS", 'https://hub.example.net/"x"'),
     ],
 )
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
