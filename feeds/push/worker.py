@@ -198,7 +198,7 @@ class Worker:
             else:
                 keys = topics.keys_of_places(places)
             for topic in topics.topics_of(self.svc, keys):
-                if external or topic.url in subscribed:
+                if (external and topic.partner is None) or topic.url in subscribed:
                     changed[topic.url] = topic
             for url in subscribed:  # partners' topics (their sections), authors of a bulk
                 if url not in changed and (places is None or "/partners/" in url):
@@ -241,7 +241,8 @@ class Worker:
         # found otherwise (the first look at subscribed topics) is where later ones start.
         if known is not None or changed:
             made = hub.want_deliveries(url, document.etag, at)
-            hub.want_pings(self.settings.external_hubs, url, at)
+            if topic.partner is None:  # external hubs are told of public topics alone
+                hub.want_pings(self.settings.external_hubs, url, at)
             log.info("hub: %s changed; %d deliveries", url, made)
 
     # Verification (WebSub §5.3) and denial (§5.2)

@@ -60,8 +60,12 @@ class DocKey:
 
 def hubs_of(settings: Settings, key: DocKey) -> tuple[str, ...]:
     """The WebSub hubs the document named by `key` names (W3C WebSub §4): every hub, the
-    built-in one first, for a subscription document; none for an archive, which is no topic."""
-    return () if key.month is not None else settings.all_hubs
+    built-in one first, for a subscription document; none for an archive, which is no topic.
+    A partner's feed names the built-in hub alone: an external hub cannot read a feed that
+    takes a token."""
+    if key.month is not None:
+        return ()
+    return (settings.hub_url,) if key.partner is not None else settings.all_hubs
 
 
 @functools.lru_cache(maxsize=4096)  # a document asks for the same ones with every rebuild
