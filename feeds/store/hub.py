@@ -399,7 +399,9 @@ class HubWrites(HubReads):
         """Up to `limit` due deliveries, held for this worker for `hold`, with what to send."""
         d, s, t = hub_deliveries, hub_subscriptions, hub_topics
         free = sa.or_(d.c.claimed_until.is_(None), d.c.claimed_until < now)
-        query = sa.select(d.c.subscription_id).where(d.c.due <= now, free)
+        # Deliveries whose lease has ended go with their subscription (expire), never out.
+        current = d.c.subscription_id.in_(sa.select(s.c.id).where(s.c.expires > now))
+        query = sa.select(d.c.subscription_id).where(d.c.due <= now, free, current)
         picked = list(self.conn.scalars(self._claimable(query.order_by(d.c.due).limit(limit))))
         if not picked:
             return []
