@@ -169,7 +169,6 @@ class AccountWrites(AccountReads, RefusedCounts):
             .where(tokens.c.name == name, tokens.c.revoked.is_(None))
             .values(revoked=now)
         )
-        end_partner_subscriptions(self.conn, name)
         return bool(done.rowcount)
 
     def record_audit(self, entry: AuditEntry) -> None:
@@ -204,12 +203,14 @@ class AccountWrites(AccountReads, RefusedCounts):
         return bool(done.rowcount)
 
     def revoke_partner(self, name: str, now: datetime) -> bool:
-        """Revoke the active partner `name`; False when there is none."""
+        """Revoke the active partner `name`, ending its subscriptions; False when there is
+        none."""
         done = self.conn.execute(
             partners.update()
             .where(partners.c.name == name, partners.c.revoked.is_(None))
             .values(revoked=now)
         )
+        end_partner_subscriptions(self.conn, name)
         return bool(done.rowcount)
 
 

@@ -1,14 +1,14 @@
 """The hub's statements (feeds.store.hub) against a real store: claims that exclude each
 other until they run out, one waiting delivery per subscription that carries the newest
-bytes, leases that end, pings ten topics at a time, and the outbox every write transaction
-leaves."""
+bytes, leases that end, partners whose subscriptions end with their token, pings ten
+topics at a time, and the outbox every write transaction leaves."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from feeds.config import Settings
-from feeds.model import TopicState
+from feeds.model import Partner, TopicState
 from feeds.store import Store
 from feeds.store.hub import PING_BATCH, HubWrites
 from tests.conftest import ImportFn
@@ -121,6 +121,36 @@ def test_ended_leases_end_their_subscriptions_and_deliveries(store: Store) -> No
         assert list(hub.waiting_deliveries()) == [kept]
         assert hub.subscribed_topics(NOW + timedelta(seconds=61)) == {TOPIC}
         assert hub.want_deliveries(TOPIC, '"e2"', NOW + timedelta(days=2)) == 0
+
+
+def partner(name: str) -> Partner:
+    return Partner(name, ("world",), "full", "", NOW, None, digest="d1")
+
+
+def test_a_partners_subscriptions_end_when_its_token_is_rotated_or_revoked(
+    store: Store,
+) -> None:
+    with store.write() as w:
+        w.add_partner(partner("rotated"))
+        w.add_partner(partner("revoked"))
+        w.put_token("rotated", "publish", "t1", NOW)  # an API token of the same name
+    with store.hub() as hub:
+        hub.put_topic(state())
+        for name in ("rotated", "revoked"):
+            subscribed(hub, f"https://{name}.example/cb", partner=name)
+            hub.add_request("subscribe", TOPIC, f"https://{name}.example/2", NOW, partner=name)
+        hub.want_deliveries(TOPIC, '"e1"', NOW)
+    with store.write() as w:
+        assert w.revoke_token("rotated", NOW)  # a token is no partner: nothing ends
+    with store.read() as reader:
+        assert len(reader.subscriptions()) == 2
+    with store.write() as w:
+        assert w.set_partner_digest("rotated", "d2")
+        assert w.revoke_partner("revoked", NOW)
+    with store.hub() as hub:
+        assert hub.subscriptions() == []
+        assert hub.waiting_deliveries() == {}
+        assert hub.claim_requests(NOW, 10, HOLD) == []
 
 
 def test_pings_go_ten_topics_a_request(store: Store) -> None:
