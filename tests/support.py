@@ -280,11 +280,14 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def start_server(
-    tmp_path: Path, extra_env: dict[str, str] | None = None, name: str = "served"
+    tmp_path: Path,
+    extra_env: dict[str, str] | None = None,
+    name: str = "served",
+    options: tuple[str, ...] = (),
 ) -> Served:
     """`feeds serve` (2 workers) on a database of its own (or FEEDS_DATABASE from
-    `extra_env`), listening on a socket this process opened; its log is `name`.log in
-    `tmp_path`."""
+    `extra_env`), listening on a socket this process opened, given `options` (--no-hub);
+    its log is `name`.log in `tmp_path`."""
     sock = listening_socket()
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     extra = extra_env or {}
@@ -301,7 +304,7 @@ def start_server(
     log_file = log.open("wb")
     with sock:
         process = subprocess.Popen(
-            [str(FEEDS_BIN), "serve", "--bind", f"fd://{sock.fileno()}"],
+            [str(FEEDS_BIN), "serve", "--bind", f"fd://{sock.fileno()}", *options],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
