@@ -110,6 +110,8 @@ class Worker:
         self._pinged: list[tuple[str, list[str], int, bool]] = []
         self._expired_at = 0.0
         self._full = True  # the first dispatch looks at every subscribed topic
+        self._absent: set[str] = set()  # topics a change named that had no document
+        self._absent_until: datetime | None = None  # the next release: they may appear
 
     # The loop
 
@@ -184,7 +186,8 @@ class Worker:
         with self.store.read() as reader:
             pending = reader.pending_changes()
             due = reader.due_rechecks(now)
-            if pending is None and not due and not full:
+            wake = self._absent_until is not None and now >= self._absent_until
+            if pending is None and not due and not full and not wake:
                 return False
             subscribed = reader.subscribed_topics(at)
             places = None
@@ -205,11 +208,24 @@ class Worker:
                     found = topics.topic(self.svc, url)
                     if found is not None:
                         changed[url] = found
+        if wake:
+            absent, self._absent, self._absent_until = self._absent, set(), None
+            for url in absent:
+                found = topics.topic(self.svc, url) if url in subscribed else None
+                if found is not None and url not in changed:
+                    changed[url] = found
         looked: dict[str, topics.Topic] = dict(changed)
         for url in [*due, *(subscribed if full else [])]:
             if url not in looked and (found := topics.topic(self.svc, url)) is not None:
                 looked[url] = found
         rendered = [(t, topics.render(self.svc, t, now)) for t in looked.values()]
+        # A subscribed topic with no document yet (its section's first article is under
+        # embargo) has no state to recheck: look at it again, as changed, at the release.
+        absent = {t.url for t, d in rendered if d is None and t.url in subscribed}
+        if absent:
+            self._absent |= absent
+            with self.store.read() as reader:
+                self._absent_until = reader.next_release(now)
         with self.store.hub() as hub:
             known = hub.topic_etags(looked)
             for topic, document in rendered:

@@ -473,6 +473,17 @@ def test_an_embargoed_article_is_delivered_when_it_is_released(newsroom: Newsroo
     assert len(callback.posts()) == 1
 
 
+def test_a_section_that_first_appears_at_a_release_is_delivered(newsroom: Newsroom) -> None:
+    topic = newsroom.topic("/feeds/dawn/atom.xml")
+    dawn = newsroom.subscribers.callback("dawn")
+    newsroom.subscribe(topic, dawn)
+    newsroom.imported("dawn", "d1", "Dawn story", "17 January 2026, 12:00")
+    settled(newsroom.server)
+    assert fetch(topic)[0] == 404  # no article was ever seen there
+    newsroom.clock.write_text((IMPORT_TIME + timedelta(days=2, seconds=1)).isoformat())
+    check_delivery(newsroom, delivered(dawn), topic, None)
+
+
 # Settings of their own
 
 
