@@ -25,6 +25,7 @@ import logging
 import os
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +36,7 @@ from flask import Flask
 
 from feeds.errors import StoreError
 from feeds.model import Delivery, HubRequest, TopicState
-from feeds.store.hub import HubWrites
+from feeds.store.hub import ABSENT, HubWrites
 from feeds.text import shown
 from feeds.web import topics
 from feeds.web.service import Service
@@ -50,6 +51,7 @@ EXPIRE_S = 60.0  # how often ended leases are cleared
 MAX_WAIT = 3600  # the longest wait between two attempts of one delivery, in seconds
 PING_ATTEMPTS = 12  # attempts of one ping before it is given up
 REQUESTS_AT_ONCE = 50
+LATENCIES = 10_000
 RESPONSE_LIMIT = 64 * 1024  # bytes of a subscriber's or hub's answer read
 
 
@@ -77,7 +79,8 @@ class Counts:
     refused: int = 0
     pings: int = 0
     dispatches: int = 0
-    latencies: list[float] = field(default_factory=list)  # seconds from change found to sent
+    # Seconds from a change found to its delivery answered, the latest LATENCIES of them.
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES))
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,6 @@ class Worker:
         self._pinged: list[tuple[str, list[str], int, bool]] = []
         self._expired_at = 0.0
         self._full = True  # the first dispatch looks at every subscribed topic
-        self._absent: set[str] = set()  # topics a change named that had no document
-        self._absent_until: datetime | None = None  # the next release: they may appear
 
     # The loop
 
@@ -186,8 +187,7 @@ class Worker:
         with self.store.read() as reader:
             pending = reader.pending_changes()
             due = reader.due_rechecks(now)
-            wake = self._absent_until is not None and now >= self._absent_until
-            if pending is None and not due and not full and not wake:
+            if pending is None and not due and not full:
                 return False
             subscribed = reader.subscribed_topics(at)
             places = None
@@ -208,28 +208,23 @@ class Worker:
                     found = topics.topic(self.svc, url)
                     if found is not None:
                         changed[url] = found
-        if wake:
-            absent, self._absent, self._absent_until = self._absent, set(), None
-            for url in absent:
-                found = topics.topic(self.svc, url) if url in subscribed else None
-                if found is not None and url not in changed:
-                    changed[url] = found
         looked: dict[str, topics.Topic] = dict(changed)
         for url in [*due, *(subscribed if full else [])]:
             if url not in looked and (found := topics.topic(self.svc, url)) is not None:
                 looked[url] = found
         rendered = [(t, topics.render(self.svc, t, now)) for t in looked.values()]
-        # A subscribed topic with no document yet (its section's first article is under
-        # embargo) has no state to recheck: look at it again, as changed, at the release.
-        absent = {t.url for t, d in rendered if d is None and t.url in subscribed}
-        if absent:
-            self._absent |= absent
+        # A topic with no document now (a section whose one article is under embargo, a
+        # partner gone) is kept as absent, looked at again when the next embargo ends.
+        release = None
+        if any(document is None for _, document in rendered):
             with self.store.read() as reader:
-                self._absent_until = reader.next_release(now)
+                release = reader.next_release(now)
         with self.store.hub() as hub:
             known = hub.topic_etags(looked)
             for topic, document in rendered:
-                self._compare(hub, topic, document, known.get(topic.url), topic.url in changed, at)
+                self._compare(
+                    hub, topic, document, known.get(topic.url), topic.url in changed, at, release
+                )
             if pending is not None:
                 hub.drop_changes(pending[0])
         self.counts.dispatches += 1
@@ -243,11 +238,17 @@ class Worker:
         known: str | None,
         changed: bool,
         at: datetime,
+        release: datetime | None,
     ) -> None:
         url = topic.url
-        if document is None:  # no such document now (a section emptied, a partner gone)
-            if known is not None:
-                hub.drop_topic(url)
+        if document is None:
+            # Nothing to deliver: deliveries that wait for it go (they would carry bytes no
+            # GET answers), and the topic is absent until a document appears.
+            if known != ABSENT:
+                hub.drop_deliveries(url)
+                hub.put_topic(TopicState(url, ABSENT, "", "", b"", at, release))
+            else:
+                hub.set_recheck(url, release)
             return
         if document.etag == known:
             hub.set_recheck(url, document.changes)
@@ -255,6 +256,7 @@ class Worker:
         hub.put_topic(_state(url, document, at))
         # A topic seen for the first time is notified only when a change named it: one
         # found otherwise (the first look at subscribed topics) is where later ones start.
+        # One that was absent is notified when its document appears.
         if known is not None or changed:
             made = hub.want_deliveries(url, document.etag, at)
             if topic.partner is None:  # external hubs are told of public topics alone
@@ -404,7 +406,7 @@ class Worker:
                     if due >= outcome.delivery.subscription.expires:
                         hub.drop_delivery(sid)  # the lease ends first: no more tries
                     else:
-                        hub.failed(sid, due, outcome.error)
+                        hub.failed(sid, outcome.delivery.topic.etag, due, outcome.error)
                     log.info(
                         "hub: delivery to %s failed (%s)",
                         shown(outcome.delivery.subscription.callback),

@@ -32,6 +32,7 @@ from .schema import (
 # More articles than this in one transaction (a bulk import) are noted as "every topic".
 MAX_NOTED = 10_000
 PING_BATCH = 10  # topics per ping: Google's hub drops the ones after about ten
+ABSENT = ""  # the ETag of a topic that has no document now
 
 
 def note_change(conn: Connection, now: datetime, ids: set[str] | None) -> None:
@@ -400,7 +401,11 @@ class HubWrites(HubReads):
         d, s, t = hub_deliveries, hub_subscriptions, hub_topics
         free = sa.or_(d.c.claimed_until.is_(None), d.c.claimed_until < now)
         # Deliveries whose lease has ended go with their subscription (expire), never out.
-        current = d.c.subscription_id.in_(sa.select(s.c.id).where(s.c.expires > now))
+        current = d.c.subscription_id.in_(
+            sa.select(s.c.id)
+            .join(t, t.c.topic == s.c.topic)
+            .where(s.c.expires > now, t.c.etag != ABSENT)
+        )
         query = sa.select(d.c.subscription_id).where(d.c.due <= now, free, current)
         picked = list(self.conn.scalars(self._claimable(query.order_by(d.c.due).limit(limit))))
         if not picked:
@@ -448,14 +453,24 @@ class HubWrites(HubReads):
         self.conn.execute(d.delete().where(key, d.c.etag == etag))
         self.conn.execute(d.update().where(key).values(claimed_until=None))
 
-    def failed(self, subscription_id: int, due: datetime, error: str) -> None:
-        """A delivery failed: tried again at `due`."""
+    def failed(self, subscription_id: int, etag: str, due: datetime, error: str) -> None:
+        """A delivery of the bytes `etag` failed: tried again at `due`; at once, when newer
+        bytes came meanwhile (a change the subscriber has not been sent)."""
         d = hub_deliveries
+        key = d.c.subscription_id == subscription_id
         self.conn.execute(
             d.update()
-            .where(d.c.subscription_id == subscription_id)
+            .where(key, d.c.etag == etag)
             .values(attempts=d.c.attempts + 1, due=due, claimed_until=None, error=error[:500])
         )
+        self.conn.execute(
+            d.update().where(key, d.c.etag != etag).values(claimed_until=None, error=error[:500])
+        )
+
+    def drop_deliveries(self, topic: str) -> None:
+        """Forget the deliveries that wait for `topic`'s subscribers."""
+        ids = sa.select(hub_subscriptions.c.id).where(hub_subscriptions.c.topic == topic)
+        self.conn.execute(hub_deliveries.delete().where(hub_deliveries.c.subscription_id.in_(ids)))
 
     def drop_delivery(self, subscription_id: int) -> None:
         self.conn.execute(

@@ -10,7 +10,7 @@ from datetime import timedelta
 from feeds.config import Settings
 from feeds.model import Partner, TopicState
 from feeds.store import Store
-from feeds.store.hub import PING_BATCH, HubWrites
+from feeds.store.hub import ABSENT, PING_BATCH, HubWrites
 from tests.conftest import ImportFn
 from tests.support import IMPORT_TIME, Content, article_text
 
@@ -61,7 +61,7 @@ def test_changes_while_a_delivery_waits_make_one_delivery_of_the_newest(store: S
         hub.put_topic(state())
         sid = subscribed(hub, "https://a.example/cb")
         assert hub.want_deliveries(TOPIC, '"e1"', NOW) == 1
-        hub.failed(sid, NOW + timedelta(hours=1), "answered 500")
+        hub.failed(sid, '"e1"', NOW + timedelta(hours=1), "answered 500")
         hub.put_topic(state(etag='"e2"'))
         assert hub.want_deliveries(TOPIC, '"e2"', NOW + timedelta(seconds=5)) == 1
         assert hub.waiting_deliveries() == {sid: (0, None)}  # due now, as a new one
@@ -92,7 +92,7 @@ def test_a_failed_delivery_waits_and_counts_its_attempts(store: Store) -> None:
         sid = subscribed(hub, "https://a.example/cb")
         hub.want_deliveries(TOPIC, '"e1"', NOW)
         hub.claim_deliveries(NOW, 10, HOLD)
-        hub.failed(sid, NOW + timedelta(seconds=30), "answered 500")
+        hub.failed(sid, '"e1"', NOW + timedelta(seconds=30), "answered 500")
         assert hub.waiting_deliveries() == {sid: (1, "answered 500")}
         assert hub.claim_deliveries(NOW + timedelta(seconds=29), 10, HOLD) == []
         (again,) = hub.claim_deliveries(NOW + timedelta(seconds=30), 10, HOLD)
@@ -179,3 +179,30 @@ def test_every_write_that_changes_documents_leaves_an_outbox_row(
     with store.hub() as hub:
         hub.drop_changes(last)
         assert hub.pending_changes() is None
+
+
+def test_a_delivery_that_fails_while_a_newer_change_came_sends_the_newer_at_once(
+    store: Store,
+) -> None:
+    with store.hub() as hub:
+        hub.put_topic(state())
+        sid = subscribed(hub, "https://a.example/cb")
+        hub.want_deliveries(TOPIC, '"e1"', NOW)
+        (sent,) = hub.claim_deliveries(NOW, 10, HOLD)
+        hub.put_topic(state(etag='"e2"'))  # a change while e1 is on its way
+        hub.want_deliveries(TOPIC, '"e2"', NOW)
+        hub.failed(sid, sent.topic.etag, NOW + timedelta(hours=1), "answered 500")
+        (again,) = hub.claim_deliveries(NOW, 10, HOLD)  # no backoff for the newer bytes
+    assert again.topic.etag == '"e2"' and again.attempts == 0
+
+
+def test_deliveries_of_a_topic_without_a_document_are_dropped_not_sent(store: Store) -> None:
+    with store.hub() as hub:
+        hub.put_topic(state())
+        sid = subscribed(hub, "https://a.example/cb")
+        hub.want_deliveries(TOPIC, '"e1"', NOW)
+        hub.put_topic(state(etag=ABSENT))  # the document went
+        assert hub.claim_deliveries(NOW, 10, HOLD) == []
+        hub.drop_deliveries(TOPIC)
+        assert hub.waiting_deliveries() == {}
+    assert sid
