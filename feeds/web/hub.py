@@ -77,10 +77,13 @@ def request_subscription() -> Response:
     asked = parse(_form(settings.max_body), settings)
     mode, partner, reason = _decision(svc, asked)
     granted = reason is None
+    # A partner's topic is kept, and named to the callback, without its token: tokens are
+    # stored as digests only (the subscription needs none once made).
+    named = asked.topic if partner is None else asked.topic.split("?", 1)[0]
     with svc.store.hub() as hub:
         hub.add_request(
             mode,
-            asked.topic,
+            named,
             asked.callback,
             datetime.now(UTC),
             secret=asked.secret if granted else None,

@@ -401,7 +401,8 @@ def test_a_partner_topic_needs_the_partner_token(newsroom: Newsroom) -> None:
     assert subscriptions_of(newsroom.server, stranger.url) == []
 
     partner = newsroom.subscribers.callback("partner")
-    newsroom.subscribe(f"{topic}?token={token}", partner)
+    got = newsroom.subscribe(f"{topic}?token={token}", partner)
+    assert got.param("hub.topic") == topic  # named without the token, which is not kept
     (row,) = subscriptions_of(newsroom.server, partner.url)
     assert row[0] == topic and row[2] == "wire"
     newsroom.imported("wired", "w2", "Wired two", "2 June 2020, 10:00")

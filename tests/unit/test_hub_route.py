@@ -346,9 +346,11 @@ def test_a_partner_topic_with_its_token_is_taken(client: FlaskClient, store: Sto
         fields = subscribe(**{"hub.topic": url, "hub.secret": "s"})
         assert client.post("/hub", data=fields, headers=headers).status_code == 202
     rows = recorded(store)
+    # Kept without the token, which the store holds as a digest only.
     assert [(r.mode, r.topic, r.partner, r.secret) for r in rows] == [
-        ("subscribe", url, "globe", "s") for url, _ in asked
+        ("subscribe", url.split("?")[0], "globe", "s") for url, _ in asked
     ]
+    assert all(token not in r.topic + r.callback for r in rows)
 
 
 def test_unsubscribing_from_a_partner_topic_needs_no_token(
