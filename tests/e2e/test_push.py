@@ -485,6 +485,26 @@ def test_a_section_that_first_appears_at_a_release_is_delivered(newsroom: Newsro
     check_delivery(newsroom, delivered(dawn), topic, None)
 
 
+def test_a_tombstone_that_expires_is_delivered(newsroom: Newsroom) -> None:
+    """A withdrawal shows in Atom as a tombstone (RFC 6721) for FEEDS_TOMBSTONE_DAYS (30);
+    when it expires, the document changes with no commit, and subscribers get it."""
+    topic = newsroom.topic("/feeds/gone/atom.xml")
+    newsroom.imported("gone", "g1", "Staying", "1 June 2020, 10:00")
+    newsroom.imported("gone", "g2", "Leaving", "2 June 2020, 10:00")
+    callback = newsroom.subscribers.callback("gone")
+    newsroom.subscribe(topic, callback)
+    assert newsroom.server.feeds("delete", "g2").returncode == 0
+    withdrawn = delivered(callback)
+    assert b"at:deleted-entry" in withdrawn.body
+    settled(newsroom.server)
+    moved = datetime.fromisoformat(newsroom.clock.read_text()) + timedelta(days=31)
+    newsroom.clock.write_text(moved.isoformat())
+    expired = check_delivery(newsroom, delivered(callback, 2), topic, None)
+    assert b"deleted-entry" not in expired[2] and b"Staying" in expired[2]
+    settled(newsroom.server)
+    assert len(callback.posts()) == 2
+
+
 # Settings of their own
 
 
