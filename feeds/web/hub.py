@@ -48,7 +48,7 @@ class Asked:
 def about() -> Response:
     s = service().settings
     return text(
-        f"This is the WebSub hub (https://www.w3.org/TR/websub/) of the feeds of {s.base_url}.\n"
+        f"This is the WebSub hub (W3C WebSub) of the feeds under {s.base_url}/\n"
         f"\nTo subscribe, POST a form ({FORM}) to {s.hub_url} with\n"
         "  hub.mode=subscribe\n"
         '  hub.topic=a feed\'s self URL (its Link header, rel="self")\n'
