@@ -41,13 +41,15 @@ class Received:
 @dataclass
 class Callback:
     """One callback URL of a subscriber server, what it got and how it answers: the
-    verification GET with its challenge when `echo`, else with something else; POSTs with
-    500 while `fail` is above 0 (counting down; below 0: always), 410 when `gone`."""
+    verification GET with its challenge when `echo`, else with something else, once `hold`
+    (when given) is set; POSTs with 500 while `fail` is above 0 (counting down; below 0:
+    always), 410 when `gone`."""
 
     url: str
     echo: bool = True
     fail: int = 0
     gone: bool = False
+    hold: threading.Event | None = None
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -62,6 +64,9 @@ class Callback:
     def answer(self, got: Received) -> tuple[int, bytes]:
         with self.lock:
             self.received.append(got)
+        if got.method == "GET" and self.hold is not None:
+            self.hold.wait(WAIT_S)
+        with self.lock:
             if got.method == "GET":
                 challenge = got.param("hub.challenge")
                 if self.echo and challenge is not None:
@@ -115,13 +120,20 @@ class Subscribers:
         self.thread.start()
 
     def callback(
-        self, name: str, query: str = "", *, echo: bool = True, fail: int = 0, gone: bool = False
+        self,
+        name: str,
+        query: str = "",
+        *,
+        echo: bool = True,
+        fail: int = 0,
+        gone: bool = False,
+        hold: threading.Event | None = None,
     ) -> Callback:
         """A new callback at /NAME (with ?QUERY, which the hub must keep)."""
         path = f"/{name}"
         assert path not in self.callbacks, name
         url = self.base_url + path + (f"?{query}" if query else "")
-        made = Callback(url, echo=echo, fail=fail, gone=gone)
+        made = Callback(url, echo=echo, fail=fail, gone=gone, hold=hold)
         self.callbacks[path] = made
         return made
 

@@ -299,7 +299,10 @@ class Worker:
         with self.store.hub() as hub:
             for item in done:
                 request = item.request
-                hub.drop_request(request.id)
+                if not hub.drop_request(request):
+                    # Withdrawn while it was verified (its partner's token was revoked or
+                    # rotated) or recorded already: it makes, renews or ends nothing.
+                    continue
                 found = topics.topic(self.svc, request.topic)
                 if not item.ok or request.mode == "denied" or found is None:
                     self.counts.refused += not item.ok

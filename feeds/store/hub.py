@@ -264,8 +264,17 @@ class HubWrites(HubReads):
             for r in rows
         ]
 
-    def drop_request(self, request_id: int) -> None:
-        self.conn.execute(hub_requests.delete().where(hub_requests.c.id == request_id))
+    def drop_request(self, request: HubRequest) -> bool:
+        """Forget a request; whether it was still there (a revoked or rotated partner token
+        withdraws its requests, verified or not: see end_partner_subscriptions). It is known
+        by more than its id, which SQLite gives again once the newest row is gone."""
+        t = hub_requests
+        done = self.conn.execute(
+            t.delete().where(
+                t.c.id == request.id, t.c.callback == request.callback, t.c.at == request.at
+            )
+        )
+        return bool(done.rowcount)
 
     # Subscriptions
 

@@ -9,6 +9,7 @@ import http.client
 import json
 import signal
 import subprocess
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -420,6 +421,32 @@ def test_a_partner_topic_needs_the_partner_token(newsroom: Newsroom) -> None:
     delivered(public)
     settled(newsroom.server)
     assert len(partner.posts()) == 1 and stranger.posts() == []
+
+
+def test_a_token_rotated_while_a_subscription_is_verified_makes_none(
+    newsroom: Newsroom,
+) -> None:
+    newsroom.imported("leaked", "l1", "Leaked one", "1 June 2020, 10:00")
+    added = newsroom.server.feeds(
+        "partner", "add", "leaky", "--sections", "leaked", "--content", "full"
+    )
+    assert added.returncode == 0, added.stderr
+    topic = newsroom.topic("/partners/leaky/atom.xml")
+    hold = threading.Event()
+    holder = newsroom.subscribers.callback("leaked-token", hold=hold)
+    status, _, _ = hub_request(newsroom.hub, f"{topic}?token={added.stdout.strip()}", holder.url)
+    assert status == 202
+    verification(holder)  # under way: its answer waits
+    assert newsroom.server.feeds("partner", "rotate", "leaky").returncode == 0
+    hold.set()
+    # A later subscription is made after the held one's answer was taken.
+    after = newsroom.subscribers.callback("leaked-after")
+    newsroom.subscribe(newsroom.topic("/feeds/leaked/atom.xml"), after)
+    assert subscriptions_of(newsroom.server, holder.url) == []
+    newsroom.imported("leaked", "l2", "Leaked two", "2 June 2020, 10:00")
+    delivered(after)
+    settled(newsroom.server)
+    assert holder.posts() == []
 
 
 # Pings of external hubs (FEEDS_HUBS)
