@@ -518,7 +518,7 @@ def test_a_tombstone_that_expires_is_delivered(newsroom: Newsroom) -> None:
     topic = newsroom.topic("/feeds/gone/atom.xml")
     newsroom.imported("gone", "g1", "Staying", "1 June 2020, 10:00")
     newsroom.imported("gone", "g2", "Leaving", "2 June 2020, 10:00")
-    callback = newsroom.subscribers.callback("gone")
+    callback = newsroom.subscribers.callback("tombstone")
     newsroom.subscribe(topic, callback)
     assert newsroom.server.feeds("delete", "g2").returncode == 0
     withdrawn = delivered(callback)
