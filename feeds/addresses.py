@@ -86,8 +86,8 @@ def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
 def refused_url(url: str, allow_loopback: bool = False) -> str | None:
     """Why the hub may not send requests to `url` as written, or None: it must be an absolute
     http(s) URL of at most LONGEST_URL characters, without spaces, controls, backslashes, a
-    fragment or credentials, whose host, when it is an IP address (in any of the forms a
-    resolver reads) or a local name, is one the hub may reach. A name is checked again,
+    fragment or credentials, whose host is a DNS name or, when it is an IP address (in any
+    of the forms a resolver reads) or a local name, one the hub may reach. A name is checked again,
     address by address, when it is resolved (feeds.push.net)."""
     if len(url) > LONGEST_URL:
         return f"is longer than {LONGEST_URL} characters"
@@ -119,5 +119,9 @@ def refused_url(url: str, allow_loopback: bool = False) -> str | None:
         except ValueError as e:
             return f"host {host!r} ends in a number but is not an IPv4 address ({e})"
     if ip is None:
+        try:  # as the resolver reads it (socket.getaddrinfo encodes names so)
+            host.encode("idna")
+        except UnicodeError:
+            return f"host {host!r} is not a DNS name (its labels are 1 to 63 characters)"
         return None  # a name: checked when resolved
     return refused_address(str(ip), allow_loopback)

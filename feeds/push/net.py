@@ -116,6 +116,8 @@ class Net:
             raise Failed(f"no full answer within {self.timeout:g} s") from e
         except httpx.InvalidURL as e:
             raise Refused(f"refused (not a URL httpx can send: {e})") from e
+        except UnicodeError as e:  # a host IDNA cannot read (httpx's Host header, resolver)
+            raise Refused(f"refused (the host is not a DNS name: {e})") from e
         except httpcore.ConnectTimeout as e:
             raise Failed(f"could not connect within {self.connect_timeout:g} s") from e
         except httpcore.TimeoutException as e:

@@ -142,6 +142,9 @@ def test_names_are_not_numbers(host: str) -> None:
         ("http://1.2.3.4.5/", "not an IPv4 address (more than four parts)"),
         ("http://10.09.0.1/", "'09' is not an octal number"),
         ("http://[::1/", "not a URL"),
+        ("https://" + "a" * 64 + ".example/", "is not a DNS name"),
+        ("https://a..example/", "is not a DNS name"),
+        ("https://.example/", "is not a DNS name"),
     ],
 )
 def test_urls_the_hub_may_not_send_to_are_refused_with_a_reason(url: str, reason: str) -> None:

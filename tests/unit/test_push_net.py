@@ -281,6 +281,12 @@ def test_urls_the_hub_does_not_send_to_are_refused(url: str) -> None:
         get(hub_settings(), url)
 
 
+@pytest.mark.parametrize("url", ["http://xn--a.example/cb", "http://xn--ls8h.xn--/"])
+def test_a_host_idna_cannot_read_is_refused(url: str) -> None:
+    with pytest.raises(Refused, match="not a DNS name"):
+        get(hub_settings(), url)
+
+
 def test_a_name_that_does_not_resolve_fails(names: dict[str, list[str]]) -> None:
     names["nowhere.example"] = []
     with pytest.raises(Failed, match="nowhere.example does not resolve"):
