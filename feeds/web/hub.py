@@ -77,9 +77,10 @@ def request_subscription() -> Response:
     asked = parse(_form(settings.max_body), settings)
     mode, partner, reason = _decision(svc, asked)
     granted = reason is None
-    # A partner's topic is kept, and named to the callback, without its token: tokens are
-    # stored as digests only (the subscription needs none once made).
-    named = asked.topic if partner is None else asked.topic.split("?", 1)[0]
+    # A topic is kept, and named to the callback, without a token: tokens are stored as
+    # digests only (the subscription needs none once made), a denied one's too (a wrong,
+    # revoked or other partner's token, or one given with a public topic).
+    named = _without_token(asked.topic)
     with svc.store.hub() as hub:
         hub.add_request(
             mode,
@@ -92,6 +93,12 @@ def request_subscription() -> Response:
             reason=reason,
         )
     return text("Accepted: the hub will verify the request with a GET to hub.callback.", 202)
+
+
+def _without_token(url: str) -> str:
+    """`url` without its query when the query carries a token."""
+    bare, _, query = url.partition("?")
+    return bare if "token" in parse_qs(query, keep_blank_values=True) else url
 
 
 def _form(limit: int) -> dict[str, str]:

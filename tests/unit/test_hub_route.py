@@ -326,10 +326,22 @@ def test_a_partner_topic_needs_a_valid_token(client: FlaskClient, store: Store) 
     fields = subscribe(**{"hub.topic": url})
     assert client.post("/hub", data=fields, headers=wrong_bearer).status_code == 202
     rows = recorded(store)
+    # Named without the token given, which the store never holds, a wrong one's neither.
     assert [(r.mode, r.topic, r.reason) for r in rows] == [
-        ("denied", t, NO_TOKEN) for t in [*topics, url]
+        ("denied", t.split("?")[0], NO_TOKEN) for t in [*topics, url]
     ]
     assert all(r.partner is None and r.secret is None for r in rows)
+    assert all(token not in r.topic and gone not in r.topic for r in rows)
+
+
+def test_a_public_topic_given_with_a_token_is_denied_and_kept_without_it(
+    client: FlaskClient, store: Store
+) -> None:
+    token = add_partner(store, "globe")
+    for query in (f"token={token}", f"a=1&token={token}"):
+        url = f"{TOPIC}?{query}"
+        assert client.post("/hub", data=subscribe(**{"hub.topic": url})).status_code == 202
+    assert [(r.mode, r.topic) for r in recorded(store)] == [("denied", TOPIC)] * 2
 
 
 def test_a_partner_topic_with_its_token_is_taken(client: FlaskClient, store: Store) -> None:
