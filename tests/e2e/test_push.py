@@ -554,6 +554,40 @@ def test_loopback_callbacks_are_refused_unless_allowed(
         server.stop()
 
 
+def test_a_server_restarted_after_kill_9_gets_a_hub_worker(
+    tmp_path_factory: pytest.TempPathFactory, subscribers: Subscribers
+) -> None:
+    """`feeds serve` killed (-9) while its hub worker waits for a callback that never
+    answers, and started again at once on the same store: the old worker gives up on the
+    callback (FEEDS_HUB_TIMEOUT) and stops, and the new server's worker takes its place
+    rather than giving up on the lock the old one still holds."""
+    folder = tmp_path_factory.mktemp("push-restart")
+    env = {
+        "FEEDS_CONTENT": str(folder / "content"),
+        "FEEDS_HUB_ALLOW_LOOPBACK": "1",
+        "FEEDS_HUB_TIMEOUT": "3",
+    }
+    first = start_server(folder, env, "restart")
+    hold = threading.Event()
+    held = subscribers.callback("restart-held", hold=hold)
+    try:
+        assert hub_request(first.url("/hub"), first.url("/feeds/atom.xml"), held.url)[0] == 202
+        verification(held)  # the worker waits for its answer
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(10)
+        again = start_server(folder, {**env, "FEEDS_DATABASE": first.env["FEEDS_DATABASE"]})
+        try:
+            callback = subscribers.callback("restart")
+            topic = again.url("/feeds/atom.xml")
+            assert hub_request(again.url("/hub"), topic, callback.url)[0] == 202
+            verification(callback)
+        finally:
+            again.stop()
+    finally:
+        hold.set()
+        first.log_file.close()
+
+
 def test_a_change_made_while_no_worker_runs_is_delivered_by_the_next(
     tmp_path_factory: pytest.TempPathFactory, subscribers: Subscribers
 ) -> None:
