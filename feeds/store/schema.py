@@ -264,6 +264,9 @@ partner_polls = sa.Table(
 # The built-in WebSub hub (feeds.push). Its times are the wall clock's, never FEEDS_CLOCK's:
 # they schedule work (retries, leases, claims), not what a document shows.
 
+# Ids of hub rows are never given twice (SQLite's AUTOINCREMENT; else a deleted newest row's id
+# would come again, and a late answer to its request could act on a newer one).
+
 # Verified subscriptions, one per (topic, callback) as WebSub §5.1 asks: a topic is the self
 # URL of a subscription document, a partner's named by `partner` (private to it).
 hub_subscriptions = sa.Table(
@@ -279,6 +282,7 @@ hub_subscriptions = sa.Table(
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("renewed", UTCDateTime, nullable=False),
     sa.UniqueConstraint("topic", "callback", name="uq_hub_subscriptions_topic_callback"),
+    sqlite_autoincrement=True,
 )
 sa.Index("ix_hub_subscriptions_expires", hub_subscriptions.c.expires)
 sa.Index("ix_hub_subscriptions_partner", hub_subscriptions.c.partner)
@@ -298,6 +302,7 @@ hub_requests = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("due", UTCDateTime, nullable=False),
     sa.Column("claimed_until", UTCDateTime),
+    sqlite_autoincrement=True,
 )
 sa.Index("ix_hub_requests_due", hub_requests.c.due)
 
@@ -325,6 +330,7 @@ hub_changes = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("articles", sa.Text),
+    sqlite_autoincrement=True,
 )
 
 # One pending delivery per subscription, of its topic's latest bytes (hub_topics): a change

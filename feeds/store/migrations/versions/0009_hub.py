@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("created", UTCDateTime, nullable=False),
         sa.Column("renewed", UTCDateTime, nullable=False),
         sa.UniqueConstraint("topic", "callback", name="uq_hub_subscriptions_topic_callback"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_hub_subscriptions_expires", "hub_subscriptions", ["expires"])
     op.create_index("ix_hub_subscriptions_partner", "hub_subscriptions", ["partner"])
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("at", UTCDateTime, nullable=False),
         sa.Column("due", UTCDateTime, nullable=False),
         sa.Column("claimed_until", UTCDateTime),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_hub_requests_due", "hub_requests", ["due"])
     op.create_table(
@@ -64,6 +66,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", UTCDateTime, nullable=False),
         sa.Column("articles", sa.Text),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "hub_deliveries",
