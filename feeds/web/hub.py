@@ -19,6 +19,7 @@ from feeds.errors import BadRequest, TooLarge, TooManyRequests, UnsupportedMedia
 from feeds.text import shown
 
 from .partner_feeds import active_partner, request_token
+from .ratelimit import client_key
 from .responses import ROUTE, text
 from .service import Service, service
 from .topics import topic
@@ -67,7 +68,7 @@ def about() -> Response:
 def request_subscription() -> Response:
     svc = service()
     settings = svc.settings
-    wait = svc.hub_clients.take(request.remote_addr or "", settings.hub_rate)
+    wait = svc.hub_clients.take(client_key(request.remote_addr or ""), settings.hub_rate)
     if wait:  # every POST counts, a malformed one too: the rate bounds what one may try
         raise TooManyRequests(
             f"More than {settings.hub_rate} hub requests a minute came from this address;"

@@ -4,6 +4,7 @@ clients seen least recently, which start again with a full bucket."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -37,3 +38,15 @@ class TokenBuckets:
             while len(self._buckets) > self.max_clients:
                 self._buckets.popitem(last=False)
         return wait
+
+
+def client_key(address: str) -> str:
+    """Whose bucket a request from `address` takes: the address, or for IPv6 its /64 (one
+    subscriber network holds billions of addresses; one /64 is what a site is given)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feeds.web.ratelimit import TokenBuckets
+from feeds.web.ratelimit import TokenBuckets, client_key
 
 
 class Clock:
@@ -46,3 +46,10 @@ def test_the_clients_seen_least_recently_are_forgotten() -> None:
     assert len(buckets) == 2
     assert buckets.take("a", 1) == 60  # still known
     assert buckets.take("b", 1) == 0  # forgotten: a full bucket again
+
+
+def test_an_ipv6_network_shares_one_bucket() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:ffff::9")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    assert client_key("203.0.113.7") == "203.0.113.7" == client_key("::ffff:203.0.113.7")
+    assert client_key("") == ""
