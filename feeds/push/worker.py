@@ -11,9 +11,13 @@
   exponential backoff until the lease ends; many at a time, none waiting for another;
 - pings external hubs (FEEDS_HUBS) with hub.mode=publish, ten topics a request.
 
-Every row of work is claimed for CLAIM: a worker that dies holding one leaves it to be
-taken again when the claim runs out. Times of work are the wall clock's; documents are
-rendered at the documents' time (FEEDS_CLOCK when set).
+Every row of work is claimed for twice FEEDS_HUB_TIMEOUT and half a minute, longer than its
+request may take, and only when it can start at once: a worker that dies holding one leaves
+it to be taken again when the claim runs out. Verifications (strangers' callbacks) may take
+a quarter of the worker's FEEDS_HUB_CONCURRENCY slots, deliveries to subscribers whose last
+attempt failed half of the rest, so that slow strangers never hold up good subscribers.
+Times of work are the wall clock's; documents are rendered at the documents' time
+(FEEDS_CLOCK when set).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import os
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,12 +49,11 @@ from .net import Failed, Net, Refused
 
 log = logging.getLogger("feeds.push")
 
-CLAIM = timedelta(seconds=120)  # longer than any request may take (FEEDS_HUB_TIMEOUT)
 POLL_S = 0.05  # how often the store is asked for new work while there is none
 EXPIRE_S = 60.0  # how often ended leases are cleared
 MAX_WAIT = 3600  # the longest wait between two attempts of one delivery, in seconds
 PING_ATTEMPTS = 12  # attempts of one ping before it is given up
-REQUESTS_AT_ONCE = 50
+PINGS_AT_ONCE = 8  # pings of external hubs under way at once
 LATENCIES = 10_000
 RESPONSE_LIMIT = 64 * 1024  # bytes of a subscriber's or hub's answer read
 
@@ -108,6 +111,9 @@ class Worker:
         self.counts = Counts()
         self._alive = alive or (lambda: True)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._running: Counter[str] = Counter()  # requests under way, by kind
+        # Longer than any request may take: a claim never runs out while its request runs.
+        self.claim = timedelta(seconds=2 * self.settings.hub_timeout + 30)
         self._outcomes: list[_Outcome] = []
         self._verified: list[_Verified] = []
         self._pinged: list[tuple[str, list[str], int, bool]] = []
@@ -126,6 +132,10 @@ class Worker:
                     log.warning("hub: %s", e)
                     worked = False
                     await _sleep(stop, 1.0)
+                except Exception:  # a defect: said, and the worker goes on
+                    log.exception("hub: a round of work failed")
+                    worked = False
+                    await _sleep(stop, 1.0)
                 if not worked:
                     await _sleep(stop, POLL_S)
             await self._drain()
@@ -134,7 +144,12 @@ class Worker:
         """One round of every kind of work; whether there was any."""
         worked = await asyncio.to_thread(self.dispatch)
         now = wall()
-        free = self.settings.hub_concurrency - len(self._inflight)
+        total = self.settings.hub_concurrency
+        running = self._running
+        verifying = max(1, total // 4) - running["verify"]
+        delivering = total - running["verify"] - running["deliver"] - running["ping"]
+        failing = max(1, (total - total // 4) // 2) - running["retry"]
+        pinging = PINGS_AT_ONCE - running["ping"]
         requests: list[HubRequest] = []
         deliveries: list[Delivery] = []
         pings: list[tuple[str, list[str], int]] = []
@@ -142,15 +157,18 @@ class Worker:
             next_due = reader.next_due(now)
         if next_due is not None and next_due <= now:
             with self.store.hub() as hub:
-                requests = hub.claim_requests(now, REQUESTS_AT_ONCE, CLAIM)
-                deliveries = hub.claim_deliveries(now, free, CLAIM) if free > 0 else []
-                pings = hub.claim_pings(now, CLAIM) if self.settings.external_hubs else []
+                if verifying > 0:
+                    requests = hub.claim_requests(now, verifying, self.claim)
+                if delivering > 0:
+                    deliveries = hub.claim_deliveries(now, delivering, self.claim, max(0, failing))
+                if pinging > 0 and self.settings.external_hubs:
+                    pings = hub.claim_pings(now, self.claim)[:pinging]
         for request in requests:
-            self._spawn(self._verify(request))
+            self._spawn(self._verify(request), "verify")
         for delivery in deliveries:
-            self._spawn(self._deliver(delivery))
+            self._spawn(self._deliver(delivery), "retry" if delivery.attempts else "deliver")
         for hub_url, names, attempts in pings:
-            self._spawn(self._ping(hub_url, names, attempts))
+            self._spawn(self._ping(hub_url, names, attempts), "ping")
         worked = worked or bool(requests or deliveries or pings)
         await asyncio.sleep(0)  # let the new requests start before recording the done ones
         worked = self._record() or worked
@@ -160,10 +178,22 @@ class Worker:
                 hub.expire(wall(), keep_topics=bool(self.settings.external_hubs))
         return worked
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None], kind: str) -> None:
         task = asyncio.ensure_future(work)
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        self._running[kind] += 1
+        if kind == "retry":
+            self._running["deliver"] += 1  # retries are deliveries too
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._inflight.discard(finished)
+            self._running[kind] -= 1
+            if kind == "retry":
+                self._running["deliver"] -= 1
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("hub: a %s failed", kind, exc_info=finished.exception())
+
+        task.add_done_callback(done)
 
     async def _drain(self) -> None:
         if self._inflight:

@@ -393,20 +393,26 @@ class HubWrites(HubReads):
                 )
             )
         )
-        fresh = {"etag": etag, "due": now, "attempts": 0, "made": now, "error": None}
+        # Failed attempts are kept: a subscriber that keeps failing is tried at once on a
+        # change (WebSub §7), but after those that answer (claim_deliveries).
+        fresh = {"etag": etag, "due": now, "made": now}
         if waiting:
             self.conn.execute(
                 hub_deliveries.update()
                 .where(hub_deliveries.c.subscription_id.in_(waiting))
                 .values(**fresh)
             )
-        new = [{"subscription_id": i, **fresh} for i in ids if i not in waiting]
+        new = [{"subscription_id": i, "attempts": 0, **fresh} for i in ids if i not in waiting]
         if new:
             self.conn.execute(hub_deliveries.insert(), new)
         return len(ids)
 
-    def claim_deliveries(self, now: datetime, limit: int, hold: timedelta) -> list[Delivery]:
-        """Up to `limit` due deliveries, held for this worker for `hold`, with what to send."""
+    def claim_deliveries(
+        self, now: datetime, limit: int, hold: timedelta, failing: int | None = None
+    ) -> list[Delivery]:
+        """Up to `limit` due deliveries, held for this worker for `hold`, with what to send:
+        those to subscribers whose last attempt succeeded first, then at most `failing` (by
+        default, any number) to subscribers whose last attempt failed."""
         d, s, t = hub_deliveries, hub_subscriptions, hub_topics
         free = sa.or_(d.c.claimed_until.is_(None), d.c.claimed_until < now)
         # Deliveries whose lease has ended go with their subscription (expire), never out.
@@ -416,7 +422,12 @@ class HubWrites(HubReads):
             .where(s.c.expires > now, t.c.etag != ABSENT)
         )
         query = sa.select(d.c.subscription_id).where(d.c.due <= now, free, current)
-        picked = list(self.conn.scalars(self._claimable(query.order_by(d.c.due).limit(limit))))
+        healthy = query.where(d.c.attempts == 0).order_by(d.c.due).limit(limit)
+        picked = list(self.conn.scalars(self._claimable(healthy)))
+        rest = limit - len(picked) if failing is None else min(failing, limit - len(picked))
+        if rest > 0:
+            retried = query.where(d.c.attempts > 0).order_by(d.c.due).limit(rest)
+            picked += self.conn.scalars(self._claimable(retried))
         if not picked:
             return []
         self.conn.execute(

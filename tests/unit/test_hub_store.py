@@ -64,9 +64,26 @@ def test_changes_while_a_delivery_waits_make_one_delivery_of_the_newest(store: S
         hub.failed(sid, '"e1"', NOW + timedelta(hours=1), "answered 500")
         hub.put_topic(state(etag='"e2"'))
         assert hub.want_deliveries(TOPIC, '"e2"', NOW + timedelta(seconds=5)) == 1
-        assert hub.waiting_deliveries() == {sid: (0, None)}  # due now, as a new one
+        # Due now, its failures kept: it is tried at once, after subscribers that answer.
+        assert hub.waiting_deliveries() == {sid: (1, "answered 500")}
         (delivery,) = hub.claim_deliveries(NOW + timedelta(seconds=5), 10, HOLD)
-    assert delivery.topic.etag == '"e2"' and delivery.attempts == 0
+    assert delivery.topic.etag == '"e2"' and delivery.attempts == 1
+
+
+def test_subscribers_that_answer_are_served_before_those_that_fail(store: Store) -> None:
+    with store.hub() as hub:
+        hub.put_topic(state())
+        failing = [subscribed(hub, f"https://f{n}.example/cb") for n in range(3)]
+        hub.want_deliveries(TOPIC, '"e1"', NOW)
+        for sid in failing:
+            hub.failed(sid, '"e1"', NOW, "answered 500")
+        good = [subscribed(hub, f"https://g{n}.example/cb") for n in range(3)]
+        hub.want_deliveries(TOPIC, '"e1"', NOW + timedelta(seconds=1))
+        later = NOW + timedelta(seconds=1)
+        first = hub.claim_deliveries(later, 4, HOLD, failing=1)
+        ids = {d.subscription.id for d in first}
+        assert len(first) == 4 and set(good) < ids and len(ids & set(failing)) == 1
+        assert len(hub.claim_deliveries(later, 10, HOLD, failing=0)) == 0
 
 
 def test_a_delivery_done_while_a_newer_change_came_leaves_the_newer_waiting(
