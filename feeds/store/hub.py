@@ -33,6 +33,7 @@ from .schema import (
 MAX_NOTED = 10_000
 PING_BATCH = 10  # topics per ping: Google's hub drops the ones after about ten
 ABSENT = ""  # the ETag of a topic that has no document now
+_TOPIC_COLUMNS = ("etag", "media_type", "links", "body", "changed", "recheck")
 
 
 def note_change(conn: Connection, now: datetime, ids: set[str] | None) -> None:
@@ -55,15 +56,20 @@ def _subscription(row: Any) -> Subscription:
     )
 
 
-def _topic(row: Any) -> TopicState:
+def _topic(row: Any, prefix: str = "") -> TopicState:
+    """The topic of a row of hub_topics, whose columns may be labelled `prefix` + name."""
+
+    def column(name: str) -> Any:
+        return getattr(row, prefix + name)
+
     return TopicState(
         topic=row.topic,
-        etag=row.etag,
-        media_type=row.media_type,
-        links=row.links,
-        body=bytes(row.body),
-        changed=row.changed,
-        recheck=row.recheck,
+        etag=column("etag"),
+        media_type=column("media_type"),
+        links=column("links"),
+        body=bytes(column("body")),
+        changed=column("changed"),
+        recheck=column("recheck"),
     )
 
 
@@ -438,12 +444,7 @@ class HubWrites(HubReads):
                 s,
                 d.c.attempts,
                 d.c.made,
-                t.c.etag.label("t_etag"),
-                t.c.media_type.label("t_media_type"),
-                t.c.links.label("t_links"),
-                t.c.body.label("t_body"),
-                t.c.changed.label("t_changed"),
-                t.c.recheck.label("t_recheck"),
+                *(t.c[name].label(f"t_{name}") for name in _TOPIC_COLUMNS),
             )
             .select_from(d.join(s, s.c.id == d.c.subscription_id).join(t, t.c.topic == s.c.topic))
             .where(d.c.subscription_id.in_(picked))
@@ -451,15 +452,7 @@ class HubWrites(HubReads):
         return [
             Delivery(
                 subscription=_subscription(row),
-                topic=TopicState(
-                    topic=row.topic,
-                    etag=row.t_etag,
-                    media_type=row.t_media_type,
-                    links=row.t_links,
-                    body=bytes(row.t_body),
-                    changed=row.t_changed,
-                    recheck=row.t_recheck,
-                ),
+                topic=_topic(row, "t_"),
                 attempts=row.attempts,
                 made=row.made,
             )

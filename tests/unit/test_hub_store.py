@@ -28,6 +28,17 @@ def subscribed(hub: HubWrites, callback: str, lease: int = DAY, partner: str | N
     return hub.subscribe(TOPIC, callback, None, lease, partner, NOW).id
 
 
+def newer_while_on_its_way(hub: HubWrites) -> tuple[int, str]:
+    """A subscriber whose delivery of "e1" is claimed when "e2" comes: its id, e1."""
+    hub.put_topic(state())
+    sid = subscribed(hub, "https://a.example/cb")
+    hub.want_deliveries(TOPIC, '"e1"', NOW)
+    (sent,) = hub.claim_deliveries(NOW, 10, HOLD)
+    hub.put_topic(state(etag='"e2"'))
+    hub.want_deliveries(TOPIC, '"e2"', NOW)
+    return sid, sent.topic.etag
+
+
 def test_a_claim_excludes_every_other_until_it_runs_out(store: Store, settings: Settings) -> None:
     other = Store(settings.database)  # another worker: its own connections
     with store.hub() as hub:
@@ -90,13 +101,8 @@ def test_a_delivery_done_while_a_newer_change_came_leaves_the_newer_waiting(
     store: Store,
 ) -> None:
     with store.hub() as hub:
-        hub.put_topic(state())
-        sid = subscribed(hub, "https://a.example/cb")
-        hub.want_deliveries(TOPIC, '"e1"', NOW)
-        (sent,) = hub.claim_deliveries(NOW, 10, HOLD)
-        hub.put_topic(state(etag='"e2"'))  # a change while e1 is on its way
-        hub.want_deliveries(TOPIC, '"e2"', NOW)
-        hub.delivered(sid, sent.topic.etag)
+        sid, sent = newer_while_on_its_way(hub)
+        hub.delivered(sid, sent)
         (again,) = hub.claim_deliveries(NOW, 10, HOLD)  # not held by the done one's claim
         assert again.topic.etag == '"e2"'
         hub.delivered(sid, '"e2"')
@@ -202,13 +208,8 @@ def test_a_delivery_that_fails_while_a_newer_change_came_sends_the_newer_at_once
     store: Store,
 ) -> None:
     with store.hub() as hub:
-        hub.put_topic(state())
-        sid = subscribed(hub, "https://a.example/cb")
-        hub.want_deliveries(TOPIC, '"e1"', NOW)
-        (sent,) = hub.claim_deliveries(NOW, 10, HOLD)
-        hub.put_topic(state(etag='"e2"'))  # a change while e1 is on its way
-        hub.want_deliveries(TOPIC, '"e2"', NOW)
-        hub.failed(sid, sent.topic.etag, NOW + timedelta(hours=1), "answered 500")
+        sid, sent = newer_while_on_its_way(hub)
+        hub.failed(sid, sent, NOW + timedelta(hours=1), "answered 500")
         (again,) = hub.claim_deliveries(NOW, 10, HOLD)  # no backoff for the newer bytes
     assert again.topic.etag == '"e2"' and again.attempts == 0
 
