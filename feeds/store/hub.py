@@ -9,10 +9,11 @@ Every time here is the wall clock's, given by the caller, but `recheck` (the doc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -42,18 +43,16 @@ def note_change(conn: Connection, now: datetime, ids: set[str] | None) -> None:
     conn.execute(hub_changes.insert().values(at=now, articles=named))
 
 
+R = TypeVar("R", Subscription, HubRequest)
+
+
+def _record(cls: type[R], row: Any) -> R:
+    """A record whose every field is the row's column of that name."""
+    return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
+
+
 def _subscription(row: Any) -> Subscription:
-    return Subscription(
-        id=row.id,
-        topic=row.topic,
-        callback=row.callback,
-        secret=row.secret,
-        lease_seconds=row.lease_seconds,
-        expires=row.expires,
-        partner=row.partner,
-        created=row.created,
-        renewed=row.renewed,
-    )
+    return _record(Subscription, row)
 
 
 def _topic(row: Any, prefix: str = "") -> TopicState:
@@ -255,20 +254,7 @@ class HubWrites(HubReads):
                 .where(table.c.id.in_([r.id for r in rows]))
                 .values(claimed_until=now + hold)
             )
-        return [
-            HubRequest(
-                id=r.id,
-                mode=r.mode,
-                topic=r.topic,
-                callback=r.callback,
-                secret=r.secret,
-                lease_seconds=r.lease_seconds,
-                partner=r.partner,
-                reason=r.reason,
-                at=r.at,
-            )
-            for r in rows
-        ]
+        return [_record(HubRequest, r) for r in rows]
 
     def drop_request(self, request: HubRequest) -> bool:
         """Forget a request; whether it was still there (a revoked or rotated partner token
