@@ -119,7 +119,7 @@ def serve_feeds(
     bind = f"127.0.0.1:{port}"
     server = bench.procs.start(
         f"feeds serve ({label})",
-        [*feeds_command(), "serve", "--bind", bind],
+        [*feeds_command(), "serve", "--no-hub", "--bind", bind],
         env=env,
         port=port,
         log=LOGS / f"serve-{label}.log",
