@@ -11,6 +11,13 @@ measured in the same run on the same machine.
 - scale: the same store grown to 1,000,000 articles (its site feed carries the same 50
   entries): warm p50 and cold render against the 1,000-article store's, and the largest
   gunicorn worker's resident memory (against 150 MB);
+- push (unless --skip-push): `feeds hub run`, a process of its own beside `feeds serve
+  --no-hub` over a 1,000-article store, delivering an API PUT of one article to 1, 100 and
+  1,000 subscribers of the site's Atom feed (bench/subscribers.py, on loopback): the first
+  and last delivery after the PUT's answer, p50 and p99 of 20 changes (against 250 ms and,
+  for the last of 1,000, 2 s), deliveries/s (against the callback server's own capacity),
+  the worker's peak resident memory (against 150 MB), and the warm site feed with wrk
+  while every change is delivered to all (against the same with the hub idle);
 - with --nginx: the site feed through deploy/nginx.conf's caching proxy against the same
   nginx serving the same bytes from a file.
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from . import nginx, wrk
 from .plan import RESULTS_JSON, RESULTS_MD, ROOT, make_plan
 from .results import machine, markdown, table
-from .scenarios import ingest, scale, warm
+from .scenarios import ingest, push, scale, warm
 from .scenarios.run import Bench, say
 from .servers import Processes
 
@@ -24,6 +24,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes and 3 s runs")
     parser.add_argument("--skip-million", action="store_true", help="no million-article store")
+    parser.add_argument("--skip-push", action="store_true", help="no WebSub push figures")
     parser.add_argument("--nginx", action="store_true", help="also measure nginx in front")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10; 3 quick)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -45,6 +46,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "disturbed run counts (default 2; 0 with --quick)",
     )
     parser.add_argument("--cold-runs", type=int, help="edits for the cold render (15)")
+    parser.add_argument(
+        "--push-subscribers",
+        metavar="N,N,...",
+        help="subscriber counts of the push part (default 1,100,1000; 1,10,100 with --quick)",
+    )
+    parser.add_argument(
+        "--push-changes",
+        type=int,
+        help="changes delivered at each subscriber count (default 20; 5 with --quick)",
+    )
     parser.add_argument(
         "--stale-wait",
         type=float,
@@ -76,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "1,000-article store: ceiling, warm feeds, cold render",
                 lambda: warm.store_1k(bench),
             )
+            if not plan.skip_push:
+                counts = "/".join(f"{n:,}" for n in plan.push_subscribers)
+                bench.phase(f"push to {counts} subscribers", lambda: push.push(bench))
             bench.phase(f"ingest of {plan.ingest:,} articles", lambda: ingest.ingest(bench))
             if not plan.skip_million:
                 bench.phase(f"{plan.million:,}-article store", lambda: scale.million(bench))
@@ -95,7 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "unmeasured_targets": unmeasured,
         "notes": bench.notes,
         "errors": bench.errors,
-        "skipped": ["million"] if plan.skip_million else [],
+        "skipped": [
+            name
+            for name, skipped in (("million", plan.skip_million), ("push", plan.skip_push))
+            if skipped
+        ],
     }
     RESULTS_JSON.write_text(json.dumps(results, indent=2, default=str) + "\n")
     md = markdown(bench.rows, info, load, plan)

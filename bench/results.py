@@ -3,6 +3,7 @@ table printed at the end, the Markdown of bench/results.md, and the machine meas
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sqlite3
@@ -89,6 +90,15 @@ def ms(value: float | None) -> str:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile (0 < share <= 1): the smallest value that at least
+    `share` of them do not exceed; of fewer than 100 values, p99 is the largest."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def machine(wrk_bin: str, nginx_bin: str | None) -> dict[str, Any]:

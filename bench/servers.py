@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 STOP_TIMEOUT = 30.0  # gunicorn's graceful_timeout is 20 s
+STARTED_S = 1.0  # a process that serves nothing counts as started once it ran this long
 
 
 class ServerError(RuntimeError):
@@ -44,10 +45,22 @@ def get(
     port: int, path: str, headers: Mapping[str, str] | None = None, timeout: float = 60.0
 ) -> Answer:
     """One GET over a fresh connection to 127.0.0.1:`port`; the body is not decoded."""
+    return request(port, "GET", path, headers, timeout=timeout)
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 60.0,
+) -> Answer:
+    """One request over a fresh connection to 127.0.0.1:`port`; the body is not decoded."""
     start = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path, headers=dict(headers or {}))
+        conn.request(method, path, body=body, headers=dict(headers or {}))
         response = conn.getresponse()
         body = response.read()
         seconds = time.perf_counter() - start
@@ -103,12 +116,13 @@ class Processes:
         env: Mapping[str, str],
         port: int,
         log: Path,
-        ready_path: str,
+        ready_path: str | None,
         cwd: Path | None = None,
         wait: float = 120.0,
     ) -> Running:
         """Start `command` (its own process group, output to `log`) and wait until GET
-        `ready_path` answers 200."""
+        `ready_path` answers 200; with no `ready_path` (a process that serves nothing), until
+        it has run for STARTED_S without exiting."""
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("wb") as out:
             process = subprocess.Popen(
@@ -122,13 +136,19 @@ class Processes:
             )
         server = Running(name, process, port, log)
         self.running.append(server)
-        deadline = time.monotonic() + wait
+        started = time.monotonic()
+        deadline = started + wait
         while True:
             if process.poll() is not None:
                 self.stop(server)
                 raise ServerError(
                     f"{name} exited with {process.returncode} before answering:\n{server.tail()}"
                 )
+            if ready_path is None:
+                if time.monotonic() - started >= STARTED_S:
+                    return server
+                time.sleep(0.1)
+                continue
             try:
                 if get(port, ready_path, timeout=5).status == 200:
                     return server
@@ -180,11 +200,12 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def resident_mb(pid: int) -> float | None:
-    """VmRSS of `pid` in MB (10^6 bytes), None if it is gone."""
+def resident_mb(pid: int, field: str = "VmRSS") -> float | None:
+    """VmRSS of `pid` in MB (10^6 bytes), or another of its memory figures (VmHWM: the peak
+    resident memory); None if it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024 / 1e6
     except OSError:
         return None

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 INSTALL_HINT = "wrk is not installed; install it with: apt-get install wrk"
@@ -129,9 +130,13 @@ def run(
     load: Load,
     headers: dict[str, str] | None = None,
     seconds: float | None = None,
+    script: Path | None = None,
 ) -> tuple[WrkResult, str]:
-    """Drive `url` for `seconds` (default: the load's); the result and wrk's report."""
+    """Drive `url` for `seconds` (default: the load's), with the Lua `script` when given
+    (see post_script); the result and wrk's report."""
     command = [binary, *load.arguments(seconds), "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     command.append(url)
@@ -145,3 +150,21 @@ def run(
     if done.returncode != 0:
         raise WrkError(f"wrk exited with {done.returncode}: {done.stderr.strip() or done.stdout}")
     return parse(done.stdout), done.stdout
+
+
+def post_script(script: Path, body: Path, content_type: str) -> Path:
+    """Write a wrk script that POSTs the bytes of the file `body` in every request."""
+    script.parent.mkdir(parents=True, exist_ok=True)
+    lua = (
+        f"local file = assert(io.open({_lua_string(str(body))}, 'rb'))\n"
+        "wrk.body = file:read('*a')\n"
+        "file:close()\n"
+        "wrk.method = 'POST'\n"
+        f"wrk.headers['Content-Type'] = {_lua_string(content_type)}\n"
+    )
+    script.write_text(lua)
+    return script
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -7,7 +7,8 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .. import servers, wrk
@@ -93,9 +94,13 @@ class Bench:
         path: str,
         headers: dict[str, str] | None = None,
         port: int | None = None,
+        beside: Sequence[int] = (),
+        script: Path | None = None,
     ) -> wrk.WrkResult:
-        """Warm up, then measure `path` on `server` (at `port`, default its own) with wrk;
-        keeps the report under bench/data/logs/.
+        """Warm up, then measure `path` on `server` (at `port`, default its own) with wrk
+        (and its Lua `script`); keeps the report under bench/data/logs/. The processes
+        `beside` (a hub worker, subscribers) are meant to run meanwhile: their CPU is
+        counted apart, not as a disturbance.
 
         A run is disturbed when other processes of the machine took CPU meanwhile, or when
         the server's workers did not share the load (one worker took every connection); such
@@ -103,14 +108,14 @@ class Bench:
         attempt is kept in the results, and what disturbed the kept one is noted."""
         url = f"http://127.0.0.1:{port or server.port}{path}"
         if self.plan.warmup > 0:
-            wrk.run(self.wrk_bin, url, self.load, headers, seconds=self.plan.warmup)
+            wrk.run(self.wrk_bin, url, self.load, headers, self.plan.warmup, script)
         say(f"wrk {key}: {url} {headers or ''}")
         pids = servers.tree(server.pid)
-        runs = [self._wrk_once(url, headers, pids)]
+        runs = [self._wrk_once(url, headers, pids, beside, script)]
         while _disturbance(runs[-1][2]) and len(runs) <= self.plan.retries:
             say(f"   again: {_disturbance(runs[-1][2])} (req/s {rate(runs[-1][0].rps)})")
             time.sleep(RETRY_PAUSE)
-            runs.append(self._wrk_once(url, headers, pids))
+            runs.append(self._wrk_once(url, headers, pids, beside, script))
         result, report, shares = min(
             runs, key=lambda run: (_uneven(run[2]), run[2]["other_processes"])
         )
@@ -127,7 +132,9 @@ class Bench:
         say(
             f"   {rate(result.rps)} req/s, p50 {ms(result.p50)}, p99 {ms(result.p99)}, "
             f"{result.errors} errors; CPU: server {shares['server']:.0%}, "
-            f"wrk {shares['wrk_and_bench']:.0%}, other processes "
+            f"wrk {shares['wrk_and_bench']:.0%}, "
+            + (f"beside {shares['beside']:.0%}, " if beside else "")
+            + "other processes "
             f"{shares['other_processes']:.0%}; workers "
             + "/".join(f"{share:.0%}" for share in shares["workers_of_one_cpu"])
             + " of a CPU"
@@ -146,29 +153,37 @@ class Bench:
         return result
 
     def _wrk_once(
-        self, url: str, headers: dict[str, str] | None, pids: list[int]
+        self,
+        url: str,
+        headers: dict[str, str] | None,
+        pids: list[int],
+        beside: Sequence[int] = (),
+        script: Path | None = None,
     ) -> tuple[wrk.WrkResult, str, dict[str, Any]]:
         """One wrk run, and the shares of the machine's CPU that the server, wrk (with this
-        process) and every other process took meanwhile."""
+        process), the processes `beside` and every other process took meanwhile."""
         busy, each, own, start = (
             servers.busy_seconds(),
-            servers.cpu_seconds(pids),
+            servers.cpu_seconds([*pids, *beside]),
             _own_cpu(),
             time.monotonic(),
         )
-        result, report = wrk.run(self.wrk_bin, url, self.load, headers)
+        result, report = wrk.run(self.wrk_bin, url, self.load, headers, script=script)
         wall = time.monotonic() - start
         own = _own_cpu() - own
         busy = servers.busy_seconds() - busy
         used = {
-            pid: seconds - each.get(pid, 0.0) for pid, seconds in servers.cpu_seconds(pids).items()
+            pid: seconds - each.get(pid, 0.0)
+            for pid, seconds in servers.cpu_seconds([*pids, *beside]).items()
         }
-        ours = sum(used.values())
+        ours = sum(used.get(pid, 0.0) for pid in pids)
+        theirs = sum(used.get(pid, 0.0) for pid in beside)
         capacity = max(wall * len(os.sched_getaffinity(0)), 1e-9)
         shares = {
             "server": ours / capacity,
             "wrk_and_bench": own / capacity,
-            "other_processes": max(0.0, busy - ours - own) / capacity,
+            "beside": theirs / capacity,
+            "other_processes": max(0.0, busy - ours - theirs - own) / capacity,
             # Each worker's share of one CPU: uneven shares mean the connections were not
             # spread evenly over the workers.
             "workers_of_one_cpu": [used[pid] / wall for pid in pids[1:] if pid in used],

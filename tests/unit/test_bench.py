@@ -1,15 +1,28 @@
 """The benchmark's generated corpus (bench/corpus.py): articles the project's parser accepts,
-shaped like the real seed file, the same on every run; and the reading of wrk's report."""
+shaped like the real seed file, the same on every run; the reading of wrk's report; and the
+pieces of the push part: its percentiles, its timing of a change, its callback server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import http.client
+import json
+import math
 import re
 import statistics
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench import corpus, wrk
+import pytest
+
+from bench import corpus, plan, servers, subscribers, wrk
+from bench.results import percentile
+from bench.scenarios import push
 from feeds.config import Settings
 from feeds.ingest.files import collect
 from feeds.ingest.importer import import_paths
@@ -140,3 +153,101 @@ def test_the_wrk_report_is_read_with_its_units() -> None:
     assert result.socket_errors == {"connect": 0, "read": 2, "write": 0, "timeout": 3}
     assert result.non_2xx_3xx == 7
     assert result.errors == 12
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(20, 0, -1)]  # 20 values, unsorted
+    assert percentile(values, 0.5) == 10.0
+    assert percentile(values, 0.99) == 20.0  # of fewer than 100 values: the largest
+    assert percentile(values, 0.95) == 19.0
+    assert percentile([3.0], 0.99) == 3.0
+    assert math.isnan(percentile([], 0.5))
+
+
+def test_a_change_is_timed_from_its_commit_to_each_subscribers_first_arrival() -> None:
+    committed = 1_000_000_000
+    arrivals = [
+        [committed + 30_000_000, 0, 500],
+        [committed + 90_000_000, 1, 500],
+        [committed + 150_000_000, 1, 500],  # sent again: its first arrival counts
+        [committed + 50_000_000, 2, 500],
+    ]
+    done = push.spans(7, 4, 12.5, committed, arrivals)
+    assert (done.change, done.put_ms, done.received) == (7, 12.5, 3)
+    assert (done.first_ms, done.last_ms) == (30.0, 90.0)
+    assert not done.complete  # one of the four subscribers got nothing
+    assert done.per_second == 2 / 0.06
+    assert push.spans(8, 1, 1.0, committed, []).first_ms is None
+
+
+def test_subscriber_counts_are_read_and_bad_ones_named() -> None:
+    assert plan.subscriber_counts("1,100,1000") == (1, 100, 1000)
+    for bad in ("", "1,,2", "0,10", "100,10", "5,5", "ten"):
+        with pytest.raises(SystemExit, match="--push-subscribers"):
+            plan.subscriber_counts(bad)
+
+
+@pytest.fixture
+def callbacks() -> Iterator[int]:
+    """bench/subscribers.py's server on a loopback port, in a thread."""
+    port = servers.free_port()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        server = asyncio.ensure_future(subscribers.main([port]))
+        await stop.wait()
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serve())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            servers.get(port, "/healthz", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield port
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(5)
+
+
+def test_the_callback_server_keeps_each_delivery_by_the_change_it_carries(callbacks: int) -> None:
+    challenge = servers.get(callbacks, "/cb/3?hub.mode=subscribe&hub.challenge=abc")
+    assert (challenge.status, challenge.body) == (200, b"abc")
+    conn = http.client.HTTPConnection("127.0.0.1", callbacks, timeout=10)
+    try:  # one connection kept alive, a body of several segments, then a chunked one
+        document = b"<feed>" + b"x" * 300_000 + subscribers.MARKER + b"12</feed>"
+        conn.request("POST", "/cb/3", body=document)
+        answer = conn.getresponse()
+        assert (answer.status, answer.read()) == (204, b"")
+        chunks = [b"<feed>", subscribers.MARKER + b"12", b"/"]
+        conn.request("POST", "/cb/4", body=iter(chunks))
+        answer = conn.getresponse()
+        assert (answer.status, answer.read()) == (204, b"")
+        conn.request("POST", "/cb/5", body=b"<feed>no change named</feed>")
+        answer = conn.getresponse()
+        assert (answer.status, answer.read()) == (204, b"")
+    finally:
+        conn.close()
+    waited = servers.get(callbacks, "/wait?change=12&count=2&timeout=5")
+    found = json.loads(waited.body)
+    assert [(callback, size) for _, callback, size in found] == [
+        (3, len(document)),
+        (4, len(b"".join(chunks))),
+    ]
+    summary = json.loads(servers.get(callbacks, "/arrivals").body)
+    assert summary == {"total": 3, "unmarked": 1, "changes": {"12": 2}}
+    # A wait for more than came ends at its timeout with what did.
+    assert len(json.loads(servers.get(callbacks, "/wait?change=12&count=3&timeout=0.2").body)) == 2
