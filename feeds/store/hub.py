@@ -34,7 +34,6 @@ from .schema import (
 MAX_NOTED = 10_000
 PING_BATCH = 10  # topics per ping: Google's hub drops the ones after about ten
 ABSENT = ""  # the ETag of a topic that has no document now
-_TOPIC_COLUMNS = ("etag", "media_type", "links", "body", "changed", "recheck")
 
 
 def note_change(conn: Connection, now: datetime, ids: set[str] | None) -> None:
@@ -55,20 +54,15 @@ def _subscription(row: Any) -> Subscription:
     return _record(Subscription, row)
 
 
-def _topic(row: Any, prefix: str = "") -> TopicState:
-    """The topic of a row of hub_topics, whose columns may be labelled `prefix` + name."""
-
-    def column(name: str) -> Any:
-        return getattr(row, prefix + name)
-
+def _topic(row: Any) -> TopicState:
     return TopicState(
         topic=row.topic,
-        etag=column("etag"),
-        media_type=column("media_type"),
-        links=column("links"),
-        body=bytes(column("body")),
-        changed=column("changed"),
-        recheck=column("recheck"),
+        etag=row.etag,
+        media_type=row.media_type,
+        links=row.links,
+        body=bytes(row.body),
+        changed=row.changed,
+        recheck=row.recheck,
     )
 
 
@@ -426,23 +420,27 @@ class HubWrites(HubReads):
             d.update().where(d.c.subscription_id.in_(picked)).values(claimed_until=now + hold)
         )
         rows = self.conn.execute(
-            sa.select(
-                s,
-                d.c.attempts,
-                d.c.made,
-                *(t.c[name].label(f"t_{name}") for name in _TOPIC_COLUMNS),
-            )
-            .select_from(d.join(s, s.c.id == d.c.subscription_id).join(t, t.c.topic == s.c.topic))
+            sa.select(s, d.c.attempts, d.c.made)
+            .select_from(d.join(s, s.c.id == d.c.subscription_id))
             .where(d.c.subscription_id.in_(picked))
         ).all()
+        # Each topic's row read once: its subscribers share its bytes (a feed of hundreds of
+        # kilobytes, to thousands of them).
+        states = {
+            row.topic: _topic(row)
+            for row in self.conn.execute(
+                sa.select(t).where(t.c.topic.in_({row.topic for row in rows}))
+            )
+        }
         return [
             Delivery(
                 subscription=_subscription(row),
-                topic=_topic(row, "t_"),
+                topic=states[row.topic],
                 attempts=row.attempts,
                 made=row.made,
             )
             for row in rows
+            if row.topic in states
         ]
 
     def delivered(self, subscription_id: int, etag: str) -> None:
