@@ -18,6 +18,7 @@ import asyncio
 import os
 import socket
 import ssl
+import zlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -34,6 +35,7 @@ from feeds.errors import FeedsError
 
 CONNECT_S = 5.0  # the longest a connection (resolution, TCP and TLS) may take
 KEEPALIVE_S = 5.0  # how long an idle connection is kept for another request
+POOL_SIZE = 25  # connections a pool holds at most (see Net)
 LIMIT = 64 * 1024  # bytes of an answer read, by default
 USER_AGENT = f"feeds/{__version__} (WebSub hub)"
 
@@ -72,18 +74,27 @@ class Net:
         self.allow_loopback = bool(settings.hub_allow_loopback)
         # As many requests at once as connections: none waits for one, against its deadline.
         self._slots = asyncio.Semaphore(settings.hub_concurrency)
-        pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
-            max_connections=settings.hub_concurrency,
-            max_keepalive_connections=settings.hub_concurrency,
-            keepalive_expiry=KEEPALIVE_S,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=GuardedBackend(self.allow_loopback),
-        )
+        # Pools of POOL_SIZE connections: httpcore's pool looks at every connection for every
+        # waiting request, so one pool of thousands costs the square of its size.
+        shared = ssl_context or httpx.create_ssl_context(trust_env=False)
+        count = -(-settings.hub_concurrency // POOL_SIZE)
+        size = -(-settings.hub_concurrency // count)
+        backend = GuardedBackend(self.allow_loopback)
+        pools = [
+            httpcore.AsyncConnectionPool(
+                ssl_context=shared,
+                max_connections=size,
+                max_keepalive_connections=size,
+                keepalive_expiry=KEEPALIVE_S,
+                http1=True,
+                http2=False,
+                retries=0,
+                network_backend=backend,
+            )
+            for _ in range(count)
+        ]
         self._client = httpx.AsyncClient(
-            transport=_Transport(pool),
+            transport=_Transport(pools),
             follow_redirects=False,
             trust_env=False,
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
@@ -252,11 +263,14 @@ class _Transport(httpx.AsyncBaseTransport):
     """httpx's requests sent through an httpcore pool of our choosing (httpx's own
     transport builds its pool with the default network backend)."""
 
-    def __init__(self, pool: httpcore.AsyncConnectionPool) -> None:
-        self._pool = pool
+    def __init__(self, pools: list[httpcore.AsyncConnectionPool]) -> None:
+        self._pools = pools
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        answer = await self._pool.handle_async_request(
+        # One server's requests always go to one pool, where its connections are kept.
+        key = zlib.crc32(b"%s:%d" % (request.url.raw_host, request.url.port or 0))
+        pool = self._pools[key % len(self._pools)]
+        answer = await pool.handle_async_request(
             httpcore.Request(
                 method=request.method,
                 url=httpcore.URL(
@@ -278,7 +292,8 @@ class _Transport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
 
 class _Body(httpx.AsyncByteStream):
