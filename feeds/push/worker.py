@@ -174,8 +174,12 @@ class Worker:
         worked = self._record() or worked
         if time.monotonic() - self._expired_at > EXPIRE_S:
             self._expired_at = time.monotonic()
-            with self.store.hub() as hub:
-                hub.expire(wall(), keep_topics=bool(self.settings.external_hubs))
+            keep = bool(self.settings.external_hubs)
+            with self.store.read() as reader:  # a write only when there is something to do:
+                due = reader.anything_to_expire(wall(), keep)  # it takes the writers' turn
+            if due:
+                with self.store.hub() as hub:
+                    hub.expire(wall(), keep_topics=keep)
         return worked
 
     def _spawn(self, work: Coroutine[Any, Any, None], kind: str) -> None:
@@ -249,6 +253,8 @@ class Worker:
         if any(document is None for _, document in rendered):
             with self.store.read() as reader:
                 release = reader.next_release(now)
+        if not rendered and pending is None:
+            return True  # nothing to compare or drop: no write (it takes the writers' turn)
         with self.store.hub() as hub:
             known = hub.topic_etags(looked)
             for topic, document in rendered:

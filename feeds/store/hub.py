@@ -176,6 +176,20 @@ class HubReads:
         ]
         return min((m for m in moments if m is not None), default=None)
 
+    def anything_to_expire(self, now: datetime, keep_topics: bool = False) -> bool:
+        """Whether `expire` would end or forget anything (a read: no writers' turn)."""
+        ended = self.conn.scalar(
+            sa.select(hub_subscriptions.c.id).where(hub_subscriptions.c.expires <= now).limit(1)
+        )
+        if ended is not None or keep_topics:
+            return ended is not None
+        unfollowed = self.conn.scalar(
+            sa.select(hub_topics.c.topic)
+            .where(hub_topics.c.topic.not_in(sa.select(hub_subscriptions.c.topic)))
+            .limit(1)
+        )
+        return unfollowed is not None
+
     def waiting_deliveries(self) -> dict[int, tuple[int, str | None]]:
         """Subscription id -> (failed attempts, last error) of each waiting delivery."""
         d = hub_deliveries

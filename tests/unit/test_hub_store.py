@@ -138,12 +138,19 @@ def test_ended_leases_end_their_subscriptions_and_deliveries(store: Store) -> No
         subscribed(hub, "https://short.example/cb", lease=60)
         kept = subscribed(hub, "https://long.example/cb", lease=DAY)
         assert hub.want_deliveries(TOPIC, '"e1"', NOW) == 2
+        assert not hub.anything_to_expire(NOW + timedelta(seconds=59))
         assert hub.expire(NOW + timedelta(seconds=59)) == 0
+        assert hub.anything_to_expire(NOW + timedelta(seconds=60))
         assert hub.expire(NOW + timedelta(seconds=60)) == 1
+        assert not hub.anything_to_expire(NOW + timedelta(seconds=61))
         assert [s.id for s in hub.subscriptions()] == [kept]
         assert list(hub.waiting_deliveries()) == [kept]
         assert hub.subscribed_topics(NOW + timedelta(seconds=61)) == {TOPIC}
         assert hub.want_deliveries(TOPIC, '"e2"', NOW + timedelta(days=2)) == 0
+        # Once no one follows a topic, it is forgotten, unless external hubs want all.
+        hub.put_topic(state("https://news.example.com/feeds/uk/atom.xml"))
+        assert hub.anything_to_expire(NOW, keep_topics=False)
+        assert not hub.anything_to_expire(NOW, keep_topics=True)
 
 
 def partner(name: str) -> Partner:
