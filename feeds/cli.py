@@ -517,13 +517,36 @@ def hub_run(parent: int | None) -> None:
     from .push.runner import run
     from .web import create_app
 
-    _migrated()
+    _store_answers(parent)
     counts = run(create_app(), parent)
     click.echo(
         f"hub worker stopped: {counts.delivered} delivered, {counts.failed} failed, "
         f"{counts.verified} verified, {counts.pings} pings",
         err=True,
     )
+
+
+def _store_answers(parent: int | None) -> None:
+    """Migrate the store once it answers: a worker beside `feeds serve` (`parent`) outlives
+    an outage of the database as the server does, trying again every RETRY_S; one run by
+    hand says what is wrong and stops."""
+    import os
+    import time
+
+    from .errors import StoreBusy, StoreUnavailable
+
+    while True:
+        try:
+            _migrated()
+            return
+        except (StoreUnavailable, StoreBusy) as e:
+            if parent is None or os.getppid() != parent:
+                raise
+            click.echo(f"hub worker: {shown(str(e))}; trying again in {RETRY_S} s", err=True)
+            time.sleep(RETRY_S)
+
+
+RETRY_S = 2
 
 
 @hub.command("list")
