@@ -250,7 +250,8 @@ def token() -> None:
     "--scope",
     required=True,
     type=click.Choice(list(credentials.SCOPES)),
-    help="What the token may do: publish = write articles through /api/v1/.",
+    help="What the token may do: publish = write articles through /api/v1/; "
+    "stats = read /api/v1/stats; metrics = read /metrics.",
 )
 def token_create(name: str, scope: str) -> None:
     """Create a token and print it, once: it cannot be shown again."""

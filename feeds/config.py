@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ _HUB_SEPARATORS = re.compile(r"[\s,]+")
 # '"', '<' and '>'.
 _LINK_URL = re.compile(r"^[!#-;=?-~]+$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+IPNetwork = IPv4Network | IPv6Network
 
 
 def _setting(default: Any, *, shapes: bool, low: int | None = None, high: int | None = None) -> Any:
@@ -80,6 +82,18 @@ class Settings:
     hub_allow_loopback: int = _setting(0, shapes=False, low=0, high=1)  # for tests
     hub_rate: int = _setting(60, shapes=False, low=1, high=100_000)  # requests/min/client
     hub_concurrency: int = _setting(200, shapes=False, low=1, high=10_000)
+    # Proxies in front (addresses or networks, separated by spaces or commas) whose
+    # X-Forwarded-For names the client: what audience counting and /metrics see as the
+    # client's address.
+    trusted_proxies: str = _setting("127.0.0.1 ::1", shapes=False)
+    # Who may read /metrics without a token with the metrics scope: addresses or networks.
+    metrics_from: str = _setting("127.0.0.1 ::1", shapes=False)
+    # Where the server's processes keep their metrics between scrapes (prometheus_client's
+    # multi-process files), wiped when the server starts; empty: a temporary directory of the
+    # server's own, removed when it stops.
+    metrics_dir: str = _setting("", shapes=False)
+    stats_flush: int = _setting(10, shapes=False, low=1, high=3600)  # seconds between writes
+    stats_days: int = _setting(90, shapes=False, low=1, high=3650)  # days of figures kept
 
     def now(self) -> datetime:
         """The current instant (whole seconds, UTC): FEEDS_CLOCK's if set, else the system's."""
@@ -112,6 +126,14 @@ class Settings:
         """Every hub a subscription document names: the built-in one first."""
         return (self.hub_url, *(h for h in self.external_hubs if h != self.hub_url))
 
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return networks(self.trusted_proxies)
+
+    @property
+    def metrics_networks(self) -> tuple[IPNetwork, ...]:
+        return networks(self.metrics_from)
+
     def shaping(self) -> Settings:
         """These settings with every one that does not shape documents blanked (empty, or
         zero): what document validators take into account."""
@@ -121,6 +143,12 @@ class Settings:
             if not f.metadata["shapes"]
         }
         return dataclasses.replace(self, **blank)
+
+
+def networks(value: str) -> tuple[IPNetwork, ...]:
+    """The addresses or networks (e.g. '127.0.0.1 10.0.0.0/8, ::1') in a setting's value;
+    raises ValueError naming one that is neither."""
+    return tuple(ip_network(item, strict=False) for item in _HUB_SEPARATORS.split(value) if item)
 
 
 # Whole-number settings and their ranges.
@@ -196,6 +224,15 @@ def _check(settings: Settings) -> Settings:
                 f"{hub!r} holds characters a Link header cannot carry ('\"', '<', '>' or any "
                 "outside ASCII): percent-encode them, and give a host name in its xn-- form",
             )
+    for name in ("trusted_proxies", "metrics_from"):
+        try:
+            networks(getattr(settings, name))
+        except ValueError as e:
+            raise ConfigError(
+                _env_name(name),
+                f"{e}: give addresses or networks, separated by spaces or commas "
+                "(e.g. 127.0.0.1 10.0.0.0/8 ::1)",
+            ) from e
     if not settings.hub_lease_min <= settings.hub_lease <= settings.hub_lease_max:
         raise ConfigError(
             "FEEDS_HUB_LEASE",

@@ -11,7 +11,7 @@ import secrets
 from .errors import PartnerError, TokenError
 from .text import ID_PATTERN, clean_line
 
-SCOPES = ("publish",)
+SCOPES = ("publish", "stats", "metrics")
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 PARTNER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 CONTENT = ("full", "summary")

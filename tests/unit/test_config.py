@@ -53,9 +53,25 @@ def test_environment_variables_are_read() -> None:
         ("FEEDS_HUBS", "https://bücher.example/hub"),
         ("FEEDS_HUBS", "https://hub.example.net/<x>"),
         ("FEEDS_HUBS", 'https://hub.example.net/"x"'),
+        ("FEEDS_TRUSTED_PROXIES", "127.0.0.1 proxy.example.net"),
+        ("FEEDS_METRICS_FROM", "10.0.0.0/33"),
+        ("FEEDS_STATS_FLUSH", "0"),
     ],
 )
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({name: value})
     assert str(info.value).startswith(name + ":")
+
+
+def test_address_settings_take_addresses_and_networks() -> None:
+    settings = load_settings(
+        {"FEEDS_TRUSTED_PROXIES": "10.1.2.3, 192.168.0.0/16 fd00::/8", "FEEDS_METRICS_FROM": ""}
+    )
+    assert [str(n) for n in settings.trusted_proxy_networks] == [
+        "10.1.2.3/32",
+        "192.168.0.0/16",
+        "fd00::/8",
+    ]
+    assert settings.metrics_networks == ()
+    assert [str(n) for n in load_settings({}).metrics_networks] == ["127.0.0.1/32", "::1/128"]
