@@ -57,8 +57,9 @@ def create_app(
     app = _App(__name__, static_folder=None)  # no static files: pages carry no assets
     store = Store(settings.database)
     cache = RenderCache(store, settings.cache_bytes)
-    app.extensions["feeds"] = Service(settings, store, cache, LocalPolls())
-    app.wsgi_app = CacheHits(app.wsgi_app, cache, settings.now)  # type: ignore[method-assign]
+    svc = Service(settings, store, cache, LocalPolls())
+    app.extensions["feeds"] = svc
+    app.wsgi_app = CacheHits(app.wsgi_app, svc)  # type: ignore[method-assign]
     app.jinja_env.filters["rfc3339"] = rfc3339
     zone = settings.zone
     app.jinja_env.filters["local"] = lambda moment: local_time(moment, zone)

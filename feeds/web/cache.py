@@ -54,6 +54,13 @@ class Built:
     valid_until: datetime | None = None  # when time alone may change the document
     ledger: bool = True  # keep Last-Modified moving with the ETag (see the module)
     private: bool = False  # for one client only (a partner's): Cache-Control private
+    # What it is, for the figures kept of its answers (web/observe.py): its format (the
+    # Format's NAME, or html, opml, sitemap), whether readers subscribe to it (a site,
+    # section, author or partner feed: its polls are counted as its audience's), and the
+    # route template that serves it (set by responses.cached).
+    format: str = ""
+    subscription: bool = False
+    route: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,9 @@ class Rendered:
     changes: datetime | None
     links: str
     private: bool = False
+    format: str = ""  # as in Built
+    subscription: bool = False
+    route: str = ""
     size: int = field(init=False)
 
     identity_variant: Variant = field(init=False)
@@ -259,6 +269,9 @@ class RenderCache:
             changes=changes,
             links=built.links,
             private=built.private,
+            format=built.format,
+            subscription=built.subscription,
+            route=built.route,
         )
 
     def _last_modified(

@@ -4,12 +4,14 @@ anything."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .cache import RenderCache, Rendered
+from . import observe
+from .cache import Rendered
 from .conditional import NeedsBody, accepts_gzip, body_needed
+from .service import Service
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -45,10 +47,11 @@ class CacheHits:
     and keeps what it serves. Documents for one client only (a partner's) are kept under
     keys no path can be, so they are never answered here."""
 
-    def __init__(self, app: WSGIApplication, cache: RenderCache, now: Callable[[], datetime]):
+    def __init__(self, app: WSGIApplication, svc: Service):
         self.app = app
-        self.cache = cache
-        self.now = now
+        self.svc = svc
+        self.cache = svc.cache
+        self.now = svc.settings.now
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -63,5 +66,7 @@ class CacheHits:
             if entry is not None and not entry.private:
                 status, headers, body = answer(entry, now, gz, needs_body)
                 start_response(_REASONS[status], headers)
-                return [body] if method == "GET" and body else []
+                sent = body if method == "GET" else b""
+                observe.served(self.svc, environ, entry, status, len(sent))
+                return [sent] if sent else []
         return self.app(environ, start_response)

@@ -89,6 +89,8 @@ def feed_built(
         links=self_link(settings.url(planned.key.path(fmt.NAME)), hubs_of(settings, planned.key)),
         valid_until=next_time_change(settings, planned, now),
         private=private,
+        format=fmt.NAME,
+        subscription=planned.key.month is None,  # archives are read once, not polled
     )
 
 
@@ -178,6 +180,7 @@ def _serve_listing(section: str | None) -> Response:
             max_age=lifetime(settings),
             links=", ".join(alternate_links(settings, section)),
             valid_until=next_time_change(settings, planned, now),
+            format="html",
         )
 
     return cached(svc, home_path(section), build, missing="no such section")
@@ -218,6 +221,7 @@ def article(article_id: str) -> Response:
             max_age=lifetime(settings),
             links=", ".join(links),
             ledger=False,
+            format="html",
         )
 
     return cached(svc, path, build, missing="no such article")
@@ -236,6 +240,7 @@ def directory() -> Response:
             lambda: [opml.render(settings, sections)],
             max_age=lifetime(settings),
             links=self_link(settings.url("/feeds.opml")),
+            format="opml",
         )
 
     return cached(svc, "/feeds.opml", build)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -10,9 +12,11 @@ from flask import Response, request
 
 from feeds.config import Settings
 from feeds.errors import NotFound
+from feeds.store import Reader
 from feeds.syndication.urls import feed_links
 
-from .cache import Builder
+from . import observe
+from .cache import Builder, Built
 from .conditional import accepts_gzip, body_needed
 from .hits import answer
 from .service import Service
@@ -40,7 +44,14 @@ def cached(
     headers = request.headers
     gz = accepts_gzip(headers.get("Accept-Encoding", ""))
     needs_body = body_needed(headers.get("If-None-Match"), headers.get("If-Modified-Since"), gz)
-    entry = svc.cache.get(key, now, build, needs_body)
+    rule = request.url_rule
+    route = rule.rule if rule is not None else ""
+
+    def routed(reader: Reader, moment: datetime) -> Built | None:
+        built = build(reader, moment)
+        return None if built is None else dataclasses.replace(built, route=route)
+
+    entry = svc.cache.get(key, now, routed, needs_body)
     if entry is None:
         raise NotFound(missing)
     status, answer_headers, body = answer(entry, now, gz, needs_body)
@@ -49,6 +60,7 @@ def cached(
     response = Response(body, status=status)
     response.headers.clear()  # every header comes from the entry, checked once (cache.Variant)
     response.headers.extend(answer_headers)
+    observe.served(svc, request.environ, entry, status, len(body) if request.method == "GET" else 0)
     return response
 
 

@@ -46,6 +46,7 @@ def _built(
         max_age=lifetime(settings),
         links=self_link(settings.url(path)),
         valid_until=valid_until,
+        format="sitemap",
     )
 
 

@@ -1,0 +1,19 @@
+"""What is noted of every document answered from the render cache, whether by the fast path
+(hits.CacheHits) or by a view (responses.cached): the one place the audience figures
+(feeds.audience) and the metrics (feeds.metrics) hear of an answer. It runs on every poll,
+so it does in memory what little it does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .cache import Rendered
+from .service import Service
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+
+def served(svc: Service, environ: WSGIEnvironment, entry: Rendered, status: int, size: int) -> None:
+    """`entry` was answered with `status` (200 or 304) and `size` bytes of body to the
+    request of `environ`."""
