@@ -40,6 +40,9 @@ RECHECK = timedelta(seconds=60)
 # built again, to record it.
 RETRY = timedelta(seconds=1)
 BUILD_LOCKS = 64
+# What a feed's answer depends on: the coding, and whether a browser navigates to it
+# (web/views.py), for a cache between the service and its clients (RFC 9110 §12.5.5).
+NAVIGABLE_VARY = "Accept-Encoding, Sec-Fetch-Mode, Sec-Fetch-Dest"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Built:
     format: str = ""
     subscription: bool = False
     route: str = ""
+    # A feed, or the page a browser is shown for one (web/views.py): which of the two a
+    # request gets depends on its Sec-Fetch-Mode and Sec-Fetch-Dest, so Vary names them.
+    navigable: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class Rendered:
     format: str = ""  # as in Built
     subscription: bool = False
     route: str = ""
+    navigable: bool = False
     size: int = field(init=False)
 
     identity_variant: Variant = field(init=False)
@@ -103,13 +110,14 @@ class Rendered:
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", len(self.body or b"") + len(self.gzipped or b"") + 1024)
         last_modified = http_date(self.validators.last_modified)
+        vary = NAVIGABLE_VARY if self.navigable else "Accept-Encoding"
         for name, body, suffix, extra in (
             ("identity_variant", self.body, "", []),
             ("gzip_variant", self.gzipped, GZIP_SUFFIX, [("Content-Encoding", "gzip")]),
         ):
             common = [
                 ("ETag", f'"{self.etag}{suffix}"'),
-                ("Vary", "Accept-Encoding"),
+                ("Vary", vary),
                 ("Link", self.links),
             ]
             # A date only once the ledger holds it (see the module): a cache that kept an
@@ -272,6 +280,7 @@ class RenderCache:
             format=built.format,
             subscription=built.subscription,
             route=built.route,
+            navigable=built.navigable,
         )
 
     def _last_modified(

@@ -38,6 +38,20 @@ def answer(
 
 
 _REASONS = {200: "200 OK", 304: "304 Not Modified"}
+# The render cache keeps the page a browser is shown for a public feed (web/feed_view.py)
+# under this prefix and the feed's path: a key no request path can be.
+VIEW = "view:"
+
+
+def navigation(environ: WSGIEnvironment) -> bool:
+    """Whether the request is a browser's navigation to a document (Fetch Metadata: its
+    Sec-Fetch-Mode and Sec-Fetch-Dest), as a person's click or typed URL is and a feed
+    reader's poll never: such a request for a feed is shown its page. Accept is no guide,
+    as some fetchers send a browser's."""
+    return (
+        environ.get("HTTP_SEC_FETCH_MODE") == "navigate"
+        and environ.get("HTTP_SEC_FETCH_DEST") == "document"
+    )
 
 
 class CacheHits:
@@ -45,7 +59,8 @@ class CacheHits:
     render cache holds up to date is answered here, from its prebuilt headers and bytes,
     without routing or a request context; everything else goes on to the app, which builds
     and keeps what it serves. Documents for one client only (a partner's) are kept under
-    keys no path can be, so they are never answered here."""
+    keys no path can be, so they are never answered here. A browser's navigation to a feed
+    is answered with the feed's page (VIEW), never with the feed."""
 
     def __init__(self, app: WSGIApplication, svc: Service):
         self.app = app
@@ -56,14 +71,23 @@ class CacheHits:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if method == "GET" or method == "HEAD":
+            browsing = navigation(environ)  # first: then never the feed itself
             path = environ.get("PATH_INFO", "")
             gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
             needs_body = body_needed(
                 environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"), gz
             )
             now = self.now()
-            entry = self.cache.peek(path, now, needs_body)
-            if entry is not None and not entry.private:
+            entry = None
+            if browsing:
+                # A feed's page is private to the browser (Cache-Control) but the same for
+                # everyone, and kept under a key made of a public path alone.
+                entry = self.cache.peek(VIEW + path, now, needs_body)
+            if entry is None:
+                entry = self.cache.peek(path, now, needs_body)
+                if entry is not None and (entry.private or browsing and entry.navigable):
+                    entry = None
+            if entry is not None:
                 status, headers, body = answer(entry, now, gz, needs_body)
                 start_response(_REASONS[status], headers)
                 sent = body if method == "GET" else b""

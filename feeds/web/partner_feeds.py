@@ -18,6 +18,8 @@ from feeds.syndication.plan import plan
 from feeds.syndication.urls import DocKey
 
 from .cache import Built
+from .feed_view import view_built
+from .hits import VIEW, navigation
 from .public import archive_key, feed_built, format_of
 from .responses import ROUTE, cached
 from .service import Service, service
@@ -98,8 +100,17 @@ def _serve(name: str, key: DocKey, filename: str) -> Response:
     query = f"?token={quote(token, safe='')}" if token else ""  # readers re-use the self link
     path = key.path(fmt.NAME)
     # Kept under a key no request path can be (hits.CacheHits never answers it), one per
-    # token given in the URL, named by its digest.
+    # token given in the URL, named by its digest; its page under VIEW and that key, which
+    # no path can be either.
     kept = f"partner:{path}" + (f":{credentials.digest(query)[:16]}" if query else "")
+
+    if navigation(request.environ):  # its page: no full answer of the feed, so not limited
+
+        def page(reader: Reader, now: datetime) -> Built | None:
+            planned = plan(reader, settings, key, now, partner, query, svc.cache.articles.load)
+            return None if planned is None else view_built(svc, reader, planned, fmt, now)
+
+        return cached(svc, VIEW + kept, page, missing="no such archive")
 
     def build(reader: Reader, now: datetime) -> Built | None:
         planned = plan(reader, settings, key, now, partner, query, svc.cache.articles.load)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, request
 
 from feeds.errors import Gone, NotFound
 from feeds.formats import BY_FILENAME, Format
@@ -35,6 +35,8 @@ from feeds.syndication.validators import (
 from feeds.text import ID_PATTERN
 
 from .cache import Built
+from .feed_view import view_built
+from .hits import VIEW, navigation
 from .responses import ROUTE, alternate_links, cached, self_link, text
 from .service import Service, service
 
@@ -91,6 +93,7 @@ def feed_built(
         private=private,
         format=fmt.NAME,
         subscription=planned.key.month is None,  # archives are read once, not polled
+        navigable=True,  # a browser is shown its page instead (feed_view.py)
     )
 
 
@@ -102,6 +105,14 @@ def _serve_feed(key: DocKey, filename: str) -> Response:
     svc = service()
     settings = svc.settings
     path = key.path(fmt.NAME)
+
+    if navigation(request.environ):  # a person opened the feed: its page, under its own key
+
+        def page(reader: Reader, now: datetime) -> Built | None:
+            planned = plan(reader, settings, key, now)
+            return None if planned is None else view_built(svc, reader, planned, fmt, now)
+
+        return cached(svc, VIEW + path, page)
 
     def build(reader: Reader, now: datetime) -> Built | None:
         planned = plan(reader, settings, key, now)

@@ -56,7 +56,7 @@ def test_feed_media_types_and_caching_headers(
     assert response.status_code == 200
     assert response.headers["Content-Type"] == media_type
     assert response.headers["Cache-Control"] == "public, max-age=300"
-    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["Vary"] == "Accept-Encoding, Sec-Fetch-Mode, Sec-Fetch-Dest"
     assert response.headers["ETag"].startswith('"') and not response.headers["ETag"].startswith(
         "W/"
     )
@@ -138,7 +138,7 @@ def test_gzip_when_accepted(seeded: Content, client: FlaskClient, path: str) -> 
     plain = client.get(path)
     packed = client.get(path, headers={"Accept-Encoding": "br;q=1, gzip;q=0.8"})
     assert packed.headers["Content-Encoding"] == "gzip"
-    assert packed.headers["Vary"] == "Accept-Encoding"
+    assert packed.headers["Vary"] == "Accept-Encoding, Sec-Fetch-Mode, Sec-Fetch-Dest"
     assert gzip.decompress(packed.data) == plain.data
     assert packed.headers["ETag"] != plain.headers["ETag"]
     refused = client.get(path, headers={"Accept-Encoding": "gzip;q=0"})
