@@ -223,7 +223,8 @@ def test_nginx_site_buffers_caches_and_revalidates(
     port, process, log = start_nginx(tmp_path, upstream)
     config = tmp_path / "nginx.conf"
     try:
-        url = f"http://127.0.0.1:{port}/feeds/atom.xml"
+        # An archive: nginx keeps it (subscription feeds pass uncached, for their counts).
+        url = f"http://127.0.0.1:{port}/feeds/archive/2020/01/1/atom.xml"
         statuses = []
         bodies = []
         for _ in range(2):
@@ -295,7 +296,8 @@ def test_nginx_spreads_requests_over_app_servers_of_one_database(
             direct = [_through(f"http://{address}{path}") for address, _, _ in servers]
             assert direct[0][1]["ETag"] == direct[1][1]["ETag"] and direct[0][2] == direct[1][2]
 
-        url = base + "/feeds/atom.xml"
+        url = base + "/articles/" + SEED.stem  # a page nginx keeps (feeds pass uncached)
+        assert _through(url)[1]["X-Cache-Status"] == "MISS"
         time.sleep(2.1)  # max-age 1 is over (nginx counts whole seconds): it revalidates
         status, headers, before = _through(url)
         assert (status, headers["X-Cache-Status"]) == (200, "REVALIDATED")
@@ -336,12 +338,13 @@ class Deployed:
     2, the seed, a world article and an article in each of sections case0, case1, ... (one
     a conditional request case) imported, and partner globe (world, full text, no bound on
     its full answers) with its feed token; `app` is gunicorn's own base URL, `cache` nginx's
-    cache folder."""
+    cache folder, `app_log` gunicorn's log."""
 
     base: str
     token: str
     app: str
     cache: Path
+    app_log: Path
 
 
 @pytest.fixture(scope="module")
@@ -357,7 +360,13 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     feeds_command(env, "import", str(content.root))
     token = add_partner(env)
     with gunicorn_and_nginx(tmp_path, env) as (port, upstream):
-        yield Deployed(f"http://127.0.0.1:{port}", token, f"http://{upstream}", tmp_path / "cache")
+        yield Deployed(
+            f"http://127.0.0.1:{port}",
+            token,
+            f"http://{upstream}",
+            tmp_path / "cache",
+            tmp_path / "gunicorn.log",
+        )
 
 
 def _full_answers(url: str) -> tuple[Answer, Answer]:
@@ -392,17 +401,18 @@ def test_nginx_compares_if_none_match_with_the_selected_representation_alone(
         check_case(case, answer, full[1] if case.gzip else full[0])
         assert not status or answer[1]["X-Cache-Status"] == status, case
 
-    # Each case a document nginx has not seen: its answers come from the app itself.
-    paths = [f"/feeds/case{number}/atom.xml" for number in range(CASES)]
+    # Each case a document nginx has not seen: its answers come from the app itself. Pages,
+    # as nginx keeps them (subscription feeds pass to the app uncached).
+    paths = [f"/sections/case{number}" for number in range(CASES)]
     fulls = [_full_answers(deployed.app + path) for path in paths]
     for number, (path, full) in enumerate(zip(paths, fulls, strict=True)):
         case = _cases(full)[number]
         check(case, ask(case, path), full, "MISS")
         check(case, ask(case, path), full, "HIT")
-    full = _full_answers(deployed.base + "/feeds/atom.xml")
+    full = _full_answers(deployed.base + "/")
     for case in _cases(full):  # one document: its copy of each coding under one key (Vary)
-        check(case, ask(case, "/feeds/atom.xml"), full)
-        check(case, ask(case, "/feeds/atom.xml"), full)
+        check(case, ask(case, "/"), full)
+        check(case, ask(case, "/"), full)
     time.sleep(3.1)  # max-age 2 is over (nginx counts whole seconds)
     for number, (path, full) in enumerate(zip(paths, fulls, strict=True)):
         case = _cases(full)[number]
@@ -415,10 +425,10 @@ def test_nginx_keeps_one_copy_of_a_document_whatever_its_query_string(
     """Public documents take no query string: however many a stranger makes up, or however
     the path is spelt, nginx keeps one copy of a document per coding, and answers each
     request with it."""
-    path = "/feeds/world/rss.xml"
+    path = "/sections/world"
     identity = _full_answers(deployed.app + path)[0]
     files_before = sum(1 for file in deployed.cache.rglob("*") if file.is_file())
-    spellings = ["/feeds/world/%72ss.xml", "/feeds//world/rss.xml", "/feeds/./world/rss.xml"]
+    spellings = ["/sections/%77orld", "/sections//world", "/sections/./world"]
     urls = [f"{path}?x={number}" for number in range(200)] + spellings
     for url in urls:
         status, headers, body = fetch(deployed.base + url, {"Host": "news.example.com"})
@@ -433,7 +443,7 @@ def test_nginx_keeps_one_copy_per_coding_whatever_the_accept_encoding(
 ) -> None:
     """A copy per coding, not per Accept-Encoding value: a stranger's made-up values are
     answered from the copy of the coding they select, which each of them can read."""
-    path = "/feeds/world/atom.xml"
+    path = "/feeds/archive/2020/01/1/atom.xml"
     identity, gzipped = _full_answers(deployed.app + path)
     files_before = sum(1 for file in deployed.cache.rglob("*") if file.is_file())
     takes = [f"gzip;q=0.{n}" for n in range(1, 100)] + [f"br, gzip, x{n}" for n in range(50)]
@@ -447,6 +457,81 @@ def test_nginx_keeps_one_copy_per_coding_whatever_the_accept_encoding(
         assert "Accept-Encoding" in headers["Vary"]
     files = sum(1 for file in deployed.cache.rglob("*") if file.is_file())
     assert files - files_before <= 2
+
+
+NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+
+
+def _is_page(answer: Answer, feed: Answer) -> None:
+    """`answer` is the browser's page for the feed answered by `feed`, never the feed."""
+    status, headers, body = answer
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Cache-Control"].startswith("private,") and b'id="feed-url"' in body
+    assert headers["ETag"] != feed[1]["ETag"]
+    assert headers["Vary"] == feed[1]["Vary"] == "Accept-Encoding, Sec-Fetch-Mode, Sec-Fetch-Dest"
+
+
+def _is_feed(answer: Answer, feed: Answer) -> None:
+    assert answer[0] == 200 and (answer[1]["ETag"], answer[2]) == (feed[1]["ETag"], feed[2])
+
+
+@pytest.mark.parametrize(
+    "path", ["/feeds/case1/archive/2020/01/1/atom.xml", "/feeds/world/rss.xml"]
+)
+def test_nginx_gives_a_browser_the_page_and_a_reader_the_feed_in_either_order(
+    deployed: Deployed, path: str
+) -> None:
+    """A navigation first and a reader next, then the other way round: each gets its own,
+    from a kept archive too (nginx neither reads nor keeps a copy for a navigation)."""
+    host = {"Host": "news.example.com"}
+    feed = fetch(deployed.app + path, host)
+    _is_page(page := fetch(deployed.base + path, host | NAVIGATE), feed)
+    _is_feed(fetch(deployed.base + path, host), feed)
+    _is_feed(fetch(deployed.base + path, host), feed)  # kept, for an archive
+    _is_page(fetch(deployed.base + path, host | NAVIGATE), feed)
+    _is_feed(fetch(deployed.base + path, host | {"Sec-Fetch-Mode": "navigate"}), feed)
+    # A browser revalidating its page: nginx asks the app for a kept document without the
+    # client's validators (a 200 of the page), and passes them on for a subscription feed.
+    again = fetch(deployed.base + path, host | NAVIGATE | {"If-None-Match": page[1]["ETag"]})
+    assert again[0] == (200 if "/archive/" in path else 304)
+    assert again[1]["ETag"] == page[1]["ETag"]
+
+
+def test_nginx_never_shows_a_browser_an_archive_kept_for_readers(deployed: Deployed) -> None:
+    host = {"Host": "news.example.com"}
+    path = "/feeds/case2/archive/2020/01/1/feed.json"
+    feed = fetch(deployed.base + path, host)
+    assert feed[0] == 200 and feed[1]["X-Cache-Status"] == "MISS"
+    assert fetch(deployed.base + path, host)[1]["X-Cache-Status"] == "HIT"
+    page = fetch(deployed.base + path, host | NAVIGATE)
+    _is_page(page, feed)
+    assert page[1]["X-Cache-Status"] == "BYPASS"
+    _is_feed(hit := fetch(deployed.base + path, host), feed)
+    assert hit[1]["X-Cache-Status"] == "HIT"
+
+
+def test_nginx_passes_every_poll_of_a_subscription_feed_to_the_app(deployed: Deployed) -> None:
+    """The app counts each poll of a subscription feed: nginx keeps none of them."""
+    agent = "PollCounter/1.0"
+    for path in ("/feeds/case3/atom.xml", "/feeds/world/feed.json", "/feeds/rss.xml"):
+        headers = {"Host": "news.example.com", "User-Agent": agent}
+        first = fetch(deployed.base + path, headers)
+        conditional = headers | {"If-None-Match": first[1].get("ETag", '"none"')}
+        polls = [first] + [fetch(deployed.base + path, conditional) for _ in range(4)]
+        assert [status for status, _, _ in polls][1:] == [304] * 4, path
+        assert all("X-Cache-Status" not in h for _, h, _ in polls)
+        assert _logged(deployed.app_log, f" {path} ", agent, expected=5) == 5, path
+
+
+def _logged(log: Path, *parts: str, expected: int) -> int:
+    """Lines of `log` holding all of `parts`, once `expected` are there or after a few
+    seconds: gunicorn writes a request's line once it has answered it."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in log.read_text().splitlines() if all(p in line for p in parts)]
+        if len(lines) >= expected or time.monotonic() > deadline:
+            return len(lines)
+        time.sleep(0.05)
 
 
 def test_nginx_passes_partners_conditional_requests_to_the_app(deployed: Deployed) -> None:
