@@ -39,7 +39,10 @@ class Page(HTMLParser):
 
     def __init__(self, html: str) -> None:
         super().__init__()
-        self.title, self.links, self.anchors, self.inputs = "", [], [], []
+        self.title = ""
+        self.links: list[dict[str, str | None]] = []
+        self.anchors: list[str] = []
+        self.inputs: list[dict[str, str | None]] = []
         self._in_title = False
         self.feed(html)
 
