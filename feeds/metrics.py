@@ -1,2 +1,196 @@
 """The service's metrics, in the Prometheus text format (the only module that imports
-prometheus_client)."""
+prometheus_client).
+
+Under gunicorn every process (the workers, the hub worker beside them, an import run
+meanwhile) keeps its figures in files of PROMETHEUS_MULTIPROC_DIR, which prometheus_client
+reads when first imported: the entry points set it from FEEDS_METRICS_DIR before anything
+imports this module (server.metrics_directory). A scrape then sums every process's files in
+a registry of its own. Without the variable (the Flask test client, a one-off command) the
+figures live in this process's default registry.
+
+The hot path (`served`) costs a dict lookup and two bound `inc` calls on label children
+resolved once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import NamedTuple
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+disable_created_metrics()  # no *_created series: rate() and increase() do without them
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_SIZES = tuple(float(1024 * 4**n) for n in range(8))  # 1 KiB .. 16 MiB
+_LAG = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 21600.0, 86400.0)
+_IMPORT = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
+
+# Serving (web): every answer, by route template (never the path), format and status.
+REQUESTS = Counter(
+    "feeds_requests",
+    "Answers by route template, format (none: not a document) and status.",
+    ["route", "format", "status"],
+)
+SENT = Counter("feeds_sent_bytes", "Body bytes sent in answers from the render cache.", ["format"])
+# The render cache (web/cache.py), per worker, summed. Its hits are the answers of documents
+# (feeds_requests with a format) less its builds: no third increment on the hot path.
+CACHE_BUILDS = Counter(
+    "feeds_cache_builds",
+    "Documents (re)built because missing or out of date; result rendered (new bytes), "
+    "kept (same ETag, bytes kept), unrendered (a 304 needed none) or missing (no document).",
+    ["result"],
+)
+CACHE_BYTES = Gauge(
+    "feeds_cache_bytes", "Bytes the render caches keep.", multiprocess_mode="livesum"
+)
+CACHE_BUDGET = Gauge(
+    "feeds_cache_budget_bytes",
+    "The render caches' budget (FEEDS_CACHE_BYTES per worker).",
+    multiprocess_mode="livesum",
+)
+RENDER_SECONDS = Histogram(
+    "feeds_render_seconds",
+    "Rendering and compressing a document's bytes.",
+    ["format"],
+    buckets=_SECONDS,
+)
+REBUILD_SECONDS = Histogram(
+    "feeds_rebuild_seconds",
+    "A whole rebuild: queries, Last-Modified, rendering when needed.",
+    ["format"],
+    buckets=_SECONDS,
+)
+DOCUMENT_BYTES = Histogram(
+    "feeds_document_bytes", "Sizes of rendered documents (identity).", ["format"], buckets=_SIZES
+)
+VISIBLE_LAG = Histogram(
+    "feeds_publish_visible_seconds",
+    "From a subscription feed's newest entry becoming publishable (its dateline, or the "
+    "embargo's end, or its last change, whichever is latest) to the first rebuild of that "
+    "feed in a worker that shows it.",
+    buckets=_LAG,
+)
+# Imports (ingest/importer.py), whichever process runs them.
+IMPORT_RUNS = Counter(
+    "feeds_import_runs", "Imports, by result (stored, dry_run, failed).", ["result"]
+)
+IMPORT_ARTICLES = Counter(
+    "feeds_import_articles",
+    "Article files of stored imports, by outcome (added, updated, unchanged, rejected, withdrawn).",
+    ["outcome"],
+)
+IMPORT_SECONDS = Histogram("feeds_import_seconds", "Imports, start to commit.", buckets=_IMPORT)
+# The publishing API (web/api.py).
+API_WRITES = Counter(
+    "feeds_api_writes",
+    "API writes by method and result (the answer's status).",
+    ["method", "status"],
+)
+# The hub worker (push/worker.py).
+DELIVERIES = Counter(
+    "feeds_hub_deliveries",
+    "Deliveries to subscribers by result (delivered, failed, gone).",
+    ["result"],
+)
+DELIVERY_SECONDS = Histogram(
+    "feeds_hub_delivery_seconds",
+    "From a change found to the subscriber's answer to its delivery.",
+    buckets=_SECONDS + (30.0, 60.0, 300.0, 1800.0, 3600.0),
+)
+VERIFICATIONS = Counter(
+    "feeds_hub_verifications",
+    "Subscription requests verified, by result (ok, refused).",
+    ["result"],
+)
+PINGS = Counter("feeds_hub_pings", "Pings of external hubs, by result (ok, failed).", ["result"])
+
+_Noted = tuple[Callable[[float], None], Callable[[float], None]]
+_served: dict[tuple[str, str, int], _Noted] = {}
+
+
+def served(route: str, fmt: str, status: int, size: int) -> None:
+    """One answer of a document from the render cache: `status` (200, 304) with `size` body
+    bytes. A few dict lookups and two increments (label children resolved once)."""
+    try:
+        count, sent = _served[(route, fmt, status)]
+    except KeyError:
+        count = REQUESTS.labels(route, fmt, str(status)).inc
+        sent = SENT.labels(fmt).inc
+        _served[(route, fmt, status)] = count, sent
+    count(1)
+    if size:
+        sent(size)
+
+
+def answered(route: str, status: int) -> None:
+    """An answer that is no document from the render cache (errors, the API, /hub)."""
+    served(route, "none", status, 0)
+
+
+class Hub(NamedTuple):
+    """What the store says of the hub at a scrape."""
+
+    subscriptions: int
+    backlog: Mapping[str, int]  # rows waiting, by queue
+
+
+class _HubCollector(Collector):
+    """Hub figures read from the store at each scrape (the worker may run anywhere)."""
+
+    def __init__(self, read: Callable[[], Hub]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.read()
+        yield GaugeMetricFamily(
+            "feeds_hub_subscriptions", "Active hub subscriptions.", value=hub.subscriptions
+        )
+        queue = GaugeMetricFamily(
+            "feeds_hub_queue", "Rows waiting in each hub queue.", labels=["queue"]
+        )
+        for name, rows in hub.backlog.items():
+            queue.add_metric([name], rows)
+        yield queue
+
+
+def multiprocess_dir() -> str | None:
+    """The directory the processes keep their figures in; None: this process alone."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def scrape(hub: Callable[[], Hub] | None = None) -> bytes:
+    """Every figure in the text format: summed over the server's processes in multi-process
+    mode, this process's otherwise, and `hub`'s as read now."""
+    text = b""
+    if multiprocess_dir() is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(REGISTRY)
+    if hub is not None:
+        extra = CollectorRegistry()
+        extra.register(_HubCollector(hub))
+        text += generate_latest(extra)
+    return text
+
+
+def mark_dead(pid: int) -> None:
+    """A server process ended: its live gauges go (its counters stay in the sums)."""
+    if multiprocess_dir() is not None:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -20,7 +20,7 @@ from feeds.config import load_settings
 from feeds.store import Store
 from feeds.text import rfc3339
 
-from . import api, errors, hub, partner_feeds, public, sitemaps
+from . import api, errors, hub, monitoring, partner_feeds, public, sitemaps
 from .cache import RenderCache
 from .hits import CacheHits
 from .service import LocalPolls, Service
@@ -72,5 +72,6 @@ def create_app(
     app.register_blueprint(sitemaps.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(hub.bp)
+    monitoring.register(app)
     errors.register(app)
     return app

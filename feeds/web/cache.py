@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from werkzeug.datastructures import Headers
 from werkzeug.http import http_date
 
+from feeds import metrics
 from feeds.errors import StoreBusy
 from feeds.formats import EntryParts
 from feeds.lru import ByteLRU
@@ -67,6 +69,9 @@ class Built:
     # A feed, or the page a browser is shown for one (web/views.py): which of the two a
     # request gets depends on its Sec-Fetch-Mode and Sec-Fetch-Dest, so Vary names them.
     navigable: bool = False
+    # When its newest entry became publishable (the latest of its dateline and last change):
+    # the publish-to-visible lag is measured from it (feeds.metrics.VISIBLE_LAG).
+    newest: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class Rendered:
     subscription: bool = False
     route: str = ""
     navigable: bool = False
+    newest: datetime | None = None
     size: int = field(init=False)
 
     identity_variant: Variant = field(init=False)
@@ -175,11 +181,22 @@ def _article_size(article: Article) -> int:
 Builder = Callable[[Reader, datetime], Built | None]
 
 
+def _note_lag(built: Built, previous: Rendered | None, now: datetime) -> None:
+    """The publish-to-visible lag of a subscription feed's newest entry, when this rebuild is
+    the worker's first to show it (a worker's first build of a feed shows nothing new)."""
+    newest = built.newest
+    if previous is None or newest is None or not built.subscription:
+        return
+    if previous.newest is None or newest > previous.newest:
+        metrics.VISIBLE_LAG.observe(max(0.0, (now - newest).total_seconds()))
+
+
 class RenderCache:
     """Rendered documents of one worker process, in an LRU bounded by bytes."""
 
     def __init__(self, store: Store, max_bytes: int) -> None:
         self.store = store
+        self.max_bytes = max_bytes
         # An eighth of the budget each for articles and their entries as rendered in each
         # format, a quarter for the entries compressed, the rest for whole documents (so that
         # a document up to an eighth of the budget, 16 MiB by default, can be kept).
@@ -228,9 +245,15 @@ class RenderCache:
             entry = self._fresh(key, version, now, needs_body)
             if entry is not None:
                 return entry
+            started = time.perf_counter()
             entry = self._rebuild(key, now, build, needs_body, self.documents.get(key))
-        if entry is not None:  # one too big to keep is served, not kept
-            self.documents.put(key, entry, entry.size)
+        if entry is None:
+            metrics.CACHE_BUILDS.labels("missing").inc()
+            return None
+        metrics.REBUILD_SECONDS.labels(entry.format).observe(time.perf_counter() - started)
+        self.documents.put(key, entry, entry.size)  # one too big to keep is served, not kept
+        metrics.CACHE_BYTES.set(self.total)
+        metrics.CACHE_BUDGET.set(self.max_bytes)  # here: processes that build nothing add 0
         return entry
 
     def _rebuild(
@@ -254,13 +277,21 @@ class RenderCache:
             release = reader.next_release(now)
             body: bytes | None = None
             gzipped: bytes | None = None
+            result = "unrendered"
             if previous is not None and previous.etag == validators.etag:
                 body, gzipped = previous.body, previous.gzipped
+                result = "kept"
             since = validators.last_modified if dated else None
             if body is None and needs_body(validators.etag, since):
+                started = time.perf_counter()
                 parts = built.render()
                 body = b"".join(parts)
                 gzipped = self.compressed.gzip(parts)
+                metrics.RENDER_SECONDS.labels(built.format).observe(time.perf_counter() - started)
+                metrics.DOCUMENT_BYTES.labels(built.format).observe(len(body))
+                result = "rendered"
+        metrics.CACHE_BUILDS.labels(result).inc()
+        _note_lag(built, previous, now)
         changes = min((t for t in (built.valid_until, release) if t is not None), default=None)
         limits = [now + (RECHECK if recorded else RETRY)] + ([changes] if changes else [])
         return Rendered(
@@ -281,6 +312,7 @@ class RenderCache:
             subscription=built.subscription,
             route=built.route,
             navigable=built.navigable,
+            newest=built.newest,
         )
 
     def _last_modified(

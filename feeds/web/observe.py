@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from feeds import metrics
+
 from .cache import Rendered
 from .service import Service
 
@@ -14,6 +16,11 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 
+NOTED = "feeds.noted"
+
+
 def served(svc: Service, environ: WSGIEnvironment, entry: Rendered, status: int, size: int) -> None:
     """`entry` was answered with `status` (200 or 304) and `size` bytes of body to the
     request of `environ`."""
+    environ[NOTED] = True  # the Flask hook (web/monitoring.py) counts it no second time
+    metrics.served(entry.route, entry.format, status, size)

@@ -94,6 +94,7 @@ def feed_built(
         format=fmt.NAME,
         subscription=planned.key.month is None,  # archives are read once, not polled
         navigable=True,  # a browser is shown its page instead (feed_view.py)
+        newest=max((max(h.published, h.modified) for h in planned.heads), default=None),
     )
 
 
