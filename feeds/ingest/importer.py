@@ -10,12 +10,14 @@ half of the store.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from feeds import metrics
 from feeds.config import Settings
 from feeds.errors import ImportStopped, InvalidArticle, SyncRefused
 from feeds.store import Reader, Store, Writer
@@ -216,15 +218,37 @@ def import_sources(
         ahead=tuning.ahead or max(1, tuning.batch // tuning.chunk),
     )
     bulk = len(sources) > tuning.batch
-    with reading as parsed, store.read() if dry_run else store.write(bulk) as db:
-        run = ImportRun(db, settings, moment, report)
-        for start in range(0, len(sources), tuning.batch):
-            batch = sources[start : start + tuning.batch]
-            run.take(batch, itertools.islice(parsed, len(batch)), step)
-        if sync:
-            run.sync(sync, force)
-        check()  # the last moment to stop: the commit is next
+    started = time.perf_counter()
+    try:
+        with reading as parsed, store.read() if dry_run else store.write(bulk) as db:
+            run = ImportRun(db, settings, moment, report)
+            for start in range(0, len(sources), tuning.batch):
+                batch = sources[start : start + tuning.batch]
+                run.take(batch, itertools.islice(parsed, len(batch)), step)
+            if sync:
+                run.sync(sync, force)
+            check()  # the last moment to stop: the commit is next
+    except BaseException:
+        metrics.IMPORT_RUNS.labels("failed").inc()
+        raise
+    _counted(report, dry_run, time.perf_counter() - started)
     return report
+
+
+def _counted(report: ImportReport, dry_run: bool, seconds: float) -> None:
+    """The figures of an import that ended (feeds.metrics): a dry run stores nothing."""
+    metrics.IMPORT_RUNS.labels("dry_run" if dry_run else "stored").inc()
+    if dry_run:
+        return
+    metrics.IMPORT_SECONDS.observe(seconds)
+    for outcome, n in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+        ("rejected", len(report.rejected)),
+        ("withdrawn", len(report.withdrawn)),
+    ):
+        metrics.IMPORT_ARTICLES.labels(outcome).inc(n)
 
 
 def import_paths(

@@ -38,6 +38,7 @@ from urllib.parse import urlencode
 
 from flask import Flask
 
+from feeds import metrics
 from feeds.errors import StoreError
 from feeds.model import Delivery, HubRequest, TopicState
 from feeds.store.hub import ABSENT, HubWrites
@@ -340,6 +341,8 @@ class Worker:
                     # rotated) or recorded already: it makes, renews or ends nothing.
                     continue
                 found = topics.topic(self.svc, request.topic)
+                if request.mode != "denied":
+                    metrics.VERIFICATIONS.labels("ok" if item.ok else "refused").inc()
                 if not item.ok or request.mode == "denied" or found is None:
                     self.counts.refused += not item.ok
                     if not item.ok:
@@ -392,7 +395,9 @@ class Worker:
             self._outcomes.append(_Outcome(delivery, False, False, str(e)))
             return
         ok = 200 <= answer.status < 300
-        self.counts.latencies.append((wall() - delivery.made).total_seconds())
+        latency = (wall() - delivery.made).total_seconds()
+        self.counts.latencies.append(latency)
+        metrics.DELIVERY_SECONDS.observe(latency)
         error = "" if ok else f"answered {answer.status}"
         self._outcomes.append(_Outcome(delivery, ok, answer.status == 410, error))
 
@@ -434,6 +439,7 @@ class Worker:
         with self.store.hub() as hub:
             for outcome in outcomes:
                 sid = outcome.delivery.subscription.id
+                metrics.DELIVERIES.labels(_result(outcome)).inc()
                 if outcome.ok:
                     self.counts.delivered += 1
                     hub.delivered(sid, outcome.delivery.topic.etag)
@@ -452,6 +458,7 @@ class Worker:
                         outcome.error,
                     )
             for hub_url, names, attempts, ok in pinged:
+                metrics.PINGS.labels("ok" if ok else "failed").inc()
                 if ok:
                     self.counts.pings += 1
                     hub.pinged(hub_url, names)
@@ -461,6 +468,10 @@ class Worker:
                         hub_url, names, at + backoff(first, attempts + 1) if again else None
                     )
         return True
+
+
+def _result(outcome: _Outcome) -> str:
+    return "delivered" if outcome.ok else "gone" if outcome.gone else "failed"
 
 
 def _state(url: str, document: topics.TopicDocument, at: datetime) -> TopicState:

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from feeds import credentials
+from feeds import credentials, metrics
 from feeds.errors import (
     BadRequest,
     Gone,
@@ -104,9 +104,12 @@ def _audited(svc: Service, article_id: str, write: Write) -> Response:
     token: str | None = None
     try:
         token = _holder(svc)
-        return write(now, token)
+        response = write(now, token)
+        metrics.API_WRITES.labels(request.method, str(response.status_code)).inc()
+        return response
     except REFUSED as error:
         status = status_of(error)
+        metrics.API_WRITES.labels(request.method, str(status)).inc()
         detail = error.detail if isinstance(error, Refused) else "the article has invalid fields"
         if token is None and "Authorization" in request.headers:
             token = INVALID_TOKEN
