@@ -178,6 +178,7 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
     named. Each rejected file is reported on stderr with the reason; all other files are
     stored, in one transaction. Exits 1 when any file was rejected.
     """
+    _join_metrics()
     from .ingest.files import collect
     from .ingest.importer import import_sources
 
@@ -208,6 +209,16 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
     click.echo(prefix + report.summary())
     if report.rejected:
         sys.exit(1)
+
+
+def _join_metrics() -> None:
+    """With FEEDS_METRICS_DIR set (and made by the server), this command's figures (an
+    import's) join the server's: set before anything imports prometheus_client."""
+    import os
+
+    directory = load_settings().metrics_dir
+    if directory and Path(directory).is_dir():
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 @main.command()
@@ -477,28 +488,34 @@ def serve(bind: str | None, no_hub: bool) -> None:
     import os
     import subprocess
 
-    from .server import Server, gunicorn_options
-    from .web import create_app
-    from .web.service import Service
+    from .server import Server, gunicorn_options, metrics_directory
 
     _migrated()  # before any worker starts
-    app = create_app()
-    svc = Service.of(app)
-    svc.store.dispose()  # no connection may cross the fork into the workers
-    address = bind or svc.settings.bind
-    command = [sys.executable, "-m", "feeds.cli", "hub", "run", "--parent", str(os.getpid())]
-    hub = None if no_hub else subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    # Before anything imports prometheus_client (the app does); the hub worker inherits it.
+    _, remove_metrics = metrics_directory(load_settings())
     try:
-        Server(app, gunicorn_options(svc.settings, address)).run()
-    except OSError as e:  # gunicorn reports the addresses it cannot bind; an fd it cannot use
-        raise FeedsError(f"cannot serve on {address}: {e.strerror or e}") from e
+        from .web import create_app
+        from .web.service import Service
+
+        app = create_app()
+        svc = Service.of(app)
+        svc.store.dispose()  # no connection may cross the fork into the workers
+        address = bind or svc.settings.bind
+        command = [sys.executable, "-m", "feeds.cli", "hub", "run", "--parent", str(os.getpid())]
+        hub = None if no_hub else subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        try:
+            Server(app, gunicorn_options(svc.settings, address)).run()
+        except OSError as e:  # gunicorn reports addresses it cannot bind; an fd it cannot use
+            raise FeedsError(f"cannot serve on {address}: {e.strerror or e}") from e
+        finally:
+            if hub is not None:
+                hub.terminate()
+                try:
+                    hub.wait(svc.settings.hub_timeout + 5)
+                except subprocess.TimeoutExpired:
+                    hub.kill()
     finally:
-        if hub is not None:
-            hub.terminate()
-            try:
-                hub.wait(svc.settings.hub_timeout + 5)
-            except subprocess.TimeoutExpired:
-                hub.kill()
+        remove_metrics()
 
 
 @main.group()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
 import selectors
+import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -45,7 +50,38 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         # One control socket per user would be shared by every instance on the machine.
         "control_socket_disable": True,
         "post_worker_init": freeze_heap,
+        "child_exit": forget_worker,
     }
+
+
+# prometheus_client's multi-process mode: read once, when it is first imported.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_directory(settings: Settings) -> tuple[str, Callable[[], None]]:
+    """Prepare the directory where every process of the server keeps its metrics, and name
+    it in PROMETHEUS_MULTIPROC_DIR for this process and the ones it starts: FEEDS_METRICS_DIR
+    with the figures of an earlier run wiped (its *.db files), or, when that is empty, a
+    fresh temporary directory. Call it before anything imports feeds.metrics. Returns the
+    directory and what to call when the server stops (removing a temporary one)."""
+    if settings.metrics_dir:
+        path = Path(settings.metrics_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink(missing_ok=True)
+        remove: Callable[[], None] = lambda: None  # noqa: E731
+    else:
+        path = Path(tempfile.mkdtemp(prefix="feeds-metrics-"))
+        remove = partial(shutil.rmtree, path, ignore_errors=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+    return str(path), remove
+
+
+def forget_worker(server: Any, worker: Any) -> None:
+    """gunicorn's child_exit: a worker's live gauges leave the sums (its counters stay)."""
+    from . import metrics  # here: the directory is set by now (metrics_directory)
+
+    metrics.mark_dead(worker.pid)
 
 
 # A token in what gunicorn quotes of a request (a request line it refuses, the URI of one
