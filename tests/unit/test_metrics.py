@@ -1,0 +1,208 @@
+"""/metrics in one process (the default registry): who may read it, what its labels hold,
+and each figure moving when its event happens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import Content, InProcess, article_text
+
+OUTSIDE = {"REMOTE_ADDR": "192.0.2.7"}  # not in FEEDS_METRICS_FROM's default
+
+
+@pytest.fixture
+def site_env(site_env: dict[str, str], clock: Path) -> dict[str, str]:
+    return site_env | {"FEEDS_CLOCK": str(clock)}
+
+
+@pytest.fixture
+def served(site: InProcess, content: Content) -> InProcess:
+    content.write("world/w1.txt", article_text(title="One", dateline="1 May 2020, 10:00"))
+    assert "1 added" in site.feeds("import").stdout
+    return site
+
+
+def scrape(site: InProcess) -> str:
+    response = site.client.get("/metrics")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_data(as_text=True)
+
+
+def figure(site: InProcess, name: str, **labels: str) -> float:
+    """The sample `name` with exactly these labels (0 when absent)."""
+    for family in text_string_to_metric_families(scrape(site)):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def token(site: InProcess, name: str, scope: str) -> str:
+    made = site.feeds("token", "create", "--name", name, "--scope", scope)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def partner(site: InProcess) -> str:
+    made = site.feeds("partner", "add", "globe", "--sections", "world", "--content", "full")
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def test_loopback_reads_the_figures_uncached_in_the_text_format(served: InProcess) -> None:
+    response = served.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.mimetype == "text/plain"
+    names = {f.name for f in text_string_to_metric_families(response.get_data(as_text=True))}
+    assert {"feeds_requests", "feeds_hub_queue", "feeds_cache_builds"} <= names
+
+
+def test_others_need_a_metrics_token(served: InProcess) -> None:
+    client = served.client
+    refused = client.get("/metrics", environ_base=OUTSIDE)
+    assert refused.status_code == 403 and refused.mimetype == "application/problem+json"
+    assert "FEEDS_METRICS_FROM" in json.loads(refused.data)["detail"]
+    assert refused.headers["Cache-Control"] == "no-store"
+    # A trusted proxy (loopback) naming an outside client does not make it local.
+    forwarded = client.get("/metrics", headers={"X-Forwarded-For": "192.0.2.7"})
+    assert forwarded.status_code == 403
+    publish = token(served, "cms", "publish")
+    for secret in ("not-a-token", publish):
+        wrong = client.get(
+            "/metrics", environ_base=OUTSIDE, headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert wrong.status_code == 401 and wrong.mimetype == "application/problem+json"
+        assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+    scraper = token(served, "scraper", "metrics")
+    allowed = client.get(
+        "/metrics", environ_base=OUTSIDE, headers={"Authorization": f"Bearer {scraper}"}
+    )
+    assert allowed.status_code == 200 and scraper not in allowed.get_data(as_text=True)
+
+
+def test_requests_count_by_route_template_format_and_status(served: InProcess) -> None:
+    route = "/feeds/<filename>"
+    before = figure(served, "feeds_requests_total", route=route, format="atom", status="200")
+    before_304 = figure(served, "feeds_requests_total", route=route, format="atom", status="304")
+    first = served.client.get("/feeds/atom.xml")
+    served.client.get("/feeds/atom.xml")  # from the fast path, before Flask
+    again = served.client.get("/feeds/atom.xml", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    after = figure(served, "feeds_requests_total", route=route, format="atom", status="200")
+    assert after == before + 2
+    assert (
+        figure(served, "feeds_requests_total", route=route, format="atom", status="304")
+        == before_304 + 1
+    )
+
+
+def test_made_up_paths_are_unmatched_and_no_token_shows(served: InProcess) -> None:
+    secret = partner(served)
+    assert served.client.get(f"/partners/globe/rss.xml?token={secret}").status_code == 200
+    served.client.get("/no/such/page-made-up?token=abc123")
+    text = scrape(served)
+    assert secret not in text and "made-up" not in text and "abc123" not in text
+    assert 'route="/partners/<name>/<filename>"' in text
+    assert figure(served, "feeds_requests_total", route="unmatched", format="none", status="404")
+
+
+def test_429s_count_under_their_route(served: InProcess) -> None:
+    secret = partner(served)
+    labels = {"route": "/partners/<name>/<filename>", "format": "none", "status": "429"}
+    before = figure(served, "feeds_requests_total", **labels)
+    assert served.client.get(f"/partners/globe/rss.xml?token={secret}").status_code == 200
+    assert served.client.get(f"/partners/globe/rss.xml?token={secret}").status_code == 429
+    assert figure(served, "feeds_requests_total", **labels) == before + 1
+
+
+def test_builds_renders_sizes_and_bytes_kept(served: InProcess) -> None:
+    rendered = figure(served, "feeds_cache_builds_total", result="rendered")
+    sizes = figure(served, "feeds_document_bytes_count", format="json")
+    renders = figure(served, "feeds_render_seconds_count", format="json")
+    served.client.get("/feeds/feed.json")
+    served.client.get("/feeds/feed.json")  # a hit: no build
+    assert figure(served, "feeds_cache_builds_total", result="rendered") == rendered + 1
+    assert figure(served, "feeds_document_bytes_count", format="json") == sizes + 1
+    assert figure(served, "feeds_render_seconds_count", format="json") == renders + 1
+    assert figure(served, "feeds_rebuild_seconds_count", format="json") >= 1
+    assert figure(served, "feeds_cache_bytes") > 0
+    assert figure(served, "feeds_cache_budget_bytes") > 0
+
+
+def test_the_lag_from_publishing_to_a_feed_that_shows_it(
+    served: InProcess, content: Content, clock: Path
+) -> None:
+    served.client.get("/feeds/rss.xml")  # a worker's first build measures nothing
+    count = figure(served, "feeds_publish_visible_seconds_count")
+    total = figure(served, "feeds_publish_visible_seconds_sum")
+    # Embargoed until 12:30 (the clock stands at 12:00): visible from then, seen at 12:31.
+    content.write("world/w2.txt", article_text(title="Two", dateline="15 January 2026, 12:30"))
+    assert "1 added" in served.feeds("import").stdout
+    clock.write_text("2026-01-15T12:31:00Z")
+    assert b"Two" in served.client.get("/feeds/rss.xml").data
+    assert figure(served, "feeds_publish_visible_seconds_count") == count + 1
+    assert figure(served, "feeds_publish_visible_seconds_sum") == pytest.approx(total + 60)
+    served.client.get("/feeds/rss.xml")  # nothing newer: nothing more
+    assert figure(served, "feeds_publish_visible_seconds_count") == count + 1
+
+
+def test_imports_count_runs_articles_and_durations(served: InProcess, content: Content) -> None:
+    runs = figure(served, "feeds_import_runs_total", result="stored")
+    added = figure(served, "feeds_import_articles_total", outcome="added")
+    rejected = figure(served, "feeds_import_articles_total", outcome="rejected")
+    durations = figure(served, "feeds_import_seconds_count")
+    content.write("world/w2.txt", article_text(title="Two"))
+    content.write("world/w3.txt", article_text(title="Three"))
+    content.write("world/bad.txt", "no dateline\n")
+    served.feeds("import")
+    assert figure(served, "feeds_import_runs_total", result="stored") == runs + 1
+    assert figure(served, "feeds_import_articles_total", outcome="added") == added + 2
+    assert figure(served, "feeds_import_articles_total", outcome="rejected") == rejected + 1
+    assert figure(served, "feeds_import_seconds_count") == durations + 1
+    dry = figure(served, "feeds_import_runs_total", result="dry_run")
+    served.feeds("import", "--dry-run")
+    assert figure(served, "feeds_import_runs_total", result="dry_run") == dry + 1
+    assert figure(served, "feeds_import_seconds_count") == durations + 1
+
+
+def test_api_writes_count_by_result(served: InProcess) -> None:
+    secret = token(served, "cms", "publish")
+    created = {"method": "PUT", "status": "201"}
+    refused = {"method": "PUT", "status": "401"}
+    before, before_refused = (
+        figure(served, "feeds_api_writes_total", **created),
+        figure(served, "feeds_api_writes_total", **refused),
+    )
+    body = {
+        "title": "By the API",
+        "published": "2026-01-15T11:00:00Z",
+        "section": "world",
+        "text": "One.",
+    }
+    auth = {"Authorization": f"Bearer {secret}"}
+    put = served.client.put("/api/v1/articles/api-one", json=body, headers=auth)
+    assert put.status_code == 201, put.get_data(as_text=True)
+    served.client.put("/api/v1/articles/api-two", json=body)
+    assert figure(served, "feeds_api_writes_total", **created) == before + 1
+    assert figure(served, "feeds_api_writes_total", **refused) == before_refused + 1
+    route = {"route": "/api/v1/articles/<article_id>", "format": "none", "status": "401"}
+    assert figure(served, "feeds_requests_total", **route) >= 1
+
+
+def test_hub_figures_are_read_from_the_store(served: InProcess) -> None:
+    waiting = figure(served, "feeds_hub_queue", queue="requests")
+    form = {
+        "hub.mode": "subscribe",
+        "hub.topic": served.url("/feeds/atom.xml"),
+        "hub.callback": "https://subscriber.example.net/cb",
+    }
+    assert served.client.post("/hub", data=form).status_code == 202
+    assert figure(served, "feeds_hub_queue", queue="requests") == waiting + 1
+    assert figure(served, "feeds_hub_subscriptions") == 0
+    labels = {"route": "/hub", "format": "none", "status": "202"}
+    assert figure(served, "feeds_requests_total", **labels) >= 1
