@@ -158,7 +158,11 @@ class Ran:
 
 def clean_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment without FEEDS_* variables, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FEEDS_") and k != "PROMETHEUS_MULTIPROC_DIR"  # a server makes its own
+    }
     return env | (extra or {})
 
 

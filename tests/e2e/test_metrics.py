@@ -1,0 +1,131 @@
+"""/metrics under real `feeds serve` (2 gunicorn workers and the hub worker): one scrape sums
+every process, a worker that exits leaves no live gauge behind and its counts stay, and the
+hub's figures follow a subscription and a delivery."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.hubsupport import Subscribers, delivered, eventually, hub_request, verification
+from tests.support import Content, Served, article_text, fetch, start_server
+
+ROUTE = "/feeds/<filename>"
+
+
+@pytest.fixture(scope="module")
+def subscribers() -> Iterator[Subscribers]:
+    running = Subscribers()
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Path, Content]]:
+    folder = tmp_path_factory.mktemp("metrics")
+    content = Content(folder / "content")
+    content.write("world/w1.txt", article_text(title="Seed story"))
+    directory = folder / "prometheus"
+    served = start_server(
+        folder,
+        {
+            "FEEDS_CONTENT": str(content.root),
+            "FEEDS_METRICS_DIR": str(directory),
+            "FEEDS_MAX_AGE": "0",
+            "FEEDS_HUB_ALLOW_LOOPBACK": "1",
+        },
+    )
+    try:
+        assert served.feeds("import").returncode == 0
+        yield served, directory, content
+    finally:
+        served.stop()
+
+
+def samples(served: Served) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    status, headers, body = fetch(served.url("/metrics"))
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
+
+
+def polls(served: Served) -> float:
+    labels = frozenset({"route": ROUTE, "format": "rss", "status": "200"}.items())
+    return samples(served).get(("feeds_requests_total", labels), 0.0)
+
+
+def workers(served: Served) -> set[int]:
+    """The gunicorn workers: the server's children that are not the hub worker."""
+    pid = served.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {
+        int(child)
+        for child in children
+        if b"hub" not in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+    }
+
+
+def poll_many(served: Served, n: int) -> None:
+    with ThreadPoolExecutor(16) as pool:  # a new connection each: both workers take some
+        statuses = list(pool.map(lambda _: fetch(served.url("/feeds/rss.xml"))[0], range(n)))
+    assert statuses == [200] * n
+
+
+def test_one_scrape_sums_both_workers(server: tuple[Served, Path, Content]) -> None:
+    served, directory, _ = server
+    before = polls(served)
+    poll_many(served, 300)
+    assert polls(served) == before + 300
+    counting = {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("counter_*.db")}
+    assert workers(served) <= counting, "both workers should have answered some polls"
+
+
+def test_a_worker_that_exits_leaves_no_live_gauge_and_its_counts_stay(
+    server: tuple[Served, Path, Content],
+) -> None:
+    served, directory, _ = server
+    poll_many(served, 50)
+    before = polls(served)
+    old = workers(served)
+    victim = min(old)
+    assert (directory / f"gauge_livesum_{victim}.db").exists()
+    os.kill(victim, signal.SIGTERM)
+    eventually("a new worker", lambda: len(workers(served) - old) == 1 or None)
+    eventually(
+        "the old worker's live gauges to go",
+        lambda: not (directory / f"gauge_livesum_{victim}.db").exists() or None,
+    )
+    assert polls(served) == before
+    poll_many(served, 20)
+    assert polls(served) == before + 20
+
+
+def test_hub_figures_follow_a_subscription_and_a_delivery(
+    server: tuple[Served, Path, Content], subscribers: Subscribers
+) -> None:
+    served, _, content = server
+    callback = subscribers.callback("metrics")
+    topic = served.url("/feeds/atom.xml")
+    status, _, body = hub_request(served.url("/hub"), topic, callback.url)
+    assert status == 202, body
+    verification(callback)
+    subscribed = ("feeds_hub_subscriptions", frozenset())
+    eventually("the subscription", lambda: samples(served)[subscribed] == 1 or None)
+    content.write("world/w2.txt", article_text(title="Second story"))
+    assert served.feeds("import").returncode == 0
+    delivered(callback)
+    ok = ("feeds_hub_deliveries_total", frozenset({("result", "delivered")}))
+    eventually("the delivery counted", lambda: samples(served).get(ok, 0) >= 1 or None)
+    figures = samples(served)
+    assert figures[("feeds_hub_delivery_seconds_count", frozenset())] >= 1
+    stored = ("feeds_import_runs_total", frozenset({("result", "stored")}))
+    assert figures[stored] >= 1  # `feeds import` beside the server joins its figures
