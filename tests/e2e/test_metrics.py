@@ -118,7 +118,7 @@ def test_hub_figures_follow_a_subscription_and_a_delivery(
     status, _, body = hub_request(served.url("/hub"), topic, callback.url)
     assert status == 202, body
     verification(callback)
-    subscribed = ("feeds_hub_subscriptions", frozenset())
+    subscribed: tuple[str, frozenset[tuple[str, str]]] = ("feeds_hub_subscriptions", frozenset())
     eventually("the subscription", lambda: samples(served)[subscribed] == 1 or None)
     content.write("world/w2.txt", article_text(title="Second story"))
     assert served.feeds("import").returncode == 0
