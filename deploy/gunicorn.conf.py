@@ -19,6 +19,7 @@ _metrics_dir, _remove_metrics = metrics_directory(_settings)
 def on_exit(server: Any) -> None:
     _remove_metrics()
 
+
 # Behind nginx on the same host: trust its X-Forwarded-For for the access log only. Feed
 # URLs never depend on request headers (FEEDS_BASE_URL).
 forwarded_allow_ips = "127.0.0.1"
