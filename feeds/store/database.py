@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from feeds.errors import StoreBusy, StoreUnavailable, StoreUnwritable
 
 from . import migrate
+from .audience import AudienceWrites
 from .engine import (
     HUB_LOCK,
     RECORD_WAIT_MS,
@@ -187,6 +188,17 @@ class Store:
         with translated(self.url), self.engine.connect() as conn:
             with self._writing(conn, "hub").begin():
                 yield HubWrites(conn, postgres=not self.sqlite)
+
+    @contextmanager
+    def audience(self) -> Iterator[AudienceWrites]:
+        """A transaction of the audience figures (feeds.audience's flush), in the writers'
+        turn on both databases (its adds are an update, else an insert): it never changes
+        what a document shows, so it bumps nothing. Raises StoreBusy when the writers' lock
+        stays taken for the busy timeout."""
+        self._renew()
+        with translated(self.url), self.engine.connect() as conn:
+            with self._writing(conn, "wait").begin():
+                yield AudienceWrites(conn)
 
     @contextmanager
     def hub_dispatch(self) -> Iterator[bool]:

@@ -14,6 +14,7 @@ from feeds.model import Article, Head, Stored, Tombstone
 
 from . import queries as q
 from .accounts import AccountReads
+from .audience import AudienceReads
 from .hub import HubReads
 from .ledger import LedgerReads
 from .queries import Scope
@@ -47,7 +48,7 @@ class Placed:
         return Head(self.id, self.revision, self.published, self.modified)
 
 
-class Reader(AccountReads, LedgerReads, HubReads):
+class Reader(AccountReads, LedgerReads, HubReads, AudienceReads):
     """Queries on one consistent snapshot of the store."""
 
     def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:

@@ -359,3 +359,48 @@ hub_pings = sa.Table(
     sa.Column("claimed_until", UTCDateTime),
 )
 sa.Index("ix_hub_pings_due", hub_pings.c.due)
+
+# Audience figures (feeds.audience): polls of each subscription feed per day (UTC), by its
+# public path; partners' feeds under /partners/NAME/FILE.
+audience_polls = sa.Table(
+    "audience_polls",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("feed", sa.String(512), primary_key=True),
+    sa.Column("polls", sa.Integer, nullable=False),
+    sa.Column("not_modified", sa.Integer, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+)
+
+# The latest figure each aggregator that reports subscribers gave for a feed: `key` is its
+# feed id when it sends one, else its User-Agent with the digits masked (agents.Agent.key).
+audience_reporters = sa.Table(
+    "audience_reporters",
+    metadata,
+    sa.Column("feed", sa.String(512), primary_key=True),
+    sa.Column("reader", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("subscribers", sa.Integer, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+)
+sa.Index("ix_audience_reporters_last_seen", audience_reporters.c.last_seen)
+
+# Clients that report no subscribers, one row per feed, reader and day each: the hash of
+# their network and User-Agent with that day's salt, never the address itself.
+audience_visitors = sa.Table(
+    "audience_visitors",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("feed", sa.String(512), primary_key=True),
+    sa.Column("reader", sa.String(64), primary_key=True),
+    sa.Column("hash", sa.String(64), primary_key=True),
+)
+
+# Each day's random salt, deleted once the day is over: then no hash can be linked to an
+# address again.
+audience_salts = sa.Table(
+    "audience_salts",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("salt", sa.String(64), nullable=False),
+)
