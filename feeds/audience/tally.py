@@ -1,0 +1,149 @@
+"""This process's count of polls of subscription feeds since it last wrote them to the store:
+kept in memory, under a lock held for a few dictionary updates, so that counting never
+slows a poll. `take` hands what was counted to the flush and starts afresh; `restore` puts
+back what could not be written, so nothing is lost while the store is busy or down.
+
+Clients that report no subscribers are kept as (network, User-Agent) pairs only until the
+flush turns each into a salted hash (see feeds.store.audience); at most MAX_VISITORS pairs
+are held at once, and a new client past that is not counted as a subscriber (its polls
+still are) until the next flush makes room.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv6Network
+
+from .agents import parse
+
+MAX_VISITORS = 100_000  # (network, User-Agent) pairs held between flushes
+MAX_REPORTERS = 10_000  # reporting aggregators' keys held between flushes
+DAY_S = 86_400
+
+Feed = str
+Day = int  # days since 1970-01-01, UTC
+
+
+@dataclass
+class Reported:
+    """The latest figure one aggregator reported for one feed."""
+
+    subscribers: int
+    seen: float  # time.time() of its latest poll
+
+
+@dataclass
+class Batch:
+    """What was counted between two flushes."""
+
+    # (day, feed) -> [polls, 304s, bytes of body sent]
+    polls: dict[tuple[Day, Feed], list[int]] = field(default_factory=dict)
+    # (feed, reader, key) -> the latest figure
+    reporters: dict[tuple[Feed, str, str], Reported] = field(default_factory=dict)
+    # (day, feed, reader) -> {(network, User-Agent)}
+    visitors: dict[tuple[Day, Feed, str], set[tuple[str, str]]] = field(default_factory=dict)
+    visitor_count: int = 0
+    dropped: int = 0  # new clients not counted as subscribers: MAX_VISITORS was reached
+
+    def empty(self) -> bool:
+        return not (self.polls or self.reporters or self.visitors)
+
+
+@functools.lru_cache(maxsize=8192)
+def network(address: str) -> str:
+    """The key of a client's address: an IPv6 client by its /64 (one household or host
+    may hold the whole block and change addresses within it), any other as it is."""
+    if ":" not in address:
+        return address
+    try:
+        return str(IPv6Network(f"{address}/64", strict=False))
+    except ValueError:
+        return address
+
+
+class Tally:
+    """Thread-safe counts of this process's polls (see the module)."""
+
+    def __init__(
+        self, max_visitors: int = MAX_VISITORS, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.max_visitors = max_visitors
+        self.clock = clock
+        self._batch = Batch()
+        self._lock = threading.Lock()
+
+    def note(self, feed: Feed, address: str, user_agent: str, status: int, size: int) -> None:
+        """A poll of `feed` (its public path) answered `status` (200 or 304; a 304 counts
+        as a poll like a 200) with `size` bytes of body, from `address`."""
+        agent = parse(user_agent)
+        now = self.clock()
+        day = int(now // DAY_S)
+        with self._lock:
+            batch = self._batch
+            self._count(batch, day, feed, status, size)
+            if agent.subscribers is not None:
+                key = (feed, agent.reader, agent.key)
+                if key in batch.reporters or len(batch.reporters) < MAX_REPORTERS:
+                    batch.reporters[key] = Reported(agent.subscribers, now)
+                return
+            pairs = batch.visitors.get((day, feed, agent.reader))
+            if pairs is None:
+                pairs = batch.visitors[(day, feed, agent.reader)] = set()
+            pair = (network(address), user_agent)
+            if pair not in pairs:
+                if batch.visitor_count >= self.max_visitors:
+                    batch.dropped += 1
+                    return
+                pairs.add(pair)
+                batch.visitor_count += 1
+
+    def note_partner(self, feed: Feed, status: int, size: int) -> None:
+        """A poll of a partner's feed (/partners/NAME/FILE): the partner is its one
+        subscriber, so only the poll is counted."""
+        day = int(self.clock() // DAY_S)
+        with self._lock:
+            self._count(self._batch, day, feed, status, size)
+
+    @staticmethod
+    def _count(batch: Batch, day: Day, feed: Feed, status: int, size: int) -> None:
+        counts = batch.polls.get((day, feed))
+        if counts is None:
+            counts = batch.polls[(day, feed)] = [0, 0, 0]
+        counts[0] += 1
+        counts[1] += status == 304
+        counts[2] += size
+
+    def take(self) -> Batch:
+        """What was counted since the last take, leaving the tally empty."""
+        with self._lock:
+            batch, self._batch = self._batch, Batch()
+        return batch
+
+    def restore(self, batch: Batch) -> None:
+        """Put back a batch that could not be written, merged with what came since (the
+        later figure of an aggregator wins); pairs past MAX_VISITORS are dropped."""
+        with self._lock:
+            current = self._batch
+            for key, counts in batch.polls.items():
+                into = current.polls.setdefault(key, [0, 0, 0])
+                for i, n in enumerate(counts):
+                    into[i] += n
+            for reporter, figure in batch.reporters.items():
+                later = current.reporters.get(reporter)
+                if later is None or later.seen < figure.seen:
+                    current.reporters[reporter] = figure
+            for where, pairs in batch.visitors.items():
+                into_pairs = current.visitors.setdefault(where, set())
+                for pair in pairs:
+                    if pair in into_pairs:
+                        continue
+                    if current.visitor_count >= self.max_visitors:
+                        current.dropped += 1
+                        continue
+                    into_pairs.add(pair)
+                    current.visitor_count += 1
+            current.dropped += batch.dropped
