@@ -51,6 +51,7 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         "control_socket_disable": True,
         "post_worker_init": freeze_heap,
         "child_exit": forget_worker,
+        "worker_exit": flush_audience,
     }
 
 
@@ -132,6 +133,15 @@ def freeze_heap(worker: Any) -> None:
     stalls a request for milliseconds."""
     gc.collect()
     gc.freeze()
+
+
+def flush_audience(server: Any, worker: Any) -> None:
+    """As a worker exits, write the polls it counted since its last flush (feeds.audience)."""
+    from .web.service import Service
+
+    app = getattr(worker, "wsgi", None)
+    if isinstance(app, Flask):
+        Service.of(app).audience.close()
 
 
 class HeaderFirstWorker(ThreadWorker):  # type: ignore[misc]

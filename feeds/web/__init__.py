@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, Request
 from werkzeug.routing import MapAdapter
 
+from feeds.audience.flush import Audience
 from feeds.config import load_settings
 from feeds.store import Store
 from feeds.text import rfc3339
@@ -57,7 +58,8 @@ def create_app(
     app = _App(__name__, static_folder=None)  # no static files: pages carry no assets
     store = Store(settings.database)
     cache = RenderCache(store, settings.cache_bytes)
-    svc = Service(settings, store, cache, LocalPolls())
+    audience = Audience(store, settings.stats_flush, settings.stats_days)
+    svc = Service(settings, store, cache, LocalPolls(), audience)
     app.extensions["feeds"] = svc
     app.wsgi_app = CacheHits(app.wsgi_app, svc)  # type: ignore[method-assign]
     app.jinja_env.filters["rfc3339"] = rfc3339

@@ -5,11 +5,14 @@ so it does in memory what little it does."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from feeds import metrics
+from feeds.config import IPNetwork, networks
 
 from .cache import Rendered
+from .clients import client_address
 from .service import Service
 
 if TYPE_CHECKING:
@@ -17,6 +20,10 @@ if TYPE_CHECKING:
 
 
 NOTED = "feeds.noted"
+@functools.lru_cache(maxsize=16)
+def _trusted(value: str) -> tuple[IPNetwork, ...]:
+    """FEEDS_TRUSTED_PROXIES read once (Settings.trusted_proxy_networks parses it anew)."""
+    return networks(value)
 
 
 def served(svc: Service, environ: WSGIEnvironment, entry: Rendered, status: int, size: int) -> None:
@@ -24,3 +31,15 @@ def served(svc: Service, environ: WSGIEnvironment, entry: Rendered, status: int,
     request of `environ`."""
     environ[NOTED] = True  # the Flask hook (web/monitoring.py) counts it no second time
     metrics.served(entry.route, entry.format, status, size)
+    if entry.subscription:
+        # A partner's document is kept under a private key: its public path is the request's.
+        path = environ.get("PATH_INFO", "")
+        if entry.private:
+            svc.audience.note_partner(path, status, size)
+        else:
+            address = client_address(
+                environ.get("REMOTE_ADDR", ""),
+                environ.get("HTTP_X_FORWARDED_FOR"),
+                _trusted(svc.settings.trusted_proxies),
+            )
+            svc.audience.note(path, address, environ.get("HTTP_USER_AGENT", ""), status, size)

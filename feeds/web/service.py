@@ -1,5 +1,5 @@
-"""What the views need, kept on the app: its settings, store, render cache and this worker's
-memory of partner polls and of hub requests."""
+"""What the views need, kept on the app: its settings, store, render cache, this worker's
+memory of partner polls and of hub requests, and its count of polls (feeds.audience)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import cast
 
 from flask import Flask, current_app
 
+from feeds.audience.flush import Audience
 from feeds.config import Settings
 from feeds.store import Store
 
@@ -48,6 +49,7 @@ class Service:
     store: Store
     cache: RenderCache
     polls: LocalPolls
+    audience: Audience
     hub_clients: TokenBuckets = field(default_factory=TokenBuckets)  # by address
 
     @staticmethod
