@@ -595,6 +595,62 @@ def hub_list() -> None:
     )
 
 
+def _feed_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and (not value.startswith("/") or len(value) > 512):
+        raise click.BadParameter("give a feed's path, such as /feeds/rss.xml")
+    return value
+
+
+@main.command("stats")
+@click.option("--feed", callback=_feed_path, help="Only this feed's path (/feeds/rss.xml).")
+@click.option(
+    "--days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Over the last N days, today included (at most FEEDS_STATS_DAYS are kept).",
+)
+def stats(feed: str | None, days: int) -> None:
+    """Print each feed's subscribers and what they are made of (reported by aggregators,
+    other clients per day, WebSub, partners), its polls, 304 ratio and bytes served; then,
+    a line each, its readers. A tab between fields."""
+    from .audience.figures import figures, window_start
+
+    now = datetime.now(UTC)
+    with _opened(create=False) as (settings, store), store.read() as reader:
+        found = figures(reader, now, days, settings.base_url, feed)
+    since = window_start(now, days)
+    if not found and feed is not None:
+        raise click.ClickException(
+            f"no figures for the feed {shown(feed)} since {since}: it was not polled "
+            "(a feed's path, such as /feeds/rss.xml; see `feeds stats` for every feed)"
+        )
+    if not found:
+        click.echo(
+            f"no subscription feed of {shown(store.describe())} was polled since {since}", err=True
+        )
+        return
+    for fig in found:
+        parts = (
+            f"{fig.reported} reported, {fig.others} other clients, "
+            f"{fig.websub} WebSub, {fig.partners} partners"
+        )
+        ratio = f"{fig.not_modified_ratio:.0%} 304"
+        click.echo(
+            _line(
+                fig.feed,
+                f"{fig.subscribers} subscribers",
+                parts,
+                f"{fig.polls} polls",
+                ratio,
+                f"{fig.bytes} bytes",
+            )
+        )
+        for r in fig.readers:
+            click.echo(_line("", r.reader, r.subscribers, "reported" if r.reported else "counted"))
+    click.echo(f"{len(found)} feeds since {since} (UTC)", err=True)
+
+
 @main.command()
 @click.option(
     "--out",
