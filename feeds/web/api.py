@@ -1,20 +1,23 @@
-"""The publishing API under /api/v1/: PUT, GET and DELETE /api/v1/articles/<id>.
+"""The publishing API under /api/v1/: PUT, GET and DELETE /api/v1/articles/<id>, and the
+audience figures at GET /api/v1/stats.
 
-Writes need `Authorization: Bearer <token>` with the publish scope; every write is audited,
-refused ones too. Errors are RFC 9457 problem documents (web/errors.py) naming each bad field.
+Writes need `Authorization: Bearer <token>` with the publish scope (the figures one with the
+stats scope); every write is audited, refused ones too. Errors are RFC 9457 problem
+documents (web/errors.py) naming each bad field.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from feeds import credentials, metrics
+from feeds.audience.figures import FeedFigure, figures, window_start
 from feeds.errors import (
     BadRequest,
     Gone,
@@ -46,19 +49,19 @@ REFUSED = (Refused, InvalidFields)
 Write = Callable[[datetime, str], Response]
 
 
-def _holder(svc: Service) -> str:
-    """The name of the active publish token the request carries; raises Unauthorized."""
+def _holder(svc: Service, scope: str = "publish") -> str:
+    """The name of the active token of `scope` the request carries; raises Unauthorized."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     secret = secret.strip()
     name = None
     if scheme.lower() == "bearer" and secret:
         with svc.store.read() as reader:
-            name = reader.token_holder(credentials.digest(secret), "publish")
+            name = reader.token_holder(credentials.digest(secret), scope)
     if name is None:
         # RFC 6750 §3.1: an error code only when a token was sent.
         challenge = 'Bearer realm="feeds"' + (', error="invalid_token"' if secret else "")
         raise Unauthorized(
-            "send Authorization: Bearer <token> with an active publish token", challenge
+            f"send Authorization: Bearer <token> with an active {scope} token", challenge
         )
     return name
 
@@ -226,3 +229,64 @@ def delete_article(article_id: str) -> Response:
         return Response(status=204, headers={"Cache-Control": "no-store"})
 
     return _audited(svc, article_id, write)
+
+
+def _stats_params(most_days: int) -> tuple[str | None, int]:
+    """?feed= and ?days= (default 7); raises BadRequest naming each bad one."""
+    problems = []
+    feed = request.args.get("feed")
+    if feed is not None and (not feed.startswith("/") or len(feed) > 512):
+        problems.append(("feed", "give a feed's path, such as /feeds/rss.xml"))
+    raw = request.args.get("days", "7")
+    days = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 0
+    if not 1 <= days <= most_days:
+        problems.append(("days", f"a whole number of days from 1 to {most_days}"))
+    unknown = sorted(set(request.args) - {"feed", "days"})
+    problems += [(name, "not a parameter of /api/v1/stats") for name in unknown]
+    if problems:
+        raise BadRequest("; ".join(f"{name}: {detail}" for name, detail in problems))
+    return feed, days
+
+
+def _figure(fig: FeedFigure) -> dict[str, Any]:
+    return {
+        "feed": fig.feed,
+        "subscribers": fig.subscribers,
+        "parts": {
+            "reported": fig.reported,
+            "others": fig.others,
+            "websub": fig.websub,
+            "partners": fig.partners,
+        },
+        "readers": [
+            {"reader": r.reader, "subscribers": r.subscribers, "reported": r.reported}
+            for r in fig.readers
+        ],
+        "polls": fig.polls,
+        "not_modified": fig.not_modified,
+        "not_modified_ratio": round(fig.not_modified_ratio, 4),
+        "bytes": fig.bytes,
+    }
+
+
+@bp.get("/stats", **ROUTE)
+def audience_stats() -> Response:
+    """Subscribers per feed and reader, polls, 304s and bytes (feeds.audience.figures)."""
+    svc = service()
+    _holder(svc, "stats")
+    feed, days = _stats_params(svc.settings.stats_days)
+    now = datetime.now(UTC)
+    with svc.store.read() as reader:
+        found = figures(reader, now, days, svc.settings.base_url, feed)
+    if feed is not None and not found:
+        raise NotFound(f"the feed {feed!r} was not polled in the last {days} days")
+    body = {
+        "days": days,
+        "since": window_start(now, days).isoformat(),
+        "feeds": [_figure(fig) for fig in found],
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )

@@ -26,7 +26,7 @@ BODY = (
 def _problems(*statuses: int) -> dict[str, Any]:
     reasons = {
         400: "The body is not JSON.",
-        401: "No active publish token.",
+        401: "No active token of the operation's scope.",
         404: "No such article.",
         410: "The article was withdrawn.",
         412: "If-Match names another version.",
@@ -121,6 +121,90 @@ def _article_answer(description: str) -> dict[str, Any]:
     }
 
 
+def _stats(settings: Settings) -> dict[str, Any]:
+    """GET /stats: the audience figures (feeds.audience.figures)."""
+    count = {"type": "integer", "minimum": 0}
+    parameters = [
+        {
+            "name": "feed",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "pattern": "^/", "maxLength": 512},
+            "description": "Only this feed, by its path (/feeds/rss.xml).",
+        },
+        {
+            "name": "days",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": settings.stats_days},
+            "description": "Over the last N days, today (UTC) included; 7 by default.",
+        },
+    ]
+    figure = {
+        "type": "object",
+        "required": ["feed", "subscribers", "parts", "readers", "polls", "not_modified", "bytes"],
+        "properties": {
+            "feed": {"type": "string"},
+            "subscribers": count,
+            "parts": {
+                "type": "object",
+                "required": ["reported", "others", "websub", "partners"],
+                "properties": dict.fromkeys(("reported", "others", "websub", "partners"), count),
+            },
+            "readers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["reader", "subscribers", "reported"],
+                    "properties": {
+                        "reader": {"type": "string"},
+                        "subscribers": count,
+                        "reported": {"type": "boolean"},
+                    },
+                },
+            },
+            "polls": count,
+            "not_modified": count,
+            "not_modified_ratio": {"type": "number", "minimum": 0, "maximum": 1},
+            "bytes": count,
+        },
+    }
+    answer = {
+        "type": "object",
+        "required": ["days", "since", "feeds"],
+        "properties": {
+            "days": {"type": "integer"},
+            "since": {"type": "string", "format": "date"},
+            "feeds": {"type": "array", "items": figure},
+        },
+    }
+    return {
+        "get": {
+            "summary": "Subscribers, polls, 304s and bytes served per feed (as `feeds stats`)",
+            "description": "Needs a token with the stats scope: "
+            "`feeds token create --scope stats`.",
+            "parameters": parameters,
+            "responses": {
+                "200": {
+                    "description": "The figures of every feed polled in the window.",
+                    "content": {"application/json": {"schema": answer}},
+                },
+                **_problems(401),
+                **{
+                    status: {
+                        "description": reason,
+                        "content": {"application/problem+json": {"schema": PROBLEM}},
+                    }
+                    for status, reason in (
+                        ("400", "A bad parameter, named in the detail."),
+                        ("404", "The feed named was not polled in the window."),
+                    )
+                },
+            },
+        }
+    }
+
+
 def document(settings: Settings) -> dict[str, Any]:
     """The OpenAPI document for this deployment (server URL from FEEDS_BASE_URL)."""
     if_match = {
@@ -184,7 +268,8 @@ def document(settings: Settings) -> dict[str, Any]:
                     "parameters": [if_match],
                     "responses": {"204": {"description": "Withdrawn."}, **_problems(401, 404, 412)},
                 },
-            }
+            },
+            "/stats": _stats(settings),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
