@@ -43,7 +43,7 @@ RECHECK = timedelta(seconds=60)
 RETRY = timedelta(seconds=1)
 BUILD_LOCKS = 64
 # What a feed's answer depends on: the coding, and whether a browser navigates to it
-# (web/views.py), for a cache between the service and its clients (RFC 9110 §12.5.5).
+# (web/feed_view.py), for a cache between the service and its clients (RFC 9110 §12.5.5).
 NAVIGABLE_VARY = "Accept-Encoding, Sec-Fetch-Mode, Sec-Fetch-Dest"
 
 
@@ -66,7 +66,7 @@ class Built:
     format: str = ""
     subscription: bool = False
     route: str = ""
-    # A feed, or the page a browser is shown for one (web/views.py): which of the two a
+    # A feed, or the page a browser is shown for one (web/feed_view.py): which of the two a
     # request gets depends on its Sec-Fetch-Mode and Sec-Fetch-Dest, so Vary names them.
     navigable: bool = False
     # When its newest entry became publishable (the latest of its dateline and last change):

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 
 NOTED = "feeds.noted"
+
+
 @functools.lru_cache(maxsize=16)
 def _trusted(value: str) -> tuple[IPNetwork, ...]:
     """FEEDS_TRUSTED_PROXIES read once (Settings.trusted_proxy_networks parses it anew)."""
