@@ -493,6 +493,9 @@ def serve(bind: str | None, no_hub: bool) -> None:
     _migrated()  # before any worker starts
     # Before anything imports prometheus_client (the app does); the hub worker inherits it.
     _, remove_metrics = metrics_directory(load_settings())
+    # gunicorn's workers are forked inside Server.run and leave by SystemExit through the
+    # blocks below: only this process may stop the hub worker and remove the directory.
+    me = os.getpid()
     try:
         from .web import create_app
         from .web.service import Service
@@ -508,14 +511,15 @@ def serve(bind: str | None, no_hub: bool) -> None:
         except OSError as e:  # gunicorn reports addresses it cannot bind; an fd it cannot use
             raise FeedsError(f"cannot serve on {address}: {e.strerror or e}") from e
         finally:
-            if hub is not None:
+            if hub is not None and os.getpid() == me:
                 hub.terminate()
                 try:
                     hub.wait(svc.settings.hub_timeout + 5)
                 except subprocess.TimeoutExpired:
                     hub.kill()
     finally:
-        remove_metrics()
+        if os.getpid() == me:
+            remove_metrics()
 
 
 @main.group()

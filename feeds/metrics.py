@@ -14,6 +14,7 @@ resolved once.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
@@ -35,6 +36,7 @@ from prometheus_client.registry import Collector
 disable_created_metrics()  # type: ignore[no-untyped-call]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+log = logging.getLogger(__name__)
 
 _SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SIZES = tuple(float(1024 * 4**n) for n in range(8))  # 1 KiB .. 16 MiB
@@ -128,14 +130,27 @@ def served(route: str, fmt: str, status: int, size: int) -> None:
     """One answer of a document from the render cache: `status` (200, 304) with `size` body
     bytes. A few dict lookups and two increments (label children resolved once)."""
     try:
-        count, sent = _served[(route, fmt, status)]
-    except KeyError:
-        count = REQUESTS.labels(route, fmt, str(status)).inc
-        sent = SENT.labels(fmt).inc
-        _served[(route, fmt, status)] = count, sent
-    count(1)
-    if size:
-        sent(size)
+        try:
+            count, sent = _served[(route, fmt, status)]
+        except KeyError:
+            count = REQUESTS.labels(route, fmt, str(status)).inc
+            sent = SENT.labels(fmt).inc
+            _served[(route, fmt, status)] = count, sent
+        count(1)
+        if size:
+            sent(size)
+    except OSError as e:  # the directory of the figures is gone: the answer goes out anyway
+        _lost(e)
+
+
+def _lost(error: OSError) -> None:
+    global _told
+    if not _told:
+        _told = True
+        log.error("metrics: figures cannot be kept (%s); answers go on uncounted", error)
+
+
+_told = False
 
 
 def answered(route: str, status: int) -> None:

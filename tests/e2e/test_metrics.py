@@ -129,3 +129,18 @@ def test_hub_figures_follow_a_subscription_and_a_delivery(
     assert figures[("feeds_hub_delivery_seconds_count", frozenset())] >= 1
     stored = ("feeds_import_runs_total", frozenset({("result", "stored")}))
     assert figures[stored] >= 1  # `feeds import` beside the server joins its figures
+
+
+def test_a_worker_that_exits_leaves_a_temporary_directory_in_place(tmp_path: Path) -> None:
+    """Without FEEDS_METRICS_DIR the server makes a directory of its own, which only the
+    server's own process may remove: a worker leaving must not take it with it."""
+    served = start_server(tmp_path, {"FEEDS_MAX_AGE": "0"})
+    try:
+        poll_many(served, 20)
+        old = workers(served)
+        os.kill(min(old), signal.SIGTERM)
+        eventually("a new worker", lambda: len(workers(served) - old) == 1 or None)
+        poll_many(served, 40)  # the new worker among them: every answer a 200
+        assert polls(served) >= 40
+    finally:
+        served.stop()
