@@ -168,11 +168,18 @@ class Hub(NamedTuple):
 class _HubCollector(Collector):
     """Hub figures read from the store at each scrape (the worker may run anywhere)."""
 
-    def __init__(self, read: Callable[[], Hub]) -> None:
+    def __init__(self, read: Callable[[], Hub | None]) -> None:
         self.read = read
 
     def collect(self) -> Iterator[Metric]:
         hub = self.read()
+        yield GaugeMetricFamily(
+            "feeds_store_readable",
+            "1 when the store answered the scrape's reads, 0 when it could not be read.",
+            value=0 if hub is None else 1,
+        )
+        if hub is None:
+            return
         yield GaugeMetricFamily(
             "feeds_hub_subscriptions", "Active hub subscriptions.", value=hub.subscriptions
         )
@@ -189,7 +196,7 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def scrape(hub: Callable[[], Hub] | None = None) -> bytes:
+def scrape(hub: Callable[[], Hub | None] | None = None) -> bytes:
     """Every figure in the text format: summed over the server's processes in multi-process
     mode, this process's otherwise, and `hub`'s as read now."""
     text = b""

@@ -10,6 +10,7 @@ from ipaddress import ip_address
 from flask import Blueprint, Flask, Response, request
 
 from feeds import credentials, metrics
+from feeds.errors import FeedsError
 
 from .clients import client_address
 from .errors import problem
@@ -51,9 +52,14 @@ def _allowed(svc: Service) -> Response | None:
     return problem(403, "Forbidden", detail)
 
 
-def _hub(svc: Service) -> metrics.Hub:
-    with svc.store.read() as reader:
-        return metrics.Hub(len(reader.subscriptions()), reader.backlog())
+def _hub(svc: Service) -> metrics.Hub | None:
+    """The hub's figures as the store has them; None while the store cannot be read (the
+    rest of the figures are served all the same: that is when they matter most)."""
+    try:
+        with svc.store.read() as reader:
+            return metrics.Hub(len(reader.subscriptions()), reader.backlog())
+    except FeedsError:
+        return None
 
 
 @bp.get("/metrics", **ROUTE)

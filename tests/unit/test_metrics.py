@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import Content, InProcess, article_text
@@ -206,3 +207,16 @@ def test_hub_figures_are_read_from_the_store(served: InProcess) -> None:
     assert figure(served, "feeds_hub_subscriptions") == 0
     labels = {"route": "/hub", "format": "none", "status": "202"}
     assert figure(served, "feeds_requests_total", **labels) >= 1
+
+
+def test_a_store_that_cannot_be_read_leaves_the_other_figures(served: InProcess) -> None:
+    assert figure(served, "feeds_store_readable") == 1
+    assert served.client.get("/feeds/rss.xml").status_code == 200
+    engine = sa.create_engine(served.env["FEEDS_DATABASE"])
+    with engine.begin() as connection:  # the hub's reads fail from now on
+        connection.exec_driver_sql("ALTER TABLE hub_subscriptions RENAME TO gone")
+    engine.dispose()
+    text = scrape(served)
+    names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    assert "feeds_requests_total" in names and "feeds_hub_subscriptions" not in names
+    assert figure(served, "feeds_store_readable") == 0
