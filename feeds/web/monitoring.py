@@ -37,7 +37,7 @@ def _allowed(svc: Service) -> Response | None:
         return problem(401, "Unauthorized", detail, {"WWW-Authenticate": challenge})
     remote = request.remote_addr or ""
     client = client_address(
-        remote, request.headers.get("X-Forwarded-For"), settings.trusted_proxy_networks
+        remote, request.headers.get("X-Forwarded-For"), settings.trusted_proxies
     )
     try:
         address = ip_address(client)

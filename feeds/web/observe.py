@@ -5,11 +5,9 @@ so it does in memory what little it does."""
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
 from feeds import metrics
-from feeds.config import IPNetwork, networks
 
 from .cache import Rendered
 from .clients import client_address
@@ -20,12 +18,6 @@ if TYPE_CHECKING:
 
 
 NOTED = "feeds.noted"
-
-
-@functools.lru_cache(maxsize=16)
-def _trusted(value: str) -> tuple[IPNetwork, ...]:
-    """FEEDS_TRUSTED_PROXIES read once (Settings.trusted_proxy_networks parses it anew)."""
-    return networks(value)
 
 
 def served(svc: Service, environ: WSGIEnvironment, entry: Rendered, status: int, size: int) -> None:
@@ -42,6 +34,6 @@ def served(svc: Service, environ: WSGIEnvironment, entry: Rendered, status: int,
             address = client_address(
                 environ.get("REMOTE_ADDR", ""),
                 environ.get("HTTP_X_FORWARDED_FOR"),
-                _trusted(svc.settings.trusted_proxies),
+                svc.settings.trusted_proxies,
             )
             svc.audience.note(path, address, environ.get("HTTP_USER_AGENT", ""), status, size)
