@@ -70,9 +70,10 @@ class CacheHits:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
-        if method == "GET" or method == "HEAD":
+        path = environ.get("PATH_INFO", "")
+        # Only a path: "partner:..." and "view:partner:..." are keys of private documents.
+        if (method == "GET" or method == "HEAD") and path.startswith("/"):
             browsing = navigation(environ)  # first: then never the feed itself
-            path = environ.get("PATH_INFO", "")
             gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
             needs_body = body_needed(
                 environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"), gz
