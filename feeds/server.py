@@ -57,19 +57,23 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
 
 # prometheus_client's multi-process mode: read once, when it is first imported.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The names of its files: the kind (gauges: and mode) and the process id.
+_METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 
 
 def metrics_directory(settings: Settings) -> tuple[str, Callable[[], None]]:
     """Prepare the directory where every process of the server keeps its metrics, and name
     it in PROMETHEUS_MULTIPROC_DIR for this process and the ones it starts: FEEDS_METRICS_DIR
-    with the figures of an earlier run wiped (its *.db files), or, when that is empty, a
-    fresh temporary directory. Call it before anything imports feeds.metrics. Returns the
-    directory and what to call when the server stops (removing a temporary one)."""
+    with the figures of an earlier run wiped (prometheus_client's files alone: the folder may
+    hold the store), or, when that is empty, a fresh temporary directory. Call it before
+    anything imports feeds.metrics. Returns the directory and what to call when the server
+    stops (removing a temporary one)."""
     if settings.metrics_dir:
         path = Path(settings.metrics_dir)
         path.mkdir(parents=True, exist_ok=True)
         for old in path.glob("*.db"):
-            old.unlink(missing_ok=True)
+            if _METRICS_FILE.fullmatch(old.name):  # never another file, such as the store
+                old.unlink(missing_ok=True)
         remove: Callable[[], None] = lambda: None  # noqa: E731
     else:
         path = Path(tempfile.mkdtemp(prefix="feeds-metrics-"))
