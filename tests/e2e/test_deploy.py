@@ -687,6 +687,78 @@ def test_nginx_fails_over_from_a_hung_app_server(tmp_path: Path, content: Conten
             server.wait(timeout=30)
 
 
+def _get(port: int, path: str, headers: dict[str, str]) -> Answer:
+    """A GET through nginx from NORMAL, for the site's host."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(NORMAL, 0))
+    try:
+        conn.request("GET", path, headers={"Host": "news.example.com", **headers})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.usefixtures("nginx_installed")
+def test_while_no_app_server_answers_a_subscription_feed_is_a_503_to_retry(
+    tmp_path: Path, content: Content
+) -> None:
+    """Subscription feeds pass to the app uncached, so nginx has no stale copy of them: a
+    reader is told to come back (503, Retry-After) rather than given a 502; an archive is
+    still answered from its stale copy."""
+    env = production_env(tmp_path, 1)
+    content.write(SEED.name, SEED.read_bytes())
+    feeds_command(env, "import", str(content.root))
+    upstream, app, _ = start_gunicorn(tmp_path, env, "gunicorn")
+    port, nginx, _ = start_nginx(tmp_path, upstream)
+    archive = "/feeds/archive/2020/01/1/rss.xml"
+    try:
+        assert _get(port, "/feeds/rss.xml", {})[0] == 200
+        assert _get(port, archive, {})[0] == 200
+        app.terminate()
+        app.wait(timeout=30)
+        time.sleep(2)  # max-age 1 is over: only a stale copy could answer
+        status, headers, body = _get(port, "/feeds/rss.xml", {})
+        assert (status, headers["Retry-After"], headers["Cache-Control"]) == (503, "30", "no-store")
+        assert b"try again" in body
+        assert _get(port, archive, {})[0] == 200  # stale, while the app is down
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+        if app.poll() is None:
+            app.terminate()
+            app.wait(timeout=30)
+
+
+@pytest.mark.usefixtures("nginx_installed")
+def test_a_forged_x_forwarded_for_neither_opens_metrics_nor_multiplies_a_client(
+    tmp_path: Path, content: Content
+) -> None:
+    """nginx appends the address it heard from, and the app believes only that last entry:
+    what a client writes there itself opens nothing and counts nothing."""
+    env = production_env(tmp_path, 2) | {"FEEDS_STATS_FLUSH": "1"}
+    content.write(SEED.name, SEED.read_bytes())
+    feeds_command(env, "import", str(content.root))
+    with behind_nginx(tmp_path, env) as port:
+        for forged in ("", "127.0.0.1", "::1, 127.0.0.1"):
+            headers = {"X-Forwarded-For": forged} if forged else {}
+            assert _get(port, "/metrics", headers)[0] == 403, forged
+        for n in range(30):
+            forged_client = {"X-Forwarded-For": f"198.51.100.{n}", "User-Agent": "Newsboat/2.36"}
+            assert _get(port, "/feeds/rss.xml", forged_client)[0] == 200
+        deadline = time.monotonic() + 20
+        while True:
+            ran = subprocess.run(
+                [str(Path(sys.executable).parent / "feeds"), "stats"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if "other clients" in ran.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert "1 other clients" in ran.stdout, ran.stdout
+
+
 def _enough_descriptors(needed: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < needed:
