@@ -86,6 +86,23 @@ def test_others_need_a_metrics_token(served: InProcess) -> None:
     assert allowed.status_code == 200 and scraper not in allowed.get_data(as_text=True)
 
 
+def test_loopback_on_a_dual_stack_socket_may_read_the_figures(site: InProcess) -> None:
+    site.feeds("migrate")
+    got = site.client.get("/metrics", environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"})
+    assert got.status_code == 200, got.status_code
+    outside = site.client.get("/metrics", environ_base={"REMOTE_ADDR": "::ffff:192.0.2.7"})
+    assert outside.status_code == 403
+
+
+def test_a_client_the_proxy_cannot_name_is_not_the_proxy(site: InProcess) -> None:
+    # nginx listening on a unix socket behind a TLS terminator appends "unix:" for every
+    # client; the client is then unknown, not the loopback proxy itself.
+    site.feeds("migrate")
+    for hops in ("unix:", "127.0.0.1, unix:", "garbled"):
+        got = site.client.get("/metrics", headers={"X-Forwarded-For": hops})
+        assert got.status_code == 403, (hops, got.status_code)
+
+
 def test_requests_count_by_route_template_format_and_status(served: InProcess) -> None:
     route = "/feeds/<filename>"
     before = figure(served, "feeds_requests_total", route=route, format="atom", status="200")
