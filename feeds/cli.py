@@ -178,7 +178,6 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
     named. Each rejected file is reported on stderr with the reason; all other files are
     stored, in one transaction. Exits 1 when any file was rejected.
     """
-    _join_metrics()
     from .ingest.files import collect
     from .ingest.importer import import_sources
 
@@ -209,16 +208,6 @@ def import_command(paths: tuple[Path, ...], dry_run: bool, sync: bool, force: bo
     click.echo(prefix + report.summary())
     if report.rejected:
         sys.exit(1)
-
-
-def _join_metrics() -> None:
-    """With FEEDS_METRICS_DIR set (and made by the server), this command's figures (an
-    import's) join the server's: set before anything imports prometheus_client."""
-    import os
-
-    directory = load_settings().metrics_dir
-    if directory and Path(directory).is_dir():
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 @main.command()

@@ -1,12 +1,13 @@
 """The service's metrics, in the Prometheus text format (the only module that imports
 prometheus_client).
 
-Under gunicorn every process (the workers, the hub worker beside them, an import run
-meanwhile) keeps its figures in files of PROMETHEUS_MULTIPROC_DIR, which prometheus_client
-reads when first imported: the entry points set it from FEEDS_METRICS_DIR before anything
-imports this module (server.metrics_directory). A scrape then sums every process's files in
-a registry of its own. Without the variable (the Flask test client, a one-off command) the
-figures live in this process's default registry.
+Under gunicorn every process of the server (the workers, the hub worker beside them) keeps
+its figures in files of PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads when first
+imported: the entry points set it from FEEDS_METRICS_DIR before anything imports this module
+(server.metrics_directory). A scrape then sums every process's files in a registry of its
+own. Without the variable (the Flask test client) the figures live in this process's default
+registry. Imports run as commands of their own: their figures are running totals in the
+store (`import_figures` gives what one adds), read at each scrape with the hub's.
 
 The hot path (`served`) costs a dict lookup and two bound `inc` calls on label children
 resolved once.
@@ -15,6 +16,7 @@ resolved once.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
@@ -29,7 +31,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 # No *_created series: rate() and increase() do without them.
@@ -88,16 +95,6 @@ VISIBLE_LAG = Histogram(
     "feed in a worker that shows it.",
     buckets=_LAG,
 )
-# Imports (ingest/importer.py), whichever process runs them.
-IMPORT_RUNS = Counter(
-    "feeds_import_runs", "Imports, by result (stored, dry_run, failed).", ["result"]
-)
-IMPORT_ARTICLES = Counter(
-    "feeds_import_articles",
-    "Article files of stored imports, by outcome (added, updated, unchanged, rejected, withdrawn).",
-    ["outcome"],
-)
-IMPORT_SECONDS = Histogram("feeds_import_seconds", "Imports, start to commit.", buckets=_IMPORT)
 # The publishing API (web/api.py).
 API_WRITES = Counter(
     "feeds_api_writes",
@@ -158,37 +155,101 @@ def answered(route: str, status: int) -> None:
     served(route, "none", status, 0)
 
 
-class Hub(NamedTuple):
-    """What the store says of the hub at a scrape."""
+# Imports (ingest/importer.py): running totals in the store, by (figure, label).
+IMPORT_RESULTS = ("stored", "dry_run", "failed")
+IMPORT_OUTCOMES = ("added", "updated", "unchanged", "rejected", "withdrawn")
+ImportFigures = Mapping[tuple[str, str], float]
+
+
+def import_figures(
+    result: str, outcomes: Mapping[str, int] | None = None, seconds: float | None = None
+) -> dict[tuple[str, str], float]:
+    """What one import adds to the stored totals: a run with `result`, the article files of
+    each outcome, and its duration in its histogram bucket (labelled by the bucket's upper
+    bound) and in the sum."""
+    added = {("runs", result): 1.0}
+    for outcome, n in (outcomes or {}).items():
+        added[("articles", outcome)] = float(n)
+    if seconds is not None:
+        bound = next((b for b in _IMPORT if seconds <= b), math.inf)
+        added[("seconds", _le(bound))] = 1.0
+        added[("seconds_sum", "")] = seconds
+    return added
+
+
+def _le(bound: float) -> str:
+    """A bucket's upper bound as the text format writes it ("0.5", "+Inf")."""
+    return "+Inf" if bound == math.inf else repr(bound)
+
+
+class Stored(NamedTuple):
+    """What the store says at a scrape: of the hub, and the imports' running totals."""
 
     subscriptions: int
     backlog: Mapping[str, int]  # rows waiting, by queue
+    imports: ImportFigures
 
 
-class _HubCollector(Collector):
-    """Hub figures read from the store at each scrape (the worker may run anywhere)."""
+class _StoreCollector(Collector):
+    """Figures read from the store at each scrape: the hub's (its worker may run anywhere)
+    and the imports' (each a process of its own, which may have run on any machine)."""
 
-    def __init__(self, read: Callable[[], Hub | None]) -> None:
+    def __init__(self, read: Callable[[], Stored | None]) -> None:
         self.read = read
 
     def collect(self) -> Iterator[Metric]:
-        hub = self.read()
+        stored = self.read()
         yield GaugeMetricFamily(
             "feeds_store_readable",
             "1 when the store answered the scrape's reads, 0 when it could not be read.",
-            value=0 if hub is None else 1,
+            value=0 if stored is None else 1,
         )
-        if hub is None:
+        if stored is None:
             return
         yield GaugeMetricFamily(
-            "feeds_hub_subscriptions", "Active hub subscriptions.", value=hub.subscriptions
+            "feeds_hub_subscriptions", "Active hub subscriptions.", value=stored.subscriptions
         )
         queue = GaugeMetricFamily(
             "feeds_hub_queue", "Rows waiting in each hub queue.", labels=["queue"]
         )
-        for name, rows in hub.backlog.items():
+        for name, rows in stored.backlog.items():
             queue.add_metric([name], rows)
         yield queue
+        yield from _imports(stored.imports)
+
+
+def _imports(totals: ImportFigures) -> Iterator[Metric]:
+    def labelled(figure: str, known: tuple[str, ...]) -> list[tuple[str, float]]:
+        labels = dict.fromkeys(known, 0.0)
+        labels.update({label: v for (f, label), v in totals.items() if f == figure})
+        return list(labels.items())
+
+    runs = CounterMetricFamily(
+        "feeds_import_runs", "Imports, by result (stored, dry_run, failed).", labels=["result"]
+    )
+    for result, value in labelled("runs", IMPORT_RESULTS):
+        runs.add_metric([result], value)
+    yield runs
+    articles = CounterMetricFamily(
+        "feeds_import_articles",
+        "Article files of stored imports, by outcome (added, updated, unchanged, rejected, "
+        "withdrawn).",
+        labels=["outcome"],
+    )
+    for outcome, value in labelled("articles", IMPORT_OUTCOMES):
+        articles.add_metric([outcome], value)
+    yield articles
+    # Stored per bucket; the text format wants each bound's count of durations up to it.
+    counts = [(float(label), v) for (f, label), v in totals.items() if f == "seconds"]
+    buckets = [
+        (_le(bound), sum(v for le, v in counts if le <= bound)) for bound in (*_IMPORT, math.inf)
+    ]
+    yield HistogramMetricFamily(
+        "feeds_import_seconds",
+        "Stored imports, from their start to their commit.",
+        buckets=buckets,
+        sum_value=totals.get(("seconds_sum", ""), 0.0),
+    )
 
 
 def multiprocess_dir() -> str | None:
@@ -196,9 +257,9 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def scrape(hub: Callable[[], Hub | None] | None = None) -> bytes:
+def scrape(stored: Callable[[], Stored | None] | None = None) -> bytes:
     """Every figure in the text format: summed over the server's processes in multi-process
-    mode, this process's otherwise, and `hub`'s as read now."""
+    mode, this process's otherwise, and the store's as `stored` reads them now."""
     text = b""
     if multiprocess_dir() is not None:
         registry = CollectorRegistry()
@@ -206,9 +267,9 @@ def scrape(hub: Callable[[], Hub | None] | None = None) -> bytes:
         text = generate_latest(registry)
     else:
         text = generate_latest(REGISTRY)
-    if hub is not None:
+    if stored is not None:
         extra = CollectorRegistry()
-        extra.register(_HubCollector(hub))
+        extra.register(_StoreCollector(stored))
         text += generate_latest(extra)
     return text
 

@@ -10,6 +10,7 @@ half of the store.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 
 from feeds import metrics
 from feeds.config import Settings
-from feeds.errors import ImportStopped, InvalidArticle, SyncRefused
+from feeds.errors import ImportStopped, InvalidArticle, StoreError, SyncRefused
 from feeds.store import Reader, Store, Writer
 from feeds.text import ID_PATTERN
 
@@ -31,6 +32,7 @@ from .rules import ADDED, UPDATED, Change, Markers, Prepared
 # Clocks differ a little; beyond this a dateline is in the future (feed validators allow ten
 # minutes before they call a date implausible).
 FUTURE_TOLERANCE = timedelta(minutes=10)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -228,27 +230,35 @@ def import_sources(
             if sync:
                 run.sync(sync, force)
             check()  # the last moment to stop: the commit is next
+            if isinstance(db, Writer):  # counted in the transaction that stores the import
+                seconds = time.perf_counter() - started
+                db.add_import_figures(metrics.import_figures("stored", _outcomes(report), seconds))
     except BaseException:
-        metrics.IMPORT_RUNS.labels("failed").inc()
+        _counted_apart(store, "failed")
         raise
-    _counted(report, dry_run, time.perf_counter() - started)
+    if dry_run:
+        _counted_apart(store, "dry_run")
     return report
 
 
-def _counted(report: ImportReport, dry_run: bool, seconds: float) -> None:
-    """The figures of an import that ended (feeds.metrics): a dry run stores nothing."""
-    metrics.IMPORT_RUNS.labels("dry_run" if dry_run else "stored").inc()
-    if dry_run:
-        return
-    metrics.IMPORT_SECONDS.observe(seconds)
-    for outcome, n in (
-        ("added", report.added),
-        ("updated", report.updated),
-        ("unchanged", report.unchanged),
-        ("rejected", len(report.rejected)),
-        ("withdrawn", len(report.withdrawn)),
-    ):
-        metrics.IMPORT_ARTICLES.labels(outcome).inc(n)
+def _outcomes(report: ImportReport) -> dict[str, int]:
+    return {
+        "added": report.added,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "rejected": len(report.rejected),
+        "withdrawn": len(report.withdrawn),
+    }
+
+
+def _counted_apart(store: Store, result: str) -> None:
+    """Count a run that stored nothing, in a small transaction of its own. A store that
+    cannot take it (perhaps why the run failed) loses the count, never the run's outcome."""
+    try:
+        with store.write() as writer:
+            writer.add_import_figures(metrics.import_figures(result))
+    except StoreError as e:
+        log.warning("the import's figures are not kept: %s", e)
 
 
 def import_paths(

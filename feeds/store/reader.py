@@ -15,6 +15,7 @@ from feeds.model import Article, Head, Stored, Tombstone
 from . import queries as q
 from .accounts import AccountReads
 from .audience import AudienceReads
+from .figures import FigureReads
 from .hub import HubReads
 from .ledger import LedgerReads
 from .queries import Scope
@@ -48,7 +49,7 @@ class Placed:
         return Head(self.id, self.revision, self.published, self.modified)
 
 
-class Reader(AccountReads, LedgerReads, HubReads, AudienceReads):
+class Reader(AccountReads, LedgerReads, HubReads, AudienceReads, FigureReads):
     """Queries on one consistent snapshot of the store."""
 
     def __init__(self, conn: Connection, fixed: dict[str, str] | None = None) -> None:

@@ -404,3 +404,13 @@ audience_salts = sa.Table(
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("salt", sa.String(64), nullable=False),
 )
+
+# Running totals of imports (feeds.metrics reads them at each scrape): runs by result,
+# articles by outcome, durations per histogram bucket and their sum.
+import_figures = sa.Table(
+    "import_figures",
+    metadata,
+    sa.Column("figure", sa.String(64), primary_key=True),
+    sa.Column("label", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Double, nullable=False),
+)

@@ -1,5 +1,5 @@
 """Statements inside one write transaction: articles, authors, departures, meta and (through
-the mixin) accounts."""
+the mixins) accounts and the import figures."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from feeds.model import Stored
 from feeds.text import slug
 
 from .accounts import AccountWrites, PollClaims, RefusedCounts
+from .figures import FigureWrites
 from .ledger import LedgerReads, LedgerWrites
 from .queries import places_of
 from .reader import CHANGES_KEY, SEQUENCE_KEY, VERSION_KEY, Reader
 from .schema import article_authors, articles, departures, meta, placements
 
 
-class Writer(Reader, AccountWrites):
+class Writer(Reader, AccountWrites, FigureWrites):
     """Statements inside one write transaction. Every method that changes what a document
     can show marks the transaction `changed`, so that it bumps the data version."""
 

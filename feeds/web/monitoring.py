@@ -52,12 +52,15 @@ def _allowed(svc: Service) -> Response | None:
     return problem(403, "Forbidden", detail)
 
 
-def _hub(svc: Service) -> metrics.Hub | None:
-    """The hub's figures as the store has them; None while the store cannot be read (the
-    rest of the figures are served all the same: that is when they matter most)."""
+def _stored(svc: Service) -> metrics.Stored | None:
+    """The hub's figures and the imports' totals as the store has them; None while the store
+    cannot be read (the rest of the figures are served all the same: that is when they
+    matter most)."""
     try:
         with svc.store.read() as reader:
-            return metrics.Hub(len(reader.subscriptions()), reader.backlog())
+            return metrics.Stored(
+                len(reader.subscriptions()), reader.backlog(), reader.import_figures()
+            )
     except FeedsError:
         return None
 
@@ -68,7 +71,7 @@ def scrape() -> Response:
     refused = _allowed(svc)
     if refused is not None:
         return refused
-    body = metrics.scrape(lambda: _hub(svc))
+    body = metrics.scrape(lambda: _stored(svc))
     return Response(body, content_type=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 

@@ -14,9 +14,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.hubsupport import Subscribers, delivered, eventually, hub_request, verification
-from tests.support import Content, Served, article_text, fetch, start_server
+from tests.support import (
+    Content,
+    Served,
+    article_text,
+    fetch,
+    run_feeds,
+    start_server,
+)
 
 ROUTE = "/feeds/<filename>"
+STORED = ("feeds_import_runs_total", frozenset({("result", "stored")}))
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +135,34 @@ def test_hub_figures_follow_a_subscription_and_a_delivery(
     eventually("the delivery counted", lambda: samples(served).get(ok, 0) >= 1 or None)
     figures = samples(served)
     assert figures[("feeds_hub_delivery_seconds_count", frozenset())] >= 1
-    stored = ("feeds_import_runs_total", frozenset({("result", "stored")}))
-    assert figures[stored] >= 1  # `feeds import` beside the server joins its figures
+    assert figures[STORED] >= 1  # `feeds import` beside the server: its totals in the store
+
+
+def test_imports_leave_no_files_of_figures_behind(server: tuple[Served, Path, Content]) -> None:
+    """Each import is a process of its own: its figures go to the store, not to the
+    server's directory, where a file per import would slow every scrape down."""
+    served, directory, content = server
+    before = samples(served).get(STORED, 0.0)
+    files = set(directory.iterdir())
+    for n in range(3):
+        content.write(f"world/many{n}.txt", article_text(title=f"Story {n}"))
+        assert served.feeds("import").returncode == 0
+    assert samples(served)[STORED] == before + 3
+    pid = served.process.pid
+    own = {pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())}
+    new = {int(p.stem.rsplit("_", 1)[1]) for p in set(directory.iterdir()) - files}
+    assert new <= own, "only the server's own processes keep files there"
+
+
+def test_an_unwritable_metrics_directory_does_not_stop_an_import(
+    server: tuple[Served, Path, Content],
+) -> None:
+    served, _, content = server
+    content.write("world/unwritable.txt", article_text(title="Imported all the same"))
+    env = served.env | {"FEEDS_METRICS_DIR": "/proc/1"}  # a folder no file can be made in
+    ran = run_feeds(env, "import")
+    assert "Traceback" not in ran.stderr, ran.stderr[-300:]
+    assert ran.returncode == 0 and "1 added" in ran.stdout, ran.stdout
 
 
 def test_a_worker_that_exits_leaves_a_temporary_directory_in_place(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from feeds import metrics
+from feeds.store import Store
 from tests.support import Content, InProcess, article_text
 
 OUTSIDE = {"REMOTE_ADDR": "192.0.2.7"}  # not in FEEDS_METRICS_FROM's default
@@ -186,6 +188,54 @@ def test_imports_count_runs_articles_and_durations(served: InProcess, content: C
     served.feeds("import", "--dry-run")
     assert figure(served, "feeds_import_runs_total", result="dry_run") == dry + 1
     assert figure(served, "feeds_import_seconds_count") == durations + 1
+    # --sync refuses to withdraw three of four articles: a failed run stores nothing else.
+    for name in ("w1", "w2", "w3"):
+        (content.root / "world" / f"{name}.txt").unlink()
+    (content.root / "world" / "bad.txt").unlink()
+    failed = figure(served, "feeds_import_runs_total", result="failed")
+    assert served.feeds("import", "--sync").returncode != 0
+    assert figure(served, "feeds_import_runs_total", result="failed") == failed + 1
+    assert figure(served, "feeds_import_runs_total", result="stored") == runs + 1
+    assert figure(served, "feeds_import_articles_total", outcome="withdrawn") == 0
+    assert figure(served, "feeds_import_seconds_count") == durations + 1
+
+
+def test_import_figures_are_running_totals_in_the_store(
+    served: InProcess, content: Content
+) -> None:
+    """Every server reading the store shows the same totals, whichever process imported."""
+    content.write("world/w2.txt", article_text(title="Two"))
+    served.feeds("import")
+    text = scrape(served)
+    with Store(served.env["FEEDS_DATABASE"]).read() as reader:
+        stored = reader.import_figures()
+    assert stored[("runs", "stored")] == 2  # the fixture's import and this one
+    assert stored[("articles", "added")] == 2 and stored[("articles", "unchanged")] == 1
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = families["feeds_import_seconds"].samples
+    buckets = [s.value for s in samples if s.name == "feeds_import_seconds_bucket"]
+    assert buckets == sorted(buckets) and buckets[-1] == 2  # cumulative, +Inf last
+    assert figure(served, "feeds_import_seconds_count") == 2
+    assert figure(served, "feeds_import_runs_total", result="failed") == 0  # shown before any
+
+
+def test_an_imports_duration_lands_in_its_bucket() -> None:
+    totals = metrics.import_figures("stored", {"added": 3}, 0.3)
+    totals[("seconds", "+Inf")] = 1.0  # a run longer than the last bound
+    totals[("seconds_sum", "")] += 7200.0
+    text = metrics.scrape(lambda: metrics.Stored(0, {}, totals)).decode()
+    got = {
+        (s.name, s.labels.get("le", "")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("feeds_import_seconds")
+    }
+    assert got[("feeds_import_seconds_bucket", "0.1")] == 0
+    assert got[("feeds_import_seconds_bucket", "0.5")] == 1
+    assert got[("feeds_import_seconds_bucket", "3600.0")] == 1
+    assert got[("feeds_import_seconds_bucket", "+Inf")] == 2
+    assert got[("feeds_import_seconds_count", "")] == 2
+    assert got[("feeds_import_seconds_sum", "")] == pytest.approx(7200.3)
 
 
 def test_api_writes_count_by_result(served: InProcess) -> None:

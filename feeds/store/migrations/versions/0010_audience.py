@@ -53,3 +53,22 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("audience_salts", "audience_visitors", "audience_reporters", "audience_polls"):
         op.drop_table(table)
+
+
+# The running totals of imports (feeds.metrics reads them at each scrape), after the rest.
+_upgrade_audience, _downgrade_audience = upgrade, downgrade
+
+
+def upgrade() -> None:  # type: ignore[no-redef]
+    _upgrade_audience()
+    op.create_table(
+        "import_figures",
+        sa.Column("figure", sa.String(64), primary_key=True),
+        sa.Column("label", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Double, nullable=False),
+    )
+
+
+def downgrade() -> None:  # type: ignore[no-redef]
+    op.drop_table("import_figures")
+    _downgrade_audience()
