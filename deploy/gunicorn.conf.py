@@ -4,16 +4,21 @@ The options are the ones `feeds serve` uses (feeds/server.py), so both run alike
 address is FEEDS_BIND (default 127.0.0.1:8000, behind nginx).
 """
 
+import sys
 from typing import Any
 
 from feeds.config import load_settings
+from feeds.errors import ConfigError
 from feeds.server import gunicorn_options, metrics_directory
 
 _settings = load_settings()
 globals().update(gunicorn_options(_settings, _settings.bind))
 # Where the workers keep their metrics (FEEDS_METRICS_DIR, else a temporary directory): set
 # here, in the master, before a worker imports the app and so prometheus_client.
-_metrics_dir, _remove_metrics = metrics_directory(_settings)
+try:
+    _metrics_dir, _remove_metrics = metrics_directory(_settings)
+except ConfigError as e:
+    sys.exit(f"feeds: bad setting {e}")
 
 
 def on_exit(server: Any) -> None:

@@ -21,6 +21,7 @@ from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
 from .config import Settings
+from .errors import ConfigError
 from .text import shown
 
 HEADER_TIMEOUT = 10.0  # seconds a client has to send the whole header of a request
@@ -67,13 +68,23 @@ def metrics_directory(settings: Settings) -> tuple[str, Callable[[], None]]:
     with the figures of an earlier run wiped (prometheus_client's files alone: the folder may
     hold the store), or, when that is empty, a fresh temporary directory. Call it before
     anything imports feeds.metrics. Returns the directory and what to call when the server
-    stops (removing a temporary one)."""
+    stops (removing a temporary one). Raises ConfigError when FEEDS_METRICS_DIR cannot be
+    made, wiped or written: every worker would fail its first answer otherwise."""
     if settings.metrics_dir:
         path = Path(settings.metrics_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        for old in path.glob("*.db"):
-            if _METRICS_FILE.fullmatch(old.name):  # never another file, such as the store
-                old.unlink(missing_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            for old in path.glob("*.db"):
+                if _METRICS_FILE.fullmatch(old.name):  # never another file, such as the store
+                    old.unlink(missing_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path):  # as prometheus_client will do there
+                pass
+        except OSError as e:
+            raise ConfigError(
+                "FEEDS_METRICS_DIR",
+                f"cannot make or write the folder {str(path)!r} ({e.strerror or e}); name a "
+                "folder the server's user may write, or leave it empty for a temporary one",
+            ) from e
         remove: Callable[[], None] = lambda: None  # noqa: E731
     else:
         path = Path(tempfile.mkdtemp(prefix="feeds-metrics-"))

@@ -178,3 +178,14 @@ def test_a_worker_that_exits_leaves_a_temporary_directory_in_place(tmp_path: Pat
         assert polls(served) >= 40
     finally:
         served.stop()
+
+
+def test_an_unwritable_metrics_directory_stops_the_server_with_a_reason(
+    server: tuple[Served, Path, Content],
+) -> None:
+    served, _, _ = server
+    env = served.env | {"FEEDS_METRICS_DIR": "/proc/1"}
+    ran = run_feeds(env, "serve", "--bind", "127.0.0.1:0", "--no-hub")
+    assert ran.returncode == 1, (ran.returncode, ran.stderr[-300:])
+    assert "Traceback" not in ran.stderr, ran.stderr[-300:]
+    assert "FEEDS_METRICS_DIR" in ran.stderr and "/proc/1" in ran.stderr, ran.stderr
