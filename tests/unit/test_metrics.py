@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from feeds import metrics
 from feeds.store import Store
-from tests.support import Content, InProcess, article_text
+from feeds.web.service import Service
+from tests.support import POSTGRES, Content, InProcess, article_text
 
 OUTSIDE = {"REMOTE_ADDR": "192.0.2.7"}  # not in FEEDS_METRICS_FROM's default
 
@@ -287,3 +288,21 @@ def test_a_store_that_cannot_be_read_leaves_the_other_figures(served: InProcess)
     names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     assert "feeds_requests_total" in names and "feeds_hub_subscriptions" not in names
     assert figure(served, "feeds_store_readable") == 0
+
+
+@pytest.mark.skipif(bool(POSTGRES), reason="breaks the SQLite file to make an outage")
+def test_a_scrape_during_a_store_outage_still_gives_the_servers_figures(
+    site: InProcess, site_env: dict[str, str]
+) -> None:
+    site.feeds("migrate")
+    assert site.client.get("/feeds/rss.xml").status_code == 200
+    assert site.client.get("/metrics").status_code == 200
+    db = Path(site_env["FEEDS_DATABASE"].removeprefix("sqlite:///"))
+    Service.of(site.app).store.dispose()
+    db.write_bytes(b"not a database" * 512)  # the store cannot be read: an outage
+    Path(str(db) + "-wal").unlink(missing_ok=True)
+    assert site.client.get("/feeds/atom.xml").status_code == 503
+    text = scrape(site)
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert "feeds_requests" in names and "feeds_import_runs" not in names
+    assert figure(site, "feeds_store_readable") == 0
