@@ -525,7 +525,16 @@ def hub_run(parent: int | None) -> None:
     On PostgreSQL any number may run, on any machines; on SQLite one (`feeds serve` runs
     one unless given --no-hub).
     """
-    from .push.runner import run
+    from .server import join_metrics_directory
+
+    settings = load_settings()
+    if not join_metrics_directory(settings) and settings.metrics_dir:
+        click.echo(
+            f"hub worker: FEEDS_METRICS_DIR {shown(settings.metrics_dir)} cannot be written; "
+            "its figures stay out of the server's /metrics",
+            err=True,
+        )
+    from .push.runner import run  # after the directory is named: they import the metrics
     from .web import create_app
 
     _store_answers(parent)

@@ -93,6 +93,19 @@ def metrics_directory(settings: Settings) -> tuple[str, Callable[[], None]]:
     return str(path), remove
 
 
+def join_metrics_directory(settings: Settings) -> bool:
+    """For a process beside the server (`feeds hub run` under its own unit): keep this
+    process's figures in the server's FEEDS_METRICS_DIR too, so its scrapes show them, unless
+    the variable is set already (a worker `feeds serve` started inherits it). Never wipes.
+    False, and the figures stay in this process, when there is no such folder to write."""
+    if os.environ.get(MULTIPROC_ENV):
+        return True
+    if not settings.metrics_dir or not os.access(settings.metrics_dir, os.W_OK | os.X_OK):
+        return False
+    os.environ[MULTIPROC_ENV] = settings.metrics_dir
+    return True
+
+
 def forget_worker(server: Any, worker: Any) -> None:
     """gunicorn's child_exit: a worker's live gauges leave the sums (its counters stay)."""
     from . import metrics  # here: the directory is set by now (metrics_directory)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.hubsupport import Subscribers, delivered, eventually, hub_request, verification
 from tests.support import (
+    FEEDS_BIN,
     Content,
     Served,
     article_text,
@@ -189,3 +191,40 @@ def test_an_unwritable_metrics_directory_stops_the_server_with_a_reason(
     assert ran.returncode == 1, (ran.returncode, ran.stderr[-300:])
     assert "Traceback" not in ran.stderr, ran.stderr[-300:]
     assert "FEEDS_METRICS_DIR" in ran.stderr and "/proc/1" in ran.stderr, ran.stderr
+
+
+def test_a_hub_worker_of_its_own_joins_the_servers_figures(
+    tmp_path: Path, subscribers: Subscribers
+) -> None:
+    """`feeds hub run` under a unit of its own (the server started with --no-hub) keeps its
+    figures in the server's FEEDS_METRICS_DIR, so the server's scrapes show its deliveries."""
+    content = Content(tmp_path / "content")
+    content.write("world/w1.txt", article_text(title="Seed story"))
+    extra = {
+        "FEEDS_CONTENT": str(content.root),
+        "FEEDS_METRICS_DIR": str(tmp_path / "prometheus"),
+        "FEEDS_MAX_AGE": "0",
+        "FEEDS_HUB_ALLOW_LOOPBACK": "1",
+    }
+    served = start_server(tmp_path, extra, options=("--no-hub",))
+    log = (tmp_path / "hub.log").open("wb")
+    hub = subprocess.Popen(
+        [str(FEEDS_BIN), "hub", "run"], env=served.env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        assert served.feeds("import").returncode == 0
+        callback = subscribers.callback("own-worker")
+        topic = served.url("/feeds/atom.xml")
+        status, _, body = hub_request(served.url("/hub"), topic, callback.url)
+        assert status == 202, body
+        verification(callback)
+        content.write("world/w2.txt", article_text(title="Second story"))
+        assert served.feeds("import").returncode == 0
+        delivered(callback)
+        ok = ("feeds_hub_deliveries_total", frozenset({("result", "delivered")}))
+        eventually("the delivery counted", lambda: samples(served).get(ok, 0) >= 1 or None)
+    finally:
+        hub.terminate()
+        hub.wait(timeout=30)
+        log.close()
+        served.stop()
