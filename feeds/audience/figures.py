@@ -15,8 +15,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from feeds.store import Reader
+from feeds.text import ID_PATTERN
 
 PARTNERS = "/partners/"
+LONGEST_PATH = 512  # characters of a feed's path (audience_polls.feed)
+
+
+def is_feed_path(path: str) -> bool:
+    """Whether `path` can be a feed's path: names (feeds.text.ID_PATTERN) each after a
+    slash, LONGEST_PATH characters at most. Checked before any lookup: PostgreSQL refuses
+    text holding NUL, and no path of a feed holds anything but such names."""
+    if len(path) > LONGEST_PATH or not path.startswith("/"):
+        return False
+    return all(ID_PATTERN.match(name) for name in path[1:].split("/"))
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,17 @@ kept in memory, under a lock held for a few dictionary updates, so that counting
 slows a poll. `take` hands what was counted to the flush and starts afresh; `restore` puts
 back what could not be written, so nothing is lost while the store is busy or down.
 
-Clients that report no subscribers are kept as (network, User-Agent) pairs only until the
-flush turns each into a salted hash (see feeds.store.audience); at most MAX_VISITORS pairs
-are held at once, and a new client past that is not counted as a subscriber (its polls
-still are) until the next flush makes room.
+Clients that report no subscribers are kept as (network, digest of the User-Agent) pairs
+only until the flush turns each into a salted hash (see feeds.store.audience); at most
+MAX_VISITORS pairs are held at once, and a new client past that is not counted as a
+subscriber (its polls still are) until the next flush makes room.
+
+So that one address cannot pass for a crowd, each process also remembers, for the current
+day, what every (feed, network) was counted as: at most AGENTS_PER_NETWORK distinct
+User-Agents of other clients and REPORTS_PER_NETWORK reporting aggregators' keys count from
+one network for one feed; and at most NAMES_PER_FEED names of unknown readers per feed are
+kept apart, the rest counting as OTHER. Past MAX_VISITORS (feed, network)s in a day the
+caps are no longer checked for new networks: counting goes on rather than stopping.
 """
 
 from __future__ import annotations
@@ -16,15 +23,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv6Network
+from ipaddress import IPv6Address, IPv6Network
+from typing import TypeVar
 
-from .agents import parse
+from .agents import KNOWN_NAMES, MAX_AGENT, parse
 
-MAX_VISITORS = 100_000  # (network, User-Agent) pairs held between flushes
+MAX_VISITORS = 100_000  # (network, User-Agent digest) pairs held between flushes
 MAX_REPORTERS = 10_000  # reporting aggregators' keys held between flushes
+AGENTS_PER_NETWORK = 4  # User-Agents of other clients counted per feed and network a day
+REPORTS_PER_NETWORK = 4  # reporting keys counted per feed and network a day
+NAMES_PER_FEED = 20  # unknown readers' names kept apart per feed a day
+OTHER = "other"  # the name of the unknown readers past NAMES_PER_FEED
 DAY_S = 86_400
 
 Feed = str
+T = TypeVar("T")
 Day = int  # days since 1970-01-01, UTC
 
 
@@ -44,8 +57,8 @@ class Batch:
     polls: dict[tuple[Day, Feed], list[int]] = field(default_factory=dict)
     # (feed, reader, key) -> the latest figure
     reporters: dict[tuple[Feed, str, str], Reported] = field(default_factory=dict)
-    # (day, feed, reader) -> {(network, User-Agent)}
-    visitors: dict[tuple[Day, Feed, str], set[tuple[str, str]]] = field(default_factory=dict)
+    # (day, feed, reader) -> {(network, User-Agent digest)}
+    visitors: dict[tuple[Day, Feed, str], set[tuple[str, bytes]]] = field(default_factory=dict)
     visitor_count: int = 0
     dropped: int = 0  # new clients not counted as subscribers: MAX_VISITORS was reached
 
@@ -56,13 +69,28 @@ class Batch:
 @functools.lru_cache(maxsize=8192)
 def network(address: str) -> str:
     """The key of a client's address: an IPv6 client by its /64 (one household or host
-    may hold the whole block and change addresses within it), any other as it is."""
+    may hold the whole block and change addresses within it), an IPv4 one mapped into
+    IPv6 (`::ffff:a.b.c.d`, from a dual-stack socket) as the IPv4 address, any other as
+    it is."""
     if ":" not in address:
         return address
     try:
+        mapped = IPv6Address(address).ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
         return str(IPv6Network(f"{address}/64", strict=False))
     except ValueError:
         return address
+
+
+@dataclass
+class Today:
+    """What this process counted from each network today, for the caps (see the module)."""
+
+    day: Day = -1
+    agents: dict[tuple[Feed, str], tuple[bytes, ...]] = field(default_factory=dict)
+    keys: dict[tuple[Feed, str], tuple[str, ...]] = field(default_factory=dict)
+    names: dict[Feed, set[str]] = field(default_factory=dict)
 
 
 class Tally:
@@ -74,26 +102,38 @@ class Tally:
         self.max_visitors = max_visitors
         self.clock = clock
         self._batch = Batch()
+        self._today = Today()
         self._lock = threading.Lock()
 
     def note(self, feed: Feed, address: str, user_agent: str, status: int, size: int) -> None:
         """A poll of `feed` (its public path) answered `status` (200 or 304; a 304 counts
         as a poll like a 200) with `size` bytes of body, from `address`."""
-        agent = parse(user_agent)
+        agent = parse(user_agent[:MAX_AGENT])
+        net = network(address)
         now = self.clock()
         day = int(now // DAY_S)
         with self._lock:
             batch = self._batch
             self._count(batch, day, feed, status, size)
+            today = self._today
+            if today.day != day:
+                today = self._today = Today(day)
+            reader = agent.reader
+            if reader not in KNOWN_NAMES:
+                reader = _named(today, feed, reader)
             if agent.subscribers is not None:
-                key = (feed, agent.reader, agent.key)
+                key = (feed, reader, agent.key)
+                if not _within(today.keys, (feed, net), agent.key, REPORTS_PER_NETWORK):
+                    return
                 if key in batch.reporters or len(batch.reporters) < MAX_REPORTERS:
                     batch.reporters[key] = Reported(agent.subscribers, now)
                 return
-            pairs = batch.visitors.get((day, feed, agent.reader))
+            if not _within(today.agents, (feed, net), agent.digest, AGENTS_PER_NETWORK):
+                return
+            pairs = batch.visitors.get((day, feed, reader))
             if pairs is None:
-                pairs = batch.visitors[(day, feed, agent.reader)] = set()
-            pair = (network(address), user_agent)
+                pairs = batch.visitors[(day, feed, reader)] = set()
+            pair = (net, agent.digest)
             if pair not in pairs:
                 if batch.visitor_count >= self.max_visitors:
                     batch.dropped += 1
@@ -147,3 +187,33 @@ class Tally:
                     into_pairs.add(pair)
                     current.visitor_count += 1
             current.dropped += batch.dropped
+
+
+def _named(today: Today, feed: Feed, reader: str) -> str:
+    """`reader`, or OTHER once NAMES_PER_FEED other unknown names were seen for `feed`."""
+    names = today.names.get(feed)
+    if names is None:
+        names = today.names[feed] = set()
+    if reader in names:
+        return reader
+    if len(names) >= NAMES_PER_FEED:
+        return OTHER
+    names.add(reader)
+    return reader
+
+
+def _within(
+    seen: dict[tuple[Feed, str], tuple[T, ...]], where: tuple[Feed, str], value: T, most: int
+) -> bool:
+    """Whether `value` counts at `where` today: it already did, or fewer than `most` did."""
+    values = seen.get(where)
+    if values is None:
+        if len(seen) < MAX_VISITORS:
+            seen[where] = (value,)
+        return True
+    if value in values:
+        return True
+    if len(values) >= most:
+        return False
+    seen[where] = (*values, value)
+    return True
