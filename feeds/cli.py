@@ -598,7 +598,9 @@ def hub_list() -> None:
 
 
 def _feed_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and (not value.startswith("/") or len(value) > 512):
+    from .audience.figures import is_feed_path
+
+    if value is not None and not is_feed_path(value):
         raise click.BadParameter("give a feed's path, such as /feeds/rss.xml")
     return value
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from feeds import credentials, metrics
-from feeds.audience.figures import FeedFigure, figures, window_start
+from feeds.audience.figures import FeedFigure, figures, is_feed_path, window_start
 from feeds.errors import (
     BadRequest,
     Gone,
@@ -233,9 +233,13 @@ def delete_article(article_id: str) -> Response:
 
 def _stats_params(most_days: int) -> tuple[str | None, int]:
     """?feed= and ?days= (default 7); raises BadRequest naming each bad one."""
-    problems = []
+    problems = [
+        (name, "given more than once")
+        for name in ("feed", "days")
+        if len(request.args.getlist(name)) > 1
+    ]
     feed = request.args.get("feed")
-    if feed is not None and (not feed.startswith("/") or len(feed) > 512):
+    if feed is not None and not is_feed_path(feed):
         problems.append(("feed", "give a feed's path, such as /feeds/rss.xml"))
     raw = request.args.get("days", "7")
     days = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 0

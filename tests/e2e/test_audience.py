@@ -128,3 +128,38 @@ def test_a_worker_that_exits_writes_what_it_counted(tmp_path: Path) -> None:
     ran = site.feeds("stats")
     assert ran.returncode == 0, ran.stderr
     assert "\t4 polls\t" in ran.stdout and "\tMiniflux\t4\tcounted" in ran.stdout
+
+
+def test_a_hostile_user_agent_does_not_stop_a_workers_counting(served: Served) -> None:
+    """A figure past any column, and one past PostgreSQL's integer, from one client: the
+    worker that counted them writes them as polls, and goes on counting."""
+    ran = served.feeds("stats", "--feed", FEED)
+    before = int(ran.stdout.split("\t")[3].split()[0]) if ran.returncode == 0 else 0
+    hostile = ("Bot/1 99999999999999999999 subscribers", "Bot/1 3,000,000,000 subscribers")
+    for n, agent in enumerate(hostile, 1):
+        for _ in range(4):  # both workers, most likely
+            poll(served, agent, "198.51.100.66")
+        stats_lines(served, before + 4 * n)  # each written apart
+    poll(served, MINIFLUX, "198.51.100.67")
+    stats_lines(served, before + 9)  # still counting after the hostile ones were written
+    log = served.log.read_text()
+    assert "Exception in thread audience" not in log, log[-1500:]
+    assert "audience:" not in log, log[-1500:]
+
+
+def test_a_bad_feed_or_a_parameter_given_twice_is_a_400_naming_it(served: Served) -> None:
+    created = served.feeds("token", "create", "--name", "checker", "--scope", "stats")
+    bearer = {"Authorization": f"Bearer {created.stdout.strip()}"}
+    for query, name in (
+        ("feed=/feeds/%00x", "feed"),
+        ("feed=/feeds/%FF.xml", "feed"),
+        ("feed=/feeds//rss.xml", "feed"),
+        ("days=7&days=8", "days"),
+        (f"feed={FEED}&feed={FEED}", "feed"),
+    ):
+        status, headers, body = served.fetch(served.url(f"/api/v1/stats?{query}"), bearer)
+        assert status == 400, (query, body)
+        assert headers["Content-Type"].startswith("application/problem+json")
+        assert json.loads(body)["detail"].startswith(f"{name}: "), (query, body)
+    bad = served.feeds("stats", "--feed", "/feeds/\x01x")
+    assert bad.returncode == 2 and "/feeds/rss.xml" in bad.stderr
