@@ -1,5 +1,5 @@
 """Audience figures: polls per feed and day, aggregators' reported subscribers, other
-clients' salted hashes per day, and each day's salt
+clients' salted hashes per day, and each day's salt; and the running totals of imports
 
 Revision ID: 0010
 Revises: 0009
@@ -48,19 +48,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Date, primary_key=True),
         sa.Column("salt", sa.String(64), nullable=False),
     )
-
-
-def downgrade() -> None:
-    for table in ("audience_salts", "audience_visitors", "audience_reporters", "audience_polls"):
-        op.drop_table(table)
-
-
-# The running totals of imports (feeds.metrics reads them at each scrape), after the rest.
-_upgrade_audience, _downgrade_audience = upgrade, downgrade
-
-
-def upgrade() -> None:  # type: ignore[no-redef]
-    _upgrade_audience()
+    # The running totals of imports (feeds.metrics reads them at each scrape).
     op.create_table(
         "import_figures",
         sa.Column("figure", sa.String(64), primary_key=True),
@@ -69,6 +57,12 @@ def upgrade() -> None:  # type: ignore[no-redef]
     )
 
 
-def downgrade() -> None:  # type: ignore[no-redef]
-    op.drop_table("import_figures")
-    _downgrade_audience()
+def downgrade() -> None:
+    for table in (
+        "import_figures",
+        "audience_salts",
+        "audience_visitors",
+        "audience_reporters",
+        "audience_polls",
+    ):
+        op.drop_table(table)
