@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.hubsupport import Subscribers
 from tests.support import Served, start_server
 
 
@@ -16,3 +17,11 @@ def served(tmp_path: Path) -> Iterator[Served]:
     server = start_server(tmp_path, {"FEEDS_MAX_AGE": "0"})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def subscribers() -> Iterator[Subscribers]:
+    """WebSub subscribers' callbacks on loopback, one set for the module."""
+    running = Subscribers()
+    yield running
+    running.close()

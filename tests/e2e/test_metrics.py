@@ -30,13 +30,6 @@ STORED = ("feeds_import_runs_total", frozenset({("result", "stored")}))
 
 
 @pytest.fixture(scope="module")
-def subscribers() -> Iterator[Subscribers]:
-    running = Subscribers()
-    yield running
-    running.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Path, Content]]:
     folder = tmp_path_factory.mktemp("metrics")
     content = Content(folder / "content")

@@ -125,13 +125,6 @@ def story(title: str, section: str, **more: object) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def subscribers() -> Iterator[Subscribers]:
-    running = Subscribers()
-    yield running
-    running.close()
-
-
-@pytest.fixture(scope="module")
 def external() -> Iterator[Subscribers]:
     running = Subscribers()
     yield running
