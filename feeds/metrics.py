@@ -9,8 +9,8 @@ own. Without the variable (the Flask test client) the figures live in this proce
 registry. Imports run as commands of their own: their figures are running totals in the
 store (`import_figures` gives what one adds), read at each scrape with the hub's.
 
-The hot path (`served`) costs a dict lookup and two bound `inc` calls on label children
-resolved once.
+The hot path (`served`) costs one dictionary update under a lock: the answers are added to
+the metrics a second later, each kind with one increment.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
@@ -120,23 +122,64 @@ VERIFICATIONS = Counter(
 PINGS = Counter("feeds_hub_pings", "Pings of external hubs, by result (ok, failed).", ["result"])
 
 _Noted = tuple[Callable[[float], None], Callable[[float], None]]
-_served: dict[tuple[str, str, int], _Noted] = {}
+_children: dict[tuple[str, str, int], _Noted] = {}
+# Answers counted since they were last added to the metrics, by (route, format, status):
+# [answers, body bytes]. A poll costs one dictionary update under a lock; FOLD_S later (and
+# before a scrape of this process, and as a worker exits) they are added to the metrics,
+# each key's with one increment.
+_pending: dict[tuple[str, str, int], list[int]] = {}
+_pending_lock = threading.Lock()
+_folding: list[int] = []  # the process whose folding thread runs: one after a fork
+FOLD_S = 1.0
 
 
 def served(route: str, fmt: str, status: int, size: int) -> None:
     """One answer of a document from the render cache: `status` (200, 304) with `size` body
-    bytes. A few dict lookups and two increments (label children resolved once)."""
+    bytes; in the figures within FOLD_S."""
+    key = (route, fmt, status)
+    with _pending_lock:
+        counts = _pending.get(key)
+        if counts is None:
+            _pending[key] = [1, size]
+        else:
+            counts[0] += 1
+            counts[1] += size
+    if not _folding or _folding[0] != os.getpid():
+        _start_folding()
+
+
+def _start_folding() -> None:
+    with _pending_lock:
+        if _folding and _folding[0] == os.getpid():
+            return
+        _folding[:] = [os.getpid()]
+    threading.Thread(target=_fold_every, name="metrics", daemon=True).start()
+
+
+def _fold_every() -> None:
+    while True:
+        time.sleep(FOLD_S)
+        fold()
+
+
+def fold() -> None:
+    """Add the answers counted since the last fold to the metrics."""
+    global _pending
+    with _pending_lock:
+        taken, _pending = _pending, {}
     try:
-        try:
-            count, sent = _served[(route, fmt, status)]
-        except KeyError:
-            count = REQUESTS.labels(route, fmt, str(status)).inc
-            sent = SENT.labels(fmt).inc
-            _served[(route, fmt, status)] = count, sent
-        count(1)
-        if size:
-            sent(size)
-    except OSError as e:  # the directory of the figures is gone: the answer goes out anyway
+        for key, (answers, size) in taken.items():
+            try:
+                count, sent = _children[key]
+            except KeyError:
+                route, fmt, status = key
+                count = REQUESTS.labels(route, fmt, str(status)).inc
+                sent = SENT.labels(fmt).inc
+                _children[key] = count, sent
+            count(answers)
+            if size:
+                sent(size)
+    except OSError as e:  # the directory of the figures is gone: the answers went out anyway
         _lost(e)
 
 
@@ -260,6 +303,7 @@ def multiprocess_dir() -> str | None:
 def scrape(stored: Callable[[], Stored | None] | None = None) -> bytes:
     """Every figure in the text format: summed over the server's processes in multi-process
     mode, this process's otherwise, and the store's as `stored` reads them now."""
+    fold()  # this process's answers at least are in to the last one
     text = b""
     if multiprocess_dir() is not None:
         registry = CollectorRegistry()

@@ -52,7 +52,7 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         "control_socket_disable": True,
         "post_worker_init": freeze_heap,
         "child_exit": forget_worker,
-        "worker_exit": flush_audience,
+        "worker_exit": worker_leaving,
     }
 
 
@@ -163,12 +163,15 @@ def freeze_heap(worker: Any) -> None:
     gc.freeze()
 
 
-def flush_audience(server: Any, worker: Any) -> None:
-    """As a worker exits, write the polls it counted since its last flush (feeds.audience)."""
+def worker_leaving(server: Any, worker: Any) -> None:
+    """As a worker exits: its answers counted since the last fold go into the metrics, and
+    the polls it counted since its last flush into the store (feeds.audience)."""
+    from . import metrics  # here: the directory is set by now (metrics_directory)
     from .web.service import Service
 
+    metrics.fold()
     app = getattr(worker, "wsgi", None)
-    if isinstance(app, Flask):
+    if isinstance(app, Flask) and "feeds" in app.extensions:  # not another app (the bench's)
         Service.of(app).audience.close()
 
 
