@@ -2,12 +2,12 @@
 for the feed (hosted aggregators do; self-hosted readers and desktop apps do not), and the
 aggregator's own id of the feed when it sends one.
 
-The forms are those aggregators send (research: syndication-research.md §2.1); the generic
-`N subscribers`, `N readers` and `users N` forms catch the rest, from a client whose name
-is a plausible product token. A figure past MAX_SUBSCRIBERS is no count: it is made up, and
-stored it would overflow the column. A parse reads the first MAX_AGENT characters in time
-proportional to them, and is cached per string: it runs on every poll, and a feed's pollers
-send the same few strings again.
+The forms are those aggregators send (tests/agents.txt holds real ones, with where each was
+recorded); the generic `N subscribers`, `N readers` and `users N` forms catch the rest, from
+a client whose name is a plausible product token. A figure past MAX_SUBSCRIBERS is no
+count: it is made up, and stored it would overflow the column. A parse reads the first
+MAX_AGENT characters in time proportional to them, and is cached per string: it runs on
+every poll, and a feed's pollers send the same few strings again.
 """
 
 from __future__ import annotations

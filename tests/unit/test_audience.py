@@ -426,7 +426,7 @@ def test_unknown_readers_past_a_few_names_count_as_other() -> None:
 def test_an_aggregator_without_feed_ids_counts_once_with_its_latest_figure(
     tmp_path: Path,
 ) -> None:
-    # Feedly's older fetcher and newer poller (syndication-research.md §2.1) for one feed.
+    # Feedly's older fetcher and newer poller (both in tests/agents.txt) for one feed.
     store = migrated(tmp_path)
     tally, now = clocked()
     audience = Audience(store, 60, 90, tally)
