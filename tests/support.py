@@ -29,6 +29,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bench.servers import children
 from feeds.cli import main
 from feeds.web import create_app
 from feeds.web.cache import RenderCache, Rendered
@@ -344,3 +345,18 @@ def audit_rows(database: str) -> list[dict[str, object]]:
         rows = [dict(row._mapping) for row in conn.execute(sa.text("SELECT * FROM audit"))]
     engine.dispose()
     return rows
+
+
+def gunicorn_workers(master: int) -> set[int]:
+    """The gunicorn workers of `feeds serve` (its master is the serve process): its children
+    but the hub worker it runs beside them; a child that ends while they are read is left
+    out."""
+    workers = set()
+    for child in children(master):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"hub" not in command:
+            workers.add(child)
+    return workers

@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bench.servers import children
 from feeds.store.engine import WRITERS_LOCK
 from tests.samples import ARTICLE
 from tests.support import (
@@ -35,6 +34,7 @@ from tests.support import (
     Served,
     article_text,
     fetch,
+    gunicorn_workers,
     new_database,
     start_server,
 )
@@ -133,8 +133,8 @@ def served_as_before(site: Site, before: dict[str, Answer]) -> None:
 
 
 def workers(master: int) -> set[int]:
-    """The process ids of the gunicorn master's workers (its children)."""
-    return set(children(master))
+    """The process ids of the gunicorn master's workers (its children but the hub worker)."""
+    return gunicorn_workers(master)
 
 
 def replaced(site: Site, gone: set[int]) -> set[int]:
