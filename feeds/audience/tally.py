@@ -1,7 +1,10 @@
 """This process's count of polls of subscription feeds since it last wrote them to the store:
-kept in memory, under a lock held for a few dictionary updates, so that counting never
-slows a poll. `take` hands what was counted to the flush and starts afresh; `restore` puts
-back what could not be written, so nothing is lost while the store is busy or down.
+kept in memory, under a lock held for one dictionary update, so that counting never slows
+a poll. A poll is counted by (day, feed, address, User-Agent) only; what it says (its
+reader, its network, whether the caps below let it count) is read when those counts are
+folded into a batch, by `take` or once MAX_RAW clients were counted. `take` hands what was
+counted to the flush and starts afresh; `restore` puts back what could not be written, so
+nothing is lost while the store is busy or down.
 
 Clients that report no subscribers are kept as (network, digest of the User-Agent) pairs
 only until the flush turns each into a salted hash (see feeds.store.audience); at most
@@ -29,6 +32,8 @@ from typing import TypeVar
 from .agents import KNOWN_NAMES, MAX_AGENT, parse
 
 MAX_VISITORS = 100_000  # (network, User-Agent digest) pairs held between flushes
+MAX_RAW = 10_000  # (day, feed, address, User-Agent)s counted before they are folded (a
+# fold of that many takes some 20 ms, under the lock)
 MAX_REPORTERS = 10_000  # reporting aggregators' keys held between flushes
 AGENTS_PER_NETWORK = 4  # User-Agents of other clients counted per feed and network a day
 REPORTS_PER_NETWORK = 4  # reporting keys counted per feed and network a day
@@ -103,43 +108,32 @@ class Tally:
         self.clock = clock
         self._batch = Batch()
         self._today = Today()
+        # (day, feed, address, User-Agent) -> [polls, 304s, bytes, time of the latest poll,
+        # its place in the order of polls], folded into _batch by _fold
+        self._raw: dict[tuple[Day, Feed, str, str], list[float]] = {}
+        self._tick = 0
         self._lock = threading.Lock()
 
     def note(self, feed: Feed, address: str, user_agent: str, status: int, size: int) -> None:
         """A poll of `feed` (its public path) answered `status` (200 or 304; a 304 counts
-        as a poll like a 200) with `size` bytes of body, from `address`."""
-        agent = parse(user_agent[:MAX_AGENT])
-        net = network(address)
+        as a poll like a 200) with `size` bytes of body, from `address`. Only counted here,
+        by (day, feed, address, User-Agent): what the poll says is read when the counts are
+        folded (see `_fold`), once per client rather than once per poll."""
         now = self.clock()
-        day = int(now // DAY_S)
+        key = (int(now // DAY_S), feed, address, user_agent[:MAX_AGENT])
         with self._lock:
-            batch = self._batch
-            self._count(batch, day, feed, status, size)
-            today = self._today
-            if today.day != day:
-                today = self._today = Today(day)
-            reader = agent.reader
-            if reader not in KNOWN_NAMES:
-                reader = _named(today, feed, reader)
-            if agent.subscribers is not None:
-                key = (feed, reader, agent.key)
-                if not _within(today.keys, (feed, net), agent.key, REPORTS_PER_NETWORK):
-                    return
-                if key in batch.reporters or len(batch.reporters) < MAX_REPORTERS:
-                    batch.reporters[key] = Reported(agent.subscribers, now)
-                return
-            if not _within(today.agents, (feed, net), agent.digest, AGENTS_PER_NETWORK):
-                return
-            pairs = batch.visitors.get((day, feed, reader))
-            if pairs is None:
-                pairs = batch.visitors[(day, feed, reader)] = set()
-            pair = (net, agent.digest)
-            if pair not in pairs:
-                if batch.visitor_count >= self.max_visitors:
-                    batch.dropped += 1
-                    return
-                pairs.add(pair)
-                batch.visitor_count += 1
+            self._tick += 1
+            counts = self._raw.get(key)
+            if counts is None:
+                if len(self._raw) >= MAX_RAW:
+                    self._fold()
+                self._raw[key] = [1, status == 304, size, now, self._tick]
+            else:
+                counts[0] += 1
+                counts[1] += status == 304
+                counts[2] += size
+                counts[3] = now
+                counts[4] = self._tick
 
     def note_partner(self, feed: Feed, status: int, size: int) -> None:
         """A poll of a partner's feed (/partners/NAME/FILE): the partner is its one
@@ -160,13 +154,62 @@ class Tally:
     def take(self) -> Batch:
         """What was counted since the last take, leaving the tally empty."""
         with self._lock:
+            self._fold()
             batch, self._batch = self._batch, Batch()
         return batch
+
+    def _fold(self) -> None:
+        """Count the polls noted since the last fold into the batch, each client once, in
+        the order they first polled (which is the order the caps see them in): its User-
+        Agent read, its address as its network, checked against today's caps. The lock is
+        held."""
+        raw, self._raw = self._raw, {}
+        batch = self._batch
+        latest: dict[tuple[Feed, str, str], tuple[float, Reported]] = {}
+        for (day, feed, address, user_agent), (polls, not_modified, size, now, tick) in raw.items():
+            counts = batch.polls.get((day, feed))
+            if counts is None:
+                counts = batch.polls[(day, feed)] = [0, 0, 0]
+            counts[0] += int(polls)
+            counts[1] += int(not_modified)
+            counts[2] += int(size)
+            agent = parse(user_agent)
+            net = network(address)
+            today = self._today
+            if today.day != day:
+                today = self._today = Today(day)
+            reader = agent.reader
+            if reader not in KNOWN_NAMES:
+                reader = _named(today, feed, reader)
+            if agent.subscribers is not None:
+                if not _within(today.keys, (feed, net), agent.key, REPORTS_PER_NETWORK):
+                    continue
+                key = (feed, reader, agent.key)
+                held = latest.get(key)
+                if held is None or held[0] < tick:  # the latest poll's figure wins
+                    latest[key] = (tick, Reported(agent.subscribers, now))
+                continue
+            if not _within(today.agents, (feed, net), agent.digest, AGENTS_PER_NETWORK):
+                continue
+            pairs = batch.visitors.get((day, feed, reader))
+            if pairs is None:
+                pairs = batch.visitors[(day, feed, reader)] = set()
+            pair = (net, agent.digest)
+            if pair not in pairs:
+                if batch.visitor_count >= self.max_visitors:
+                    batch.dropped += int(polls)
+                    continue
+                pairs.add(pair)
+                batch.visitor_count += 1
+        for key, (_, figure) in latest.items():
+            if key in batch.reporters or len(batch.reporters) < MAX_REPORTERS:
+                batch.reporters[key] = figure
 
     def restore(self, batch: Batch) -> None:
         """Put back a batch that could not be written, merged with what came since (the
         later figure of an aggregator wins); pairs past MAX_VISITORS are dropped."""
         with self._lock:
+            self._fold()
             current = self._batch
             for key, counts in batch.polls.items():
                 into = current.polls.setdefault(key, [0, 0, 0])
