@@ -652,7 +652,8 @@ def stats(feed: str | None, days: int) -> None:
         )
         for r in fig.readers:
             click.echo(_line("", r.reader, r.subscribers, "reported" if r.reported else "counted"))
-    click.echo(f"{len(found)} feeds since {since} (UTC)", err=True)
+    feeds = "1 feed" if len(found) == 1 else f"{len(found)} feeds"
+    click.echo(f"{feeds} polled since {since} (UTC)", err=True)
 
 
 @main.command()
