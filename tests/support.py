@@ -222,6 +222,12 @@ class InProcess:
             raise result.exception
         return Ran(result.exit_code, result.stdout, result.stderr)
 
+    def add_partner(self, name: str = "globe", sections: str = "world") -> str:
+        """A partner of full text in `sections`; its feed token."""
+        added = self.feeds("partner", "add", name, "--sections", sections, "--content", "full")
+        assert added.returncode == 0, added.stderr
+        return added.stdout.strip()
+
     def close(self) -> None:
         Service.of(self.app).store.close()
 

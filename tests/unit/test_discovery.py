@@ -83,9 +83,7 @@ def published(site: InProcess) -> Iterator[Published]:
         headers={"Authorization": f"Bearer {made.stdout.strip()}"},
     )
     assert answer.status_code == 201, answer.get_data()
-    added = site.feeds("partner", "add", "globe", "--sections", "uk", "--content", "full")
-    assert added.returncode == 0, added.stderr
-    yield Published(site, added.stdout.strip())
+    yield Published(site, site.add_partner(sections="uk"))
 
 
 PUBLIC = ["/feeds", "/feeds/uk", "/feeds/authors/ann-writer"]

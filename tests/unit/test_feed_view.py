@@ -156,9 +156,7 @@ def test_the_page_is_kept_and_answered_by_the_fast_path_with_its_own_304(
 def partner(site: InProcess, content: Content) -> str:
     content.write("world/w1.txt", article_text("A world story"))
     site.feeds("import")
-    result = site.feeds("partner", "add", "globe", "--sections", "world", "--content", "full")
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return site.add_partner()
 
 
 def test_a_partners_page_shows_its_own_url_and_its_token_nowhere_else(

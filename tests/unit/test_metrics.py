@@ -51,12 +51,6 @@ def token(site: InProcess, name: str, scope: str) -> str:
     return made.stdout.strip()
 
 
-def partner(site: InProcess) -> str:
-    made = site.feeds("partner", "add", "globe", "--sections", "world", "--content", "full")
-    assert made.returncode == 0, made.stderr
-    return made.stdout.strip()
-
-
 def test_loopback_reads_the_figures_uncached_in_the_text_format(served: InProcess) -> None:
     response = served.client.get("/metrics")
     assert response.status_code == 200
@@ -123,7 +117,7 @@ def test_requests_count_by_route_template_format_and_status(served: InProcess) -
 
 
 def test_made_up_paths_are_unmatched_and_no_token_shows(served: InProcess) -> None:
-    secret = partner(served)
+    secret = served.add_partner()
     assert served.client.get(f"/partners/globe/rss.xml?token={secret}").status_code == 200
     served.client.get("/no/such/page-made-up?token=abc123")
     text = scrape(served)
@@ -133,7 +127,7 @@ def test_made_up_paths_are_unmatched_and_no_token_shows(served: InProcess) -> No
 
 
 def test_429s_count_under_their_route(served: InProcess) -> None:
-    secret = partner(served)
+    secret = served.add_partner()
     labels = {"route": "/partners/<name>/<filename>", "format": "none", "status": "429"}
     before = figure(served, "feeds_requests_total", **labels)
     assert served.client.get(f"/partners/globe/rss.xml?token={secret}").status_code == 200

@@ -66,8 +66,7 @@ def stranger(site: InProcess, content: Content) -> Stranger:
     content.write("world/w1.txt", article_text(dateline="4 January 2020, 18:09"))
     assert site.feeds("import").returncode == 0
     publish = site.feeds("token", "create", "--name", "cms", "--scope", "publish").stdout.strip()
-    added = site.feeds("partner", "add", "globe", "--sections", "world", "--content", "full")
-    made = Stranger(site, publish, added.stdout.strip())
+    made = Stranger(site, publish, site.add_partner())
     assert made.send("PUT", "/api/v1/articles/by-ann", _bearer(publish)) == 201
     return made
 

@@ -19,9 +19,7 @@ PATH = "/partners/globe/atom.xml"
 def partner(site: InProcess, content: Content) -> str:
     content.write("world/w1.txt", article_text(STORY.decode()))
     site.feeds("import")
-    result = site.feeds("partner", "add", "globe", "--sections", "world", "--content", "full")
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return site.add_partner()
 
 
 def test_a_key_given_as_a_path_gets_no_partners_page_nor_feed(
